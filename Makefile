@@ -1,0 +1,130 @@
+# tally - top-level Makefile.
+#
+#   make            build the library and tools (installs missing Debian
+#                   packages and runs ./configure the first time)
+#   make check      unit tests and MPI integration tests
+#   make bench      tally-bench against the host MPI, 2 ranks, 8 B .. 64 MiB
+#   make install PREFIX=/usr/local
+#
+# ./configure writes build/config.mk; pass CONFIGURE_FLAGS=--without-cuda to
+# build without CUDA.
+
+BUILD := build
+PREFIX ?= /usr/local
+CONFIGURE_FLAGS ?=
+
+NO_CONFIG_GOALS := clean distclean deps
+ifeq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+else
+-include $(BUILD)/config.mk
+endif
+
+# --- flags ------------------------------------------------------------------
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fPIC -Iinclude $(HWLOC_CFLAGS) \
+             -DTALLY_HAVE_CUDA=$(HAVE_CUDA) -DTALLY_HAVE_NCCL=$(HAVE_NCCL)
+# The reduce kernels are the hot loops: let the vectorizer work on them.
+REDUCE_CFLAGS := -O3 -fno-math-errno -fno-trapping-math
+ifeq ($(HAVE_CUDA),1)
+ALL_CFLAGS += -I$(CUDA_HOME)/include
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+endif
+LIB_LIBS   = $(HWLOC_LIBS) $(CUDA_LIBS) -lm -lpthread
+# Programs find libtally next to them, wherever the tree is.
+RPATH_LIB  = -Wl,-rpath,'$$ORIGIN/../lib'
+
+# --- sources ----------------------------------------------------------------
+LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c \
+                        src/transport/*.c src/reduce/*.c src/mem/*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TOOLS     := tally-bench tally-info
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+MPI_SRCS  := $(wildcard tests/mpi/test_*.c)
+MPI_BINS  := $(MPI_SRCS:tests/mpi/%.c=$(BUILD)/tests/mpi/%)
+TEST_COMMON := tests/common/tally_test.c
+
+LIBTALLY  := $(BUILD)/lib/libtally.so
+LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
+
+.PHONY: all deps check bench install clean distclean vec-report
+all: $(LIBTALLY) $(TOOLS:%=$(BUILD)/bin/%)
+
+deps:
+	@build-aux/install-deps.sh
+
+configure: configure.ac
+	autoconf -o $@ $<
+	@rm -rf autom4te.cache
+
+$(BUILD)/config.mk: configure build-aux/config.mk.in
+	@build-aux/install-deps.sh
+	./configure $(CONFIGURE_FLAGS)
+
+$(BUILD)/obj/src/reduce/%.o: src/reduce/%.c | $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(LIBTALLY): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libtally.so.0 -o $@ $^ $(LIB_LIBS)
+
+# The same objects, for unit tests that reach internal functions.
+$(LIBTALLY_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: bench/%.c $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD)/lib -ltally $(RPATH_LIB) -lm
+
+$(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(TEST_COMMON) $(LIBTALLY_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -Itests/common -DTALLY_SOURCE_DIR='"$(CURDIR)"' \
+	    -o $@ $< $(TEST_COMMON) $(LIBTALLY_A) $(CHECK_LIBS) $(LIB_LIBS)
+
+$(BUILD)/tests/mpi/test_%: tests/mpi/test_%.c $(TEST_COMMON) $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/common -o $@ $< $(TEST_COMMON) \
+	    -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../../lib' $(CHECK_LIBS) -lm
+
+# Runs every test; the last line says how many passed and failed.
+check: deps all $(UNIT_BINS) $(MPI_BINS)
+	@MPIRUN="$(MPIRUN)" BUILD="$(BUILD)" tests/run-tests.sh
+
+# The main job: every algorithm and tally's choice against the host MPI.
+BENCH_NP    ?= 2
+BENCH_ARGS  ?= -b 8 -e 64M -f 4 -n 20 -w 5 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,recursive_doubling
+bench: deps all
+	tests/mpirun.sh $(BENCH_NP) 900 $(BUILD)/bin/tally-bench $(BENCH_ARGS)
+
+vec-report: $(BUILD)/config.mk
+	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(LIBTALLY) $(DESTDIR)$(PREFIX)/lib/libtally.so.0
+	ln -sf libtally.so.0 $(DESTDIR)$(PREFIX)/lib/libtally.so
+	install -m 644 include/tally.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	sed -e 's|@PREFIX@|$(PREFIX)|' build-aux/tally.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tally.pc
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf configure config.log config.status autom4te.cache
+
+-include $(LIB_OBJS:.o=.d)

@@ -1,0 +1,128 @@
+/* tally.h - the whole public API of libtally: fast allreduce over MPI.
+ *
+ * Every function returns a tally_status_t; outputs are written only on
+ * success.  A tally_comm_t wraps an MPI communicator; like an MPI
+ * communicator, one tally_comm_t must not be used by two threads at once.
+ * See tally(7) for the overview and every environment variable.
+ */
+#ifndef TALLY_H
+#define TALLY_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <mpi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TALLY_VERSION_MAJOR 0
+#define TALLY_VERSION_MINOR 1
+#define TALLY_VERSION_PATCH 0
+/* TALLY_VERSION_MAJOR * 10000 + TALLY_VERSION_MINOR * 100 + TALLY_VERSION_PATCH */
+#define TALLY_VERSION \
+    (TALLY_VERSION_MAJOR * 10000 + TALLY_VERSION_MINOR * 100 + TALLY_VERSION_PATCH)
+
+#if defined(__GNUC__)
+#define TALLY_API __attribute__((visibility("default")))
+#else
+#define TALLY_API
+#endif
+
+/* Status codes, one list that makes both the enum and tally_strerror()'s
+ * sentences: TALLY_SUCCESS is 0, every error is negative. */
+#define TALLY_STATUS_MAP(X)                                                    \
+    X(SUCCESS, 0, "success")                                                   \
+    X(ERR_NULL_BUFFER, -1, "a buffer is NULL while count > 0")                 \
+    X(ERR_INVALID_DTYPE, -2, "not a tally_dtype_t value")                      \
+    X(ERR_INVALID_OP, -3, "not a tally_op_t value")                            \
+    X(ERR_OP_DTYPE_MISMATCH, -4, "the op is not defined on this dtype "        \
+      "(AVG needs a floating type)")                                           \
+    X(ERR_ALIASED_BUFFERS, -5, "sendbuf and recvbuf overlap; pass "            \
+      "TALLY_IN_PLACE as sendbuf to reduce in place")                          \
+    X(ERR_NULL_COMM, -6, "the communicator is NULL or MPI_COMM_NULL")          \
+    X(ERR_UNKNOWN_ALGORITHM, -7, "no algorithm of that name")                  \
+    X(ERR_INVALID_CONFIG, -8, "a TALLY_* environment variable has a bad value") \
+    X(ERR_CONFIG_MISMATCH, -9, "ranks hold different tally configurations")    \
+    X(ERR_UNSUPPORTED, -10, "valid input that tally cannot serve")             \
+    X(ERR_NO_MEMORY, -11, "out of memory")                                     \
+    X(ERR_MPI, -12, "the MPI library returned an error")                       \
+    X(ERR_INVALID_ARGUMENT, -13, "an argument is out of range")                \
+    X(ERR_COUNT_TOO_LARGE, -14, "count times the element size overflows")
+
+typedef enum tally_status {
+#define TALLY_STATUS_ENUM_(name, value, text) TALLY_##name = value,
+    TALLY_STATUS_MAP(TALLY_STATUS_ENUM_)
+#undef TALLY_STATUS_ENUM_
+} tally_status_t;
+
+/* Element types.  FLOAT16 is IEEE binary16, BFLOAT16 is bfloat16; both are
+ * reduced in float and rounded to nearest even after every operation. */
+typedef enum tally_dtype {
+    TALLY_INT8,
+    TALLY_UINT8,
+    TALLY_INT32,
+    TALLY_UINT32,
+    TALLY_INT64,
+    TALLY_UINT64,
+    TALLY_FLOAT16,
+    TALLY_BFLOAT16,
+    TALLY_FLOAT32,
+    TALLY_FLOAT64
+} tally_dtype_t;
+
+/* Reduction operations.  Integer SUM and PROD wrap modulo 2^bits; AVG (the
+ * sum divided by the communicator size) is defined on floating types only. */
+typedef enum tally_op {
+    TALLY_SUM,
+    TALLY_PROD,
+    TALLY_MIN,
+    TALLY_MAX,
+    TALLY_AVG
+} tally_op_t;
+
+/* Pass as sendbuf to reduce recvbuf in place. */
+#define TALLY_IN_PLACE ((const void *)1)
+
+typedef struct tally_comm tally_comm_t;
+
+/* A constant English sentence for a status; never NULL. */
+TALLY_API const char *tally_strerror(tally_status_t status);
+
+/* TALLY_VERSION of the library actually loaded. */
+TALLY_API unsigned tally_version(void);
+
+/* Collective over comm: duplicates it, reads the TALLY_* configuration and
+ * checks that every rank holds the same one. */
+TALLY_API tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out);
+
+/* Collective: frees everything tally_comm_create made. NULL is a no-op. */
+TALLY_API tally_status_t tally_comm_destroy(tally_comm_t *comm);
+
+/* Collective: recvbuf[i] = op over all ranks of sendbuf[i], for i < count. */
+TALLY_API tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf,
+                                         size_t count, tally_dtype_t dtype,
+                                         tally_op_t op, tally_comm_t *comm);
+
+/* Forces an algorithm by name on this communicator ("auto" or NULL restores
+ * tally's own choice).  Every rank must pass the same name. */
+TALLY_API tally_status_t tally_comm_set_algorithm(tally_comm_t *comm,
+                                                  const char *name);
+
+/* The name of the algorithm tally_allreduce would run for these arguments
+ * on comm (a static string, valid for the life of the library). */
+TALLY_API tally_status_t tally_comm_get_algorithm(tally_comm_t *comm,
+                                                  size_t count,
+                                                  tally_dtype_t dtype,
+                                                  tally_op_t op,
+                                                  const char **name);
+
+/* Writes every TALLY_* environment variable with its default, its current
+ * value and its documentation to stream. */
+TALLY_API tally_status_t tally_config_print(FILE *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TALLY_H */

@@ -1,0 +1,84 @@
+/* mpi.c - the host MPI's own allreduce (PMPI_Allreduce), a candidate like
+ * the others: tally chooses it where the MPI is as fast, and users compare
+ * against it.
+ *
+ * MPI counts are int, so a larger count runs as several calls of at most
+ * INT_MAX elements (element-wise, so the split changes nothing).  AVG is a
+ * SUM followed by a division that every rank does on identical bits.
+ * Cost and step table: whatever the MPI's own selection does.
+ * Restrictions: host memory; no float16/bfloat16 (no MPI datatype); no
+ * 8-bit integers (Open MPI 4.1's AVX kernels saturate 8-bit sums,
+ * open-mpi/ompi#8045, where tally wraps); no MIN/MAX on floating types (the
+ * MPI does not promise tally's NaN propagation).
+ */
+#include "algo.h"
+
+#include <limits.h>
+
+#include "../core/comm.h"
+#include "../core/log.h"
+
+/* Indexed by tally_dtype_t; MPI_DATATYPE_NULL where MPI has no equivalent
+ * (excluded by the restrictions below). */
+static MPI_Datatype mpi_datatype(tally_dtype_t dtype)
+{
+    switch (dtype) {
+    case TALLY_INT8: return MPI_INT8_T;
+    case TALLY_UINT8: return MPI_UINT8_T;
+    case TALLY_INT32: return MPI_INT32_T;
+    case TALLY_UINT32: return MPI_UINT32_T;
+    case TALLY_INT64: return MPI_INT64_T;
+    case TALLY_UINT64: return MPI_UINT64_T;
+    case TALLY_FLOAT32: return MPI_FLOAT;
+    case TALLY_FLOAT64: return MPI_DOUBLE;
+    case TALLY_FLOAT16:
+    case TALLY_BFLOAT16: break;
+    }
+    return MPI_DATATYPE_NULL;
+}
+
+static MPI_Op mpi_op(tally_op_t op)
+{
+    switch (op) {
+    case TALLY_SUM:
+    case TALLY_AVG: return MPI_SUM;
+    case TALLY_PROD: return MPI_PROD;
+    case TALLY_MIN: return MPI_MIN;
+    case TALLY_MAX: return MPI_MAX;
+    }
+    return MPI_OP_NULL;
+}
+
+static tally_status_t mpi_run(const tally_algo_args_t *args)
+{
+    const bool in_place = args->sendbuf == args->recvbuf;
+    const MPI_Datatype type = mpi_datatype(args->dtype);
+    const MPI_Op op = mpi_op(args->op);
+    for (size_t done = 0; done < args->count;) {
+        size_t left = args->count - done;
+        int n = left > (size_t)INT_MAX ? INT_MAX : (int)left;
+        size_t off = done * args->elem_size;
+        const void *send = in_place ? MPI_IN_PLACE : (const char *)args->sendbuf + off;
+        TALLY_MPI_CHECK(args->comm, PMPI_Allreduce(send, (char *)args->recvbuf + off, n,
+                                                   type, op, args->comm->mpi));
+        done += (size_t)n;
+    }
+    tally_algo_finish(args, args->recvbuf, args->count);
+    return TALLY_SUCCESS;
+}
+
+#define MPI_DTYPES                                                                \
+    (TALLY_DTYPE_BIT(TALLY_INT32) | TALLY_DTYPE_BIT(TALLY_UINT32) |               \
+     TALLY_DTYPE_BIT(TALLY_INT64) | TALLY_DTYPE_BIT(TALLY_UINT64) |               \
+     TALLY_DTYPE_BIT(TALLY_FLOAT32) | TALLY_DTYPE_BIT(TALLY_FLOAT64))
+
+const tally_algo_t tally_algo_mpi = {
+    .name = "mpi",
+    .summary = "the MPI library's own MPI_Allreduce (through PMPI)",
+    .restrictions = {MPI_DTYPES, TALLY_ALL_OPS,
+                     TALLY_ALGO_HOST_ONLY | TALLY_ALGO_NO_FLOAT_MINMAX,
+                     "no float16/bfloat16 (no MPI type), no 8-bit integers "
+                     "(Open MPI 4.1 saturates their sums), no float MIN/MAX "
+                     "(NaN handling), host memory only"},
+    .run = mpi_run,
+};

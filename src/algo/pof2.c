@@ -1,0 +1,54 @@
+/* pof2.c - folding a non-power-of-two communicator; see pof2.h. */
+#include "pof2.h"
+
+#include "../core/comm.h"
+#include "../transport/p2p.h"
+
+int tally_pof2_real_rank(const tally_pof2_t *fold, int newrank)
+{
+    return newrank < fold->rem ? 2 * newrank + 1 : newrank + fold->rem;
+}
+
+tally_status_t tally_pof2_fold(const tally_algo_args_t *args, tally_pof2_t *fold)
+{
+    const int p = args->comm->size, r = args->comm->rank;
+    int pof2 = 1;
+    while (pof2 * 2 <= p)
+        pof2 *= 2;
+    tally_pof2_t f = {.pof2 = pof2, .rem = p - pof2, .data = args->sendbuf};
+    if (r < 2 * f.rem) {
+        if (r % 2 == 0) {
+            /* Segmented like the partner's receive, which reduces as it goes. */
+            tally_p2p_reduce_step_t step = {
+                .sbuf = args->sendbuf, .scount = args->count, .dst = r + 1};
+            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+            f.newrank = -1;
+        } else {
+            tally_p2p_reduce_step_t step = {
+                .local = args->sendbuf,
+                .acc = args->recvbuf,
+                .rcount = args->count,
+                .src = r - 1,
+                .incoming_first = 1, /* the lower rank's data first */
+            };
+            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+            f.newrank = r / 2;
+            f.data = args->recvbuf;
+        }
+    } else {
+        f.newrank = r - f.rem;
+    }
+    *fold = f;
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_pof2_unfold(const tally_algo_args_t *args, const tally_pof2_t *fold)
+{
+    const int r = args->comm->rank;
+    const size_t bytes = args->count * args->elem_size;
+    if (r >= 2 * fold->rem)
+        return TALLY_SUCCESS;
+    if (r % 2 == 0)
+        return tally_p2p_recv(args->comm, args->recvbuf, bytes, r + 1);
+    return tally_p2p_send(args->comm, args->recvbuf, bytes, r - 1);
+}

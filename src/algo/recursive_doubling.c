@@ -1,0 +1,65 @@
+/* recursive_doubling.c - recursive-doubling allreduce: log2(p) rounds in
+ * which partners at distance 1, 2, 4, ... exchange their whole vectors and
+ * both reduce them.
+ *
+ * Both partners reduce the same two operands in the same order (the lower
+ * rank's first), so they compute the same bits; a non-power-of-two p is
+ * folded first (pof2.h).
+ *
+ * Cost: ceil(log2 p) (alpha + n beta + n gamma), plus 2 (alpha + n beta)
+ * + n gamma when p is not a power of two: latency-optimal, so the choice
+ * for small vectors; it moves the whole vector every round.
+ * Restrictions: host memory; any p, any count.
+ *
+ * Example, p = 5 (pof2 = 4, rem = 1): rank 0 folds into rank 1.
+ *
+ *   step     rank 0    rank 1     rank 2     rank 3     rank 4
+ *   fold     -> 1      x01        x2         x3         x4
+ *   mask 1             x01+x2     x01+x2     x3+x4      x3+x4     (1<->2, 3<->4)
+ *   mask 2             X          X          X          X         (1<->3, 2<->4)
+ *   unfold   X         -> 0
+ */
+#include "algo.h"
+
+#include "../core/comm.h"
+#include "../transport/p2p.h"
+#include "pof2.h"
+
+static tally_status_t recursive_doubling_run(const tally_algo_args_t *args)
+{
+    const int r = args->comm->rank;
+    if (args->comm->size == 1) {
+        tally_algo_copy_input(args);
+        tally_algo_finish(args, args->recvbuf, args->count);
+        return TALLY_SUCCESS;
+    }
+    tally_pof2_t fold;
+    TALLY_CHECK(tally_pof2_fold(args, &fold));
+    if (fold.newrank >= 0) {
+        for (int mask = 1; mask < fold.pof2; mask <<= 1) {
+            int partner = tally_pof2_real_rank(&fold, fold.newrank ^ mask);
+            tally_p2p_reduce_step_t step = {
+                .sbuf = fold.data,
+                .scount = args->count,
+                .dst = partner,
+                .local = fold.data,
+                .acc = args->recvbuf,
+                .rcount = args->count,
+                .src = partner,
+                .incoming_first = partner < r,
+            };
+            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+            fold.data = args->recvbuf;
+        }
+        tally_algo_finish(args, args->recvbuf, args->count);
+    }
+    return tally_pof2_unfold(args, &fold);
+}
+
+const tally_algo_t tally_algo_recursive_doubling = {
+    .name = "recursive_doubling",
+    .summary = "log2(p) whole-vector exchanges; latency-optimal, for small vectors",
+    .restrictions = {TALLY_ALL_DTYPES, TALLY_ALL_OPS, TALLY_ALGO_HOST_ONLY,
+                     "host memory only"},
+    .run = recursive_doubling_run,
+};

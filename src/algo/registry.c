@@ -1,0 +1,71 @@
+/* registry.c - every algorithm, the generic restriction check, and the
+ * helpers the algorithms share. */
+#include "algo.h"
+
+#include <string.h>
+
+#include "../core/comm.h"
+#include "../reduce/reduce.h"
+
+extern const tally_algo_t tally_algo_ring;
+extern const tally_algo_t tally_algo_recursive_doubling;
+extern const tally_algo_t tally_algo_rabenseifner;
+extern const tally_algo_t tally_algo_mpi;
+
+const tally_algo_t *const tally_algo_registry[] = {
+    &tally_algo_ring,
+    &tally_algo_recursive_doubling,
+    &tally_algo_rabenseifner,
+    &tally_algo_mpi,
+    NULL,
+};
+
+const tally_algo_t *tally_algo_find(const char *name)
+{
+    for (const tally_algo_t *const *a = tally_algo_registry; *a; a++)
+        if (strcmp((*a)->name, name) == 0)
+            return *a;
+    return NULL;
+}
+
+bool tally_algo_fits(const tally_algo_t *algo, tally_dtype_t dtype, tally_op_t op,
+                     tally_memtype_t memtype, const char **why)
+{
+    const tally_algo_restrictions_t *r = &algo->restrictions;
+    const char *failed = NULL;
+    if (!(r->dtypes & TALLY_DTYPE_BIT(dtype)))
+        failed = "it does not support this dtype";
+    else if (!(r->ops & TALLY_OP_BIT(op)))
+        failed = "it does not support this op";
+    else if ((r->flags & TALLY_ALGO_NO_FLOAT_MINMAX) && tally_dtype_is_float(dtype) &&
+             (op == TALLY_MIN || op == TALLY_MAX))
+        failed = "it does not support MIN or MAX on floating types";
+    else if ((r->flags & TALLY_ALGO_HOST_ONLY) && memtype != TALLY_MEM_HOST)
+        failed = "it needs host memory";
+    if (failed && why)
+        *why = failed;
+    return failed == NULL;
+}
+
+size_t tally_block_count(size_t count, size_t nblocks, size_t block)
+{
+    return count / nblocks + (block < count % nblocks ? 1 : 0);
+}
+
+size_t tally_block_offset(size_t count, size_t nblocks, size_t block)
+{
+    size_t rem = count % nblocks;
+    return block * (count / nblocks) + (block < rem ? block : rem);
+}
+
+void tally_algo_copy_input(const tally_algo_args_t *args)
+{
+    if (args->sendbuf != args->recvbuf && args->count > 0)
+        memcpy(args->recvbuf, args->sendbuf, args->count * args->elem_size);
+}
+
+void tally_algo_finish(const tally_algo_args_t *args, void *buf, size_t count)
+{
+    if (args->op == TALLY_AVG && count > 0)
+        tally_reduce_divide(buf, count, args->dtype, args->comm->size);
+}

@@ -1,0 +1,126 @@
+/* allreduce.c - tally_allreduce(): validate, classify buffers, select, run. */
+#include <stdint.h>
+
+#include "../algo/algo.h"
+#include "../mem/mem.h"
+#include "../select/select.h"
+#include "comm.h"
+#include "dtype.h"
+#include "log.h"
+
+/* The checks every call makes before touching anything; on failure the
+ * message says which argument was wrong. */
+static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t count,
+                               tally_dtype_t dtype, tally_op_t op,
+                               const tally_comm_t *comm)
+{
+    if (!comm) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_allreduce: comm is NULL");
+        return TALLY_ERR_NULL_COMM;
+    }
+    if (!tally_dtype_valid(dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: dtype %d is not a tally_dtype_t",
+                  (int)dtype);
+        return TALLY_ERR_INVALID_DTYPE;
+    }
+    if (!tally_op_valid(op)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: op %d is not a tally_op_t",
+                  (int)op);
+        return TALLY_ERR_INVALID_OP;
+    }
+    if (op == TALLY_AVG && !tally_dtype_is_float(dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "tally_allreduce: avg is defined on floating types only, not %s",
+                  tally_dtype_name(dtype));
+        return TALLY_ERR_OP_DTYPE_MISMATCH;
+    }
+    size_t es = tally_dtype_size(dtype);
+    if (count > SIZE_MAX / es) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: count %zu of %s overflows",
+                  count, tally_dtype_name(dtype));
+        return TALLY_ERR_COUNT_TOO_LARGE;
+    }
+    if (count == 0)
+        return TALLY_SUCCESS;
+    if (!sendbuf || !recvbuf) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: %s is NULL with count %zu",
+                  sendbuf ? "recvbuf" : "sendbuf", count);
+        return TALLY_ERR_NULL_BUFFER;
+    }
+    if (sendbuf != TALLY_IN_PLACE) {
+        uintptr_t s = (uintptr_t)sendbuf, r = (uintptr_t)recvbuf, bytes = count * es;
+        if (s < r + bytes && r < s + bytes) {
+            TALLY_LOG(comm, TALLY_LOG_ERROR,
+                      "tally_allreduce: sendbuf and recvbuf overlap%s; pass "
+                      "TALLY_IN_PLACE as sendbuf to reduce in place",
+                      s == r ? " (they are the same buffer)" : "");
+            return TALLY_ERR_ALIASED_BUFFERS;
+        }
+    }
+    return TALLY_SUCCESS;
+}
+
+/* The one memory type of the call, or TALLY_ERR_UNSUPPORTED for a mix. */
+static tally_status_t call_memtype(const tally_algo_args_t *args, tally_memtype_t *out)
+{
+    bool cuda = args->comm->cuda_available;
+    tally_memtype_t send = tally_mem_classify(args->sendbuf, cuda);
+    tally_memtype_t recv = tally_mem_classify(args->recvbuf, cuda);
+    if (send != recv) {
+        TALLY_LOG(args->comm, TALLY_LOG_ERROR,
+                  "tally_allreduce: sendbuf is %s memory but recvbuf is %s memory",
+                  tally_memtype_name(send), tally_memtype_name(recv));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    *out = send;
+    return TALLY_SUCCESS;
+}
+
+static tally_status_t prepare(const void *sendbuf, void *recvbuf, size_t count,
+                              tally_dtype_t dtype, tally_op_t op, tally_comm_t *comm,
+                              tally_algo_args_t *args, const tally_algo_t **algo)
+{
+    *args = (tally_algo_args_t){
+        .sendbuf = sendbuf == TALLY_IN_PLACE ? recvbuf : sendbuf,
+        .recvbuf = recvbuf,
+        .count = count,
+        .elem_size = tally_dtype_size(dtype),
+        .dtype = dtype,
+        .op = op,
+        .comm = comm,
+    };
+    tally_memtype_t memtype;
+    TALLY_CHECK(call_memtype(args, &memtype));
+    return tally_select(comm, count * args->elem_size, dtype, op, memtype, algo);
+}
+
+tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
+                               tally_dtype_t dtype, tally_op_t op, tally_comm_t *comm)
+{
+    tally_algo_args_t args;
+    const tally_algo_t *algo;
+    TALLY_CHECK(validate(sendbuf, recvbuf, count, dtype, op, comm));
+    if (count == 0)
+        return TALLY_SUCCESS;
+    TALLY_CHECK(prepare(sendbuf, recvbuf, count, dtype, op, comm, &args, &algo));
+    return algo->run(&args);
+}
+
+tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
+                                        tally_dtype_t dtype, tally_op_t op,
+                                        const char **name)
+{
+    if (!name)
+        return TALLY_ERR_INVALID_ARGUMENT;
+    tally_status_t st = validate(TALLY_IN_PLACE, NULL, 0, dtype, op, comm);
+    if (st != TALLY_SUCCESS)
+        return st;
+    size_t es = tally_dtype_size(dtype);
+    if (count > SIZE_MAX / es)
+        return TALLY_ERR_COUNT_TOO_LARGE;
+    const tally_algo_t *algo;
+    TALLY_CHECK(tally_select(comm, count * es, dtype, op, TALLY_MEM_HOST,
+                             &algo));
+    *name = algo->name;
+    return TALLY_SUCCESS;
+}

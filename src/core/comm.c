@@ -1,0 +1,162 @@
+/* comm.c - creating and destroying tally communicators, forcing an
+ * algorithm, and the pooled scratch space. */
+#include "comm.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mem/mem.h"
+#include "../select/select.h"
+#include "log.h"
+
+/* Parses the configuration and resolves TALLY_ALGO on this rank alone. */
+static tally_status_t load_local(tally_config_t *cfg, const tally_algo_t **forced)
+{
+    char err[256];
+    tally_status_t st = tally_config_load(cfg, err, sizeof err);
+    if (st != TALLY_SUCCESS) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s", err);
+        return st;
+    }
+    *forced = NULL;
+    if (strcmp(cfg->algo, "auto") != 0) {
+        *forced = tally_algo_find(cfg->algo);
+        if (!*forced) {
+            TALLY_LOG(NULL, TALLY_LOG_ERROR,
+                      "TALLY_ALGO=%s: no such algorithm (tally-info -c lists them)",
+                      cfg->algo);
+            return TALLY_ERR_UNKNOWN_ALGORITHM;
+        }
+    }
+    return TALLY_SUCCESS;
+}
+
+/* One allreduce on the user's communicator: every rank learns whether any
+ * rank failed to load its configuration and whether all hashes agree, so
+ * that all ranks succeed or fail together. */
+static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash)
+{
+    /* MAX of -status finds the failure; MAX of hash and of ~hash give the
+     * largest and (complemented) smallest hash. */
+    uint64_t mine[3] = {(uint64_t)(-(int64_t)local), hash, ~hash};
+    uint64_t all[3];
+    TALLY_MPI_CHECK(NULL, PMPI_Allreduce(mine, all, 3, MPI_UINT64_T, MPI_MAX, comm));
+    if (local != TALLY_SUCCESS)
+        return local;
+    if (all[0] != 0) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "another rank failed to load its tally "
+                                         "configuration: %s",
+                  tally_strerror((tally_status_t)(-(int64_t)all[0])));
+        return (tally_status_t)(-(int64_t)all[0]);
+    }
+    if (all[1] != ~all[2]) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR,
+                  "ranks hold different TALLY_* settings; every rank must see the "
+                  "same TALLY_ALGO, TALLY_SEGMENT_SIZE, TALLY_PIPELINE_DEPTH and "
+                  "TALLY_FALLBACK (mpirun -x passes variables to every rank)");
+        return TALLY_ERR_CONFIG_MISMATCH;
+    }
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
+{
+    if (!out)
+        return TALLY_ERR_INVALID_ARGUMENT;
+    if (comm == MPI_COMM_NULL) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_comm_create: comm is MPI_COMM_NULL");
+        return TALLY_ERR_NULL_COMM;
+    }
+    int initialized = 0, finalized = 0;
+    PMPI_Initialized(&initialized);
+    PMPI_Finalized(&finalized);
+    if (!initialized || finalized) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR,
+                  "tally_comm_create: MPI is not initialized (or already finalized)");
+        return TALLY_ERR_MPI;
+    }
+    int inter = 0;
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_test_inter(comm, &inter));
+    if (inter) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR,
+                  "tally_comm_create: intercommunicators are not supported");
+        return TALLY_ERR_UNSUPPORTED;
+    }
+
+    tally_config_t cfg;
+    const tally_algo_t *forced = NULL;
+    tally_status_t local = load_local(&cfg, &forced);
+    TALLY_CHECK(agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0));
+
+    tally_status_t st = TALLY_SUCCESS;
+    tally_comm_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return TALLY_ERR_NO_MEMORY;
+    c->config = cfg;
+    c->forced = forced;
+    c->mpi = MPI_COMM_NULL;
+    /* A private duplicate keeps tally's messages apart from the user's. */
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_dup(comm, &c->mpi), st, fail_free);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_set_errhandler(c->mpi, MPI_ERRORS_RETURN), st,
+                         fail_dup);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
+    c->cuda_available = tally_mem_cuda_available();
+    TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks, algorithm %s", c->size,
+              c->forced ? c->forced->name : "auto");
+    *out = c;
+    return TALLY_SUCCESS;
+
+fail_dup:
+    PMPI_Comm_free(&c->mpi);
+fail_free:
+    free(c);
+    return st;
+}
+
+tally_status_t tally_comm_destroy(tally_comm_t *comm)
+{
+    if (!comm)
+        return TALLY_SUCCESS;
+    tally_status_t st = TALLY_SUCCESS;
+    if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
+        st = TALLY_ERR_MPI;
+    free(comm->scratch);
+    free(comm);
+    return st;
+}
+
+tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
+{
+    if (!comm)
+        return TALLY_ERR_NULL_COMM;
+    if (!name || strcmp(name, "auto") == 0) {
+        comm->forced = NULL;
+        return TALLY_SUCCESS;
+    }
+    const tally_algo_t *algo = tally_algo_find(name);
+    if (!algo) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_comm_set_algorithm: no algorithm named "
+                                         "\"%s\"",
+                  name);
+        return TALLY_ERR_UNKNOWN_ALGORITHM;
+    }
+    comm->forced = algo;
+    return TALLY_SUCCESS;
+}
+
+void *tally_comm_scratch(struct tally_comm *comm, size_t bytes)
+{
+    if (bytes <= comm->scratch_bytes)
+        return comm->scratch;
+    /* Grow geometrically; the old contents need not survive. */
+    size_t want = comm->scratch_bytes * 2 > bytes ? comm->scratch_bytes * 2 : bytes;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, want) != 0)
+        return NULL;
+    free(comm->scratch);
+    comm->scratch = p;
+    comm->scratch_bytes = want;
+    return p;
+}

@@ -1,0 +1,27 @@
+/* comm.h - the communicator object behind the opaque tally_comm_t. */
+#ifndef TALLY_COMM_H
+#define TALLY_COMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "../algo/algo.h"
+#include "config.h"
+#include "tally.h"
+
+struct tally_comm {
+    MPI_Comm mpi;   /* a private duplicate: tally's messages never match the user's */
+    int rank;
+    int size;
+    tally_config_t config;
+    const tally_algo_t *forced; /* TALLY_ALGO or tally_comm_set_algorithm; NULL: auto */
+    bool cuda_available;
+    unsigned fallback_warned;   /* a bit per registry index, to warn once */
+    void *scratch;              /* pooled temporary space, grown on demand */
+    size_t scratch_bytes;
+};
+
+/* Returns at least `bytes` of scratch space owned by comm (valid until the
+ * next call), or NULL when the allocation fails. */
+void *tally_comm_scratch(struct tally_comm *comm, size_t bytes);
+
+#endif

@@ -1,0 +1,256 @@
+/* config.c - the one configuration table.  Each row names a TALLY_*
+ * variable, its default, its documentation, a parser and the field it fills;
+ * the same rows parse the environment and print `tally-info -c`. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct config_field config_field_t;
+typedef bool (*config_parse_fn)(const config_field_t *field, const char *text,
+                                void *dst);
+
+struct config_field {
+    const char *name;
+    const char *default_value;
+    const char *doc;
+    config_parse_fn parse;
+    size_t offset;                /* of the destination in tally_config_t */
+    const char *const *choices;   /* enum parsers: names, by value */
+    size_t min, max;              /* numeric parsers: inclusive range */
+};
+
+static const char *const fallback_names[] = {"error", "warn", "silent", NULL};
+static const char *const log_level_names[] = {"none", "error", "warn", "info",
+                                              "debug", NULL};
+
+static bool parse_algo(const config_field_t *field, const char *text, void *dst);
+static bool parse_size_field(const config_field_t *field, const char *text, void *dst);
+static bool parse_unsigned_field(const config_field_t *field, const char *text,
+                                 void *dst);
+static bool parse_enum(const config_field_t *field, const char *text, void *dst);
+
+#define FIELD(member) offsetof(tally_config_t, member)
+
+static const config_field_t config_table[] = {
+    {"TALLY_ALGO", "auto",
+     "Algorithm for every allreduce: auto (tally's choice by size), ring, "
+     "recursive_doubling, rabenseifner or mpi (the MPI's own allreduce). A "
+     "name tally does not have makes tally_comm_create fail.",
+     parse_algo, FIELD(algo), NULL, 0, 0},
+    {"TALLY_SEGMENT_SIZE", "256K",
+     "Bytes per pipelined message in the segmented algorithms (ring, "
+     "rabenseifner): a received segment is reduced while the next ones are in "
+     "flight. Suffixes K, M, G (powers of 1024); rounded down to whole "
+     "elements, at least one.",
+     parse_size_field, FIELD(segment_size), NULL, 1, (size_t)1 << 30},
+    {"TALLY_PIPELINE_DEPTH", "4",
+     "Segments in flight per peer in the segmented algorithms (1 to 64).",
+     parse_unsigned_field, FIELD(pipeline_depth), NULL, 1, 64},
+    {"TALLY_FALLBACK", "warn",
+     "What happens when a forced algorithm (TALLY_ALGO or "
+     "tally_comm_set_algorithm) cannot serve a call, for example mpi on "
+     "float16: error (the call fails with TALLY_ERR_UNSUPPORTED), warn (tally's "
+     "own choice runs, with one warning per communicator and algorithm) or "
+     "silent (tally's own choice runs).",
+     parse_enum, FIELD(fallback), fallback_names, 0, 0},
+    {"TALLY_LOG_LEVEL", "warn",
+     "Messages on stderr: none, error, warn, info or debug.",
+     parse_enum, FIELD(log_level), log_level_names, 0, 0},
+};
+
+#define CONFIG_FIELDS (sizeof config_table / sizeof config_table[0])
+
+bool tally_config_parse_size(const char *text, size_t *out)
+{
+    /* Digits, an optional K/M/G suffix, nothing else: no sign, no spaces. */
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno == ERANGE)
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return false;
+    }
+    if (*end != '\0' || value > (SIZE_MAX >> shift))
+        return false;
+    *out = (size_t)value << shift;
+    return true;
+}
+
+bool tally_config_parse_unsigned(const char *text, unsigned *out)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long value = strtoul(text, &end, 10);
+    if (errno == ERANGE || *end != '\0' || value > UINT_MAX)
+        return false;
+    *out = (unsigned)value;
+    return true;
+}
+
+static bool parse_algo(const config_field_t *field, const char *text, void *dst)
+{
+    (void)field;
+    /* Only the spelling is checked here; the registry decides whether the
+     * name exists, at tally_comm_create. */
+    size_t len = strlen(text);
+    if (len == 0 || len >= TALLY_ALGO_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    memcpy(dst, text, len + 1);
+    return true;
+}
+
+static bool parse_size_field(const config_field_t *field, const char *text, void *dst)
+{
+    size_t value;
+    if (!tally_config_parse_size(text, &value) || value < field->min || value > field->max)
+        return false;
+    *(size_t *)dst = value;
+    return true;
+}
+
+static bool parse_unsigned_field(const config_field_t *field, const char *text,
+                                 void *dst)
+{
+    unsigned value;
+    if (!tally_config_parse_unsigned(text, &value) || value < field->min ||
+        value > field->max)
+        return false;
+    *(unsigned *)dst = value;
+    return true;
+}
+
+static bool parse_enum(const config_field_t *field, const char *text, void *dst)
+{
+    for (int i = 0; field->choices[i]; i++) {
+        if (strcasecmp(text, field->choices[i]) == 0) {
+            *(int *)dst = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void describe_expected(const config_field_t *field, char *buf, size_t len)
+{
+    if (field->choices) {
+        size_t used = (size_t)snprintf(buf, len, "one of");
+        for (int i = 0; field->choices[i] && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, " %s", field->choices[i]);
+    } else if (field->parse == parse_algo) {
+        snprintf(buf, len, "an algorithm name");
+    } else {
+        snprintf(buf, len, "a number from %zu to %zu", field->min, field->max);
+    }
+}
+
+tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen)
+{
+    tally_config_t parsed;
+    memset(&parsed, 0, sizeof parsed);
+    for (size_t i = 0; i < CONFIG_FIELDS; i++) {
+        const config_field_t *field = &config_table[i];
+        const char *env = getenv(field->name);
+        const char *text = env ? env : field->default_value;
+        if (!field->parse(field, text, (char *)&parsed + field->offset)) {
+            char expected[128];
+            describe_expected(field, expected, sizeof expected);
+            snprintf(err, errlen, "%s=\"%s\" is not valid: expected %s", field->name,
+                     text, expected);
+            return TALLY_ERR_INVALID_CONFIG;
+        }
+    }
+    *cfg = parsed;
+    return TALLY_SUCCESS;
+}
+
+tally_log_level_t tally_config_log_level_from_env(void)
+{
+    const config_field_t *field = NULL;
+    for (size_t i = 0; i < CONFIG_FIELDS; i++)
+        if (config_table[i].offset == FIELD(log_level))
+            field = &config_table[i];
+    int level = TALLY_LOG_WARN;
+    const char *env = getenv(field->name);
+    if (env)
+        parse_enum(field, env, &level);
+    return (tally_log_level_t)level;
+}
+
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
+{
+    const unsigned char *bytes = data;
+    for (size_t i = 0; i < len; i++) {
+        hash ^= bytes[i];
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
+uint64_t tally_config_hash(const tally_config_t *cfg)
+{
+    /* Field by field: padding bytes must not make equal configs differ.
+     * log_level is left out on purpose: ranks may be verbose on their own. */
+    uint64_t h = 14695981039346656037ull;
+    h = fnv1a(h, cfg->algo, strlen(cfg->algo));
+    uint64_t segment = cfg->segment_size;
+    h = fnv1a(h, &segment, sizeof segment);
+    h = fnv1a(h, &cfg->pipeline_depth, sizeof cfg->pipeline_depth);
+    int fallback = (int)cfg->fallback;
+    h = fnv1a(h, &fallback, sizeof fallback);
+    return h;
+}
+
+void tally_config_write(FILE *stream)
+{
+    for (size_t i = 0; i < CONFIG_FIELDS; i++) {
+        const config_field_t *field = &config_table[i];
+        const char *env = getenv(field->name);
+        fprintf(stream, "%s\n    default: %s\n    current: %s%s\n", field->name,
+                field->default_value, env ? env : field->default_value,
+                env ? "" : " (default)");
+        /* Wrap the doc at about 76 columns, indented. */
+        const char *p = field->doc;
+        while (*p) {
+            size_t n = strlen(p);
+            if (n > 72) {
+                n = 72;
+                while (n > 0 && p[n] != ' ')
+                    n--;
+                if (n == 0)
+                    n = 72;
+            }
+            fprintf(stream, "    %.*s\n", (int)n, p);
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+    }
+}
+
+tally_status_t tally_config_print(FILE *stream)
+{
+    if (!stream)
+        return TALLY_ERR_INVALID_ARGUMENT;
+    tally_config_write(stream);
+    return TALLY_SUCCESS;
+}

@@ -1,0 +1,47 @@
+/* config.h - the one configuration table: every TALLY_* variable, its
+ * default, its documentation, its parser and the field it fills. */
+#ifndef TALLY_CONFIG_H
+#define TALLY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "log.h"
+#include "tally.h"
+
+typedef enum tally_fallback {
+    TALLY_FALLBACK_ERROR,  /* a forced algorithm that does not fit: fail */
+    TALLY_FALLBACK_WARN,   /* ... run tally's own choice, warn once */
+    TALLY_FALLBACK_SILENT  /* ... run tally's own choice quietly */
+} tally_fallback_t;
+
+#define TALLY_ALGO_NAME_MAX 64
+
+typedef struct tally_config {
+    char algo[TALLY_ALGO_NAME_MAX]; /* "auto" or an algorithm name */
+    size_t segment_size;            /* bytes per pipelined message */
+    unsigned pipeline_depth;        /* segments in flight per peer */
+    tally_fallback_t fallback;
+    tally_log_level_t log_level;
+} tally_config_t;
+
+/* Fills *cfg from the environment through the table.  On a bad value returns
+ * TALLY_ERR_INVALID_CONFIG, writes a sentence naming the variable into
+ * err (size errlen) and leaves *cfg untouched. */
+tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen);
+
+/* The threshold for messages when no communicator is at hand. */
+tally_log_level_t tally_config_log_level_from_env(void);
+
+/* A hash of every parsed value, equal on ranks with equal configurations. */
+uint64_t tally_config_hash(const tally_config_t *cfg);
+
+/* Every variable: name, default, current value and doc. */
+void tally_config_write(FILE *stream);
+
+/* Parsers, exposed for unit tests: true on success. */
+#include <stdbool.h>
+bool tally_config_parse_size(const char *text, size_t *out);
+bool tally_config_parse_unsigned(const char *text, unsigned *out);
+
+#endif

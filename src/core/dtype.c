@@ -1,0 +1,77 @@
+/* dtype.c - sizes and names of tally's element types and operations. */
+#include "dtype.h"
+
+#include <string.h>
+
+typedef struct dtype_info {
+    const char *name;
+    size_t size;
+    bool is_float;
+} dtype_info_t;
+
+/* Indexed by tally_dtype_t. */
+static const dtype_info_t dtype_table[TALLY_DTYPE_COUNT] = {
+    [TALLY_INT8] = {"int8", 1, false},       [TALLY_UINT8] = {"uint8", 1, false},
+    [TALLY_INT32] = {"int32", 4, false},     [TALLY_UINT32] = {"uint32", 4, false},
+    [TALLY_INT64] = {"int64", 8, false},     [TALLY_UINT64] = {"uint64", 8, false},
+    [TALLY_FLOAT16] = {"float16", 2, true},  [TALLY_BFLOAT16] = {"bfloat16", 2, true},
+    [TALLY_FLOAT32] = {"float32", 4, true},  [TALLY_FLOAT64] = {"float64", 8, true},
+};
+
+/* Indexed by tally_op_t. */
+static const char *const op_names[TALLY_OP_COUNT] = {
+    [TALLY_SUM] = "sum", [TALLY_PROD] = "prod", [TALLY_MIN] = "min",
+    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",
+};
+
+bool tally_dtype_valid(tally_dtype_t dtype)
+{
+    return (unsigned)dtype < TALLY_DTYPE_COUNT;
+}
+
+bool tally_op_valid(tally_op_t op)
+{
+    return (unsigned)op < TALLY_OP_COUNT;
+}
+
+size_t tally_dtype_size(tally_dtype_t dtype)
+{
+    return tally_dtype_valid(dtype) ? dtype_table[dtype].size : 0;
+}
+
+bool tally_dtype_is_float(tally_dtype_t dtype)
+{
+    return tally_dtype_valid(dtype) && dtype_table[dtype].is_float;
+}
+
+const char *tally_dtype_name(tally_dtype_t dtype)
+{
+    return tally_dtype_valid(dtype) ? dtype_table[dtype].name : "?";
+}
+
+const char *tally_op_name(tally_op_t op)
+{
+    return tally_op_valid(op) ? op_names[op] : "?";
+}
+
+bool tally_dtype_parse(const char *name, tally_dtype_t *out)
+{
+    for (unsigned i = 0; i < TALLY_DTYPE_COUNT; i++) {
+        if (strcmp(name, dtype_table[i].name) == 0) {
+            *out = (tally_dtype_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool tally_op_parse(const char *name, tally_op_t *out)
+{
+    for (unsigned i = 0; i < TALLY_OP_COUNT; i++) {
+        if (strcmp(name, op_names[i]) == 0) {
+            *out = (tally_op_t)i;
+            return true;
+        }
+    }
+    return false;
+}

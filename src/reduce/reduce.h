@@ -1,0 +1,29 @@
+/* reduce.h - element-wise reduction kernels for every dtype x op (host). */
+#ifndef TALLY_REDUCE_H
+#define TALLY_REDUCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tally.h"
+
+/* dst[i] = a[i] op b[i] for i < count.  dst may be exactly a or exactly b
+ * (in-place accumulate) but must not partially overlap either.  AVG reduces
+ * as SUM; tally_reduce_divide() finishes it.  Integer SUM and PROD wrap
+ * modulo 2^bits.  MIN and MAX propagate NaN.  FLOAT16 and BFLOAT16 compute
+ * in float and round to nearest even once per element. */
+void tally_reduce(void *dst, const void *a, const void *b, size_t count,
+                  tally_dtype_t dtype, tally_op_t op);
+
+/* buf[i] = buf[i] / divisor for floating dtypes (one rounding); integer
+ * dtypes are left alone (AVG is rejected on them before this point). */
+void tally_reduce_divide(void *buf, size_t count, tally_dtype_t dtype,
+                         int divisor);
+
+/* IEEE binary16 and bfloat16 <-> float, round to nearest even; NaN stays
+ * NaN (quieted), infinities and signed zeros are kept. */
+float tally_half_to_float(uint16_t h);
+uint16_t tally_float_to_half(float f);
+float tally_bfloat16_to_float(uint16_t b);
+uint16_t tally_float_to_bfloat16(float f);
+
+#endif

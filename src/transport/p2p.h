@@ -1,0 +1,44 @@
+/* p2p.h - PMPI point-to-point for the algorithms: any byte count (messages
+ * are cut below INT_MAX), and a segmented, pipelined exchange that reduces
+ * each received segment while the next ones are in flight. */
+#ifndef TALLY_P2P_H
+#define TALLY_P2P_H
+
+#include <stddef.h>
+#include "../algo/algo.h"
+#include "tally.h"
+
+struct tally_comm;
+
+/* Blocking exchange of byte buffers with any sizes (either may be 0). */
+tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
+                                  size_t sbytes, int dst, void *rbuf,
+                                  size_t rbytes, int src);
+
+/* Blocking send or receive of any byte count. */
+tally_status_t tally_p2p_send(struct tally_comm *comm, const void *buf,
+                              size_t bytes, int dst);
+tally_status_t tally_p2p_recv(struct tally_comm *comm, void *buf, size_t bytes,
+                              int src);
+
+/* One pipelined step: sends scount elements of sbuf to dst while receiving
+ * rcount elements from src, and for each received segment computes
+ *     acc[i] = incoming[i] op local[i]   if incoming_first
+ *     acc[i] = local[i] op incoming[i]   otherwise
+ * (acc may be local).  Both sides cut their data into the same
+ * comm->config.segment_size segments, pipeline_depth of them in flight. */
+typedef struct tally_p2p_reduce_step {
+    const void *sbuf;
+    size_t scount;
+    int dst;
+    const void *local;
+    void *acc;
+    size_t rcount;
+    int src;
+    int incoming_first;
+} tally_p2p_reduce_step_t;
+
+tally_status_t tally_p2p_exchange_reduce(const tally_algo_args_t *args,
+                                         const tally_p2p_reduce_step_t *step);
+
+#endif

@@ -1,0 +1,202 @@
+/* tally_test.c - see tally_test.h. */
+#include "tally_test.h"
+
+#include <math.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+    int is_float;
+} dtypes[TT_DTYPES] = {
+    [TALLY_INT8] = {"int8", 1, 0},       [TALLY_UINT8] = {"uint8", 1, 0},
+    [TALLY_INT32] = {"int32", 4, 0},     [TALLY_UINT32] = {"uint32", 4, 0},
+    [TALLY_INT64] = {"int64", 8, 0},     [TALLY_UINT64] = {"uint64", 8, 0},
+    [TALLY_FLOAT16] = {"float16", 2, 1}, [TALLY_BFLOAT16] = {"bfloat16", 2, 1},
+    [TALLY_FLOAT32] = {"float32", 4, 1}, [TALLY_FLOAT64] = {"float64", 8, 1},
+};
+
+static const char *const ops[TT_OPS] = {"sum", "prod", "min", "max", "avg"};
+
+size_t tt_dtype_size(tally_dtype_t dtype) { return dtypes[dtype].size; }
+int tt_dtype_is_float(tally_dtype_t dtype) { return dtypes[dtype].is_float; }
+const char *tt_dtype_name(tally_dtype_t dtype) { return dtypes[dtype].name; }
+const char *tt_op_name(tally_op_t op) { return ops[op]; }
+
+float tt_half_to_float(uint16_t h)
+{
+    _Float16 v;
+    memcpy(&v, &h, 2);
+    return (float)v;
+}
+
+uint16_t tt_float_to_half(float f)
+{
+    _Float16 v = (_Float16)f;
+    uint16_t h;
+    memcpy(&h, &v, 2);
+    return h;
+}
+
+float tt_bf16_to_float(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+uint16_t tt_float_to_bf16(float f)
+{
+    /* Round to nearest even by comparing against the two neighbours. */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (isnan(f))
+        return (uint16_t)((u >> 16) | 0x40);
+    uint32_t down = u & 0xffff0000u, rest = u & 0xffffu;
+    if (rest > 0x8000u || (rest == 0x8000u && (down & 0x10000u)))
+        down += 0x10000u;
+    return (uint16_t)(down >> 16);
+}
+
+static uint32_t mix(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static double float_value(tally_op_t op, uint32_t h)
+{
+    if (op == TALLY_PROD) {
+        static const double choices[] = {1, -1, 2, -2, 0.5, 1};
+        return choices[h % 6];
+    }
+    return (double)(int)(h % 17) - 8.0; /* -8 .. 8 */
+}
+
+void tt_fill(void *buf, size_t count, tally_dtype_t dtype, tally_op_t op, int rank,
+             uint32_t seed)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint32_t h = mix((uint32_t)i * 2654435761u ^ mix((uint32_t)rank + seed * 977u));
+        uint64_t wide = ((uint64_t)mix(h) << 32) | h;
+        double f = float_value(op, h);
+        switch (dtype) {
+        case TALLY_INT8: case TALLY_UINT8: ((uint8_t *)buf)[i] = (uint8_t)wide; break;
+        case TALLY_INT32: case TALLY_UINT32: ((uint32_t *)buf)[i] = (uint32_t)wide; break;
+        case TALLY_INT64: case TALLY_UINT64: ((uint64_t *)buf)[i] = wide; break;
+        case TALLY_FLOAT16: ((uint16_t *)buf)[i] = tt_float_to_half((float)f); break;
+        case TALLY_BFLOAT16: ((uint16_t *)buf)[i] = tt_float_to_bf16((float)f); break;
+        case TALLY_FLOAT32: ((float *)buf)[i] = (float)f; break;
+        case TALLY_FLOAT64: ((double *)buf)[i] = f; break;
+        }
+    }
+}
+
+/* Integer ops in the unsigned type (wrap-around); MIN/MAX by signedness. */
+#define INT_REDUCE(UT, ST, acc, x, op)                                         \
+    do {                                                                       \
+        UT a_ = (UT)(acc), x_ = (UT)(x);                                       \
+        switch (op) {                                                          \
+        case TALLY_SUM: case TALLY_AVG: a_ = (UT)(a_ + x_); break;             \
+        case TALLY_PROD: a_ = (UT)(a_ * x_); break;                            \
+        case TALLY_MIN: a_ = ((ST)x_ < (ST)a_) ? x_ : a_; break;               \
+        case TALLY_MAX: a_ = ((ST)x_ > (ST)a_) ? x_ : a_; break;               \
+        }                                                                      \
+        (acc) = a_;                                                            \
+    } while (0)
+
+static double float_reduce(double acc, double x, tally_op_t op)
+{
+    switch (op) {
+    case TALLY_SUM: case TALLY_AVG: return acc + x;
+    case TALLY_PROD: return acc * x;
+    case TALLY_MIN: return (isnan(acc) || isnan(x)) ? NAN : (x < acc ? x : acc);
+    case TALLY_MAX: return (isnan(acc) || isnan(x)) ? NAN : (x > acc ? x : acc);
+    }
+    return acc;
+}
+
+static double load_float(const void *base, size_t i, tally_dtype_t dtype)
+{
+    switch (dtype) {
+    case TALLY_FLOAT16: return tt_half_to_float(((const uint16_t *)base)[i]);
+    case TALLY_BFLOAT16: return tt_bf16_to_float(((const uint16_t *)base)[i]);
+    case TALLY_FLOAT32: return ((const float *)base)[i];
+    default: return ((const double *)base)[i];
+    }
+}
+
+/* Rounds the way the library stores: the sum in the element type, then the
+ * AVG division in float (half types, float32) or double. */
+static void store_float(void *base, size_t i, tally_dtype_t dtype, double v, int divide_by)
+{
+    switch (dtype) {
+    case TALLY_FLOAT16: {
+        float f = tt_half_to_float(tt_float_to_half((float)v));
+        ((uint16_t *)base)[i] = tt_float_to_half(divide_by ? f / (float)divide_by : f);
+        break;
+    }
+    case TALLY_BFLOAT16: {
+        float f = tt_bf16_to_float(tt_float_to_bf16((float)v));
+        ((uint16_t *)base)[i] = tt_float_to_bf16(divide_by ? f / (float)divide_by : f);
+        break;
+    }
+    case TALLY_FLOAT32: {
+        float f = (float)v;
+        ((float *)base)[i] = divide_by ? f / (float)divide_by : f;
+        break;
+    }
+    default:
+        ((double *)base)[i] = divide_by ? v / divide_by : v;
+        break;
+    }
+}
+
+void tt_reference(void *out, const void *all, size_t count, int p, tally_dtype_t dtype,
+                  tally_op_t op)
+{
+    const size_t es = tt_dtype_size(dtype);
+    const char *in = all;
+    for (size_t i = 0; i < count; i++) {
+        if (tt_dtype_is_float(dtype)) {
+            /* Test data keep every partial result exact, so double is the
+             * exact value whatever the order. */
+            double acc = load_float(in, i, dtype);
+            for (int r = 1; r < p; r++)
+                acc = float_reduce(acc, load_float(in + (size_t)r * count * es, i, dtype), op);
+            store_float(out, i, dtype, acc, op == TALLY_AVG ? p : 0);
+            continue;
+        }
+        uint64_t acc = 0;
+        memcpy(&acc, in + i * es, es);
+        for (int r = 1; r < p; r++) {
+            uint64_t x = 0;
+            memcpy(&x, in + ((size_t)r * count + i) * es, es);
+            switch (dtype) {
+            case TALLY_INT8: INT_REDUCE(uint8_t, int8_t, acc, x, op); break;
+            case TALLY_UINT8: INT_REDUCE(uint8_t, uint8_t, acc, x, op); break;
+            case TALLY_INT32: INT_REDUCE(uint32_t, int32_t, acc, x, op); break;
+            case TALLY_UINT32: INT_REDUCE(uint32_t, uint32_t, acc, x, op); break;
+            case TALLY_INT64: INT_REDUCE(uint64_t, int64_t, acc, x, op); break;
+            default: INT_REDUCE(uint64_t, uint64_t, acc, x, op); break;
+            }
+        }
+        memcpy((char *)out + i * es, &acc, es);
+    }
+}
+
+uint64_t tt_hash(const void *buf, size_t bytes)
+{
+    const unsigned char *p = buf;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < bytes; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# run-tests.sh - runs every test: the unit tests, then the MPI integration
+# tests under mpirun at 1 to 5 ranks (each run bounded by a timeout), then
+# the count-above-INT_MAX test at 2 ranks.  The last line counts the runs:
+# "tests: N passed, N failed".
+set -u
+BUILD=${BUILD:-build}
+here=$(dirname "$0")
+passed=0
+failed=0
+failures=
+
+run() {
+    name=$1
+    shift
+    echo "=== $name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures="$failures
+  $name"
+    fi
+}
+
+for t in "$BUILD"/tests/unit/test_*; do
+    [ -x "$t" ] || continue
+    run "unit $(basename "$t")" timeout -k 5 300 "$t"
+done
+
+for t in "$BUILD"/tests/mpi/test_*; do
+    [ -x "$t" ] || continue
+    for np in ${TALLY_TEST_NP:-1 2 3 4 5}; do
+        run "mpi $(basename "$t") np=$np" "$here/mpirun.sh" "$np" 600 "$t"
+    done
+done
+
+if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
+    free_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+    if [ "$free_kib" -gt 12000000 ]; then
+        run "mpi test_allreduce big np=2" env TALLY_TEST_BIG=1 CK_RUN_CASE=big \
+            "$here/mpirun.sh" 2 600 -x TALLY_TEST_BIG -x CK_RUN_CASE \
+            "$BUILD/tests/mpi/test_allreduce"
+    else
+        echo "=== SKIP count above INT_MAX: needs 12 GiB of free memory, $((free_kib / 1024)) MiB available"
+    fi
+else
+    echo "=== SKIP count above INT_MAX: TALLY_TEST_BIG=0"
+fi
+
+[ -n "$failures" ] && printf 'failed runs:%s\n' "$failures"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" = 0 ]

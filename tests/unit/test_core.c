@@ -1,0 +1,322 @@
+/* test_core.c - unit tests (no MPI communication) for status strings, the
+ * configuration table, block arithmetic, the algorithm registry and the
+ * restriction check. */
+#include <check.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/algo.h"
+#include "core/config.h"
+#include "core/dtype.h"
+#include "tally.h"
+
+START_TEST(test_strerror_distinct)
+{
+    const tally_status_t all[] = {
+#define TALLY_STATUS_LIST_(name, value, text) TALLY_##name,
+        TALLY_STATUS_MAP(TALLY_STATUS_LIST_)
+#undef TALLY_STATUS_LIST_
+    };
+    const size_t n = sizeof all / sizeof all[0];
+    ck_assert_int_eq(TALLY_SUCCESS, 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(i == 0 || all[i] < 0);
+        ck_assert_ptr_nonnull(tally_strerror(all[i]));
+        for (size_t j = 0; j < i; j++) {
+            ck_assert_int_ne(all[i], all[j]);
+            ck_assert_str_ne(tally_strerror(all[i]), tally_strerror(all[j]));
+        }
+    }
+    ck_assert_str_eq(tally_strerror((tally_status_t)-999), "unknown tally status code");
+}
+END_TEST
+
+START_TEST(test_version)
+{
+    ck_assert_uint_eq(tally_version(), TALLY_VERSION);
+    ck_assert_uint_eq(TALLY_VERSION, TALLY_VERSION_MAJOR * 10000 + TALLY_VERSION_MINOR * 100 +
+                                         TALLY_VERSION_PATCH);
+}
+END_TEST
+
+START_TEST(test_parse_size)
+{
+    size_t v = 0;
+    ck_assert(tally_config_parse_size("0", &v) && v == 0);
+    ck_assert(tally_config_parse_size("4096", &v) && v == 4096);
+    ck_assert(tally_config_parse_size("256K", &v) && v == 256 * 1024);
+    ck_assert(tally_config_parse_size("3m", &v) && v == 3u << 20);
+    ck_assert(tally_config_parse_size("1G", &v) && v == 1u << 30);
+    v = 77;
+    ck_assert(!tally_config_parse_size("", &v));
+    ck_assert(!tally_config_parse_size("-1", &v));
+    ck_assert(!tally_config_parse_size(" 1", &v));
+    ck_assert(!tally_config_parse_size("1 K", &v));
+    ck_assert(!tally_config_parse_size("12Q", &v));
+    ck_assert(!tally_config_parse_size("1KB", &v));
+    ck_assert(!tally_config_parse_size("99999999999999999999", &v));
+    ck_assert(!tally_config_parse_size("17179869184G", &v)); /* 2^34 G overflows */
+    ck_assert_uint_eq(v, 77);
+}
+END_TEST
+
+START_TEST(test_parse_unsigned)
+{
+    unsigned v = 5;
+    ck_assert(tally_config_parse_unsigned("12", &v) && v == 12);
+    ck_assert(!tally_config_parse_unsigned("4294967296", &v));
+    ck_assert(!tally_config_parse_unsigned("+3", &v));
+    ck_assert(!tally_config_parse_unsigned("3x", &v));
+    ck_assert_uint_eq(v, 12);
+}
+END_TEST
+
+static void clear_env(void)
+{
+    unsetenv("TALLY_ALGO");
+    unsetenv("TALLY_SEGMENT_SIZE");
+    unsetenv("TALLY_PIPELINE_DEPTH");
+    unsetenv("TALLY_FALLBACK");
+    unsetenv("TALLY_LOG_LEVEL");
+}
+
+START_TEST(test_config_defaults_and_env)
+{
+    clear_env();
+    tally_config_t cfg;
+    char err[256];
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_SUCCESS);
+    ck_assert_str_eq(cfg.algo, "auto");
+    ck_assert_uint_eq(cfg.segment_size, 256 * 1024);
+    ck_assert_uint_eq(cfg.pipeline_depth, 4);
+    ck_assert_int_eq(cfg.fallback, TALLY_FALLBACK_WARN);
+    ck_assert_int_eq(cfg.log_level, TALLY_LOG_WARN);
+    uint64_t default_hash = tally_config_hash(&cfg);
+
+    setenv("TALLY_ALGO", "ring", 1);
+    setenv("TALLY_SEGMENT_SIZE", "8K", 1);
+    setenv("TALLY_FALLBACK", "ERROR", 1);
+    setenv("TALLY_LOG_LEVEL", "debug", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_SUCCESS);
+    ck_assert_str_eq(cfg.algo, "ring");
+    ck_assert_uint_eq(cfg.segment_size, 8192);
+    ck_assert_int_eq(cfg.fallback, TALLY_FALLBACK_ERROR);
+    ck_assert_int_eq(cfg.log_level, TALLY_LOG_DEBUG);
+    ck_assert_uint_ne(tally_config_hash(&cfg), default_hash);
+
+    /* The log level alone does not change the hash: ranks may differ there. */
+    tally_config_t quiet = cfg;
+    quiet.log_level = TALLY_LOG_NONE;
+    ck_assert_uint_eq(tally_config_hash(&quiet), tally_config_hash(&cfg));
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_config_bad_value_changes_nothing)
+{
+    clear_env();
+    tally_config_t cfg, before;
+    memset(&cfg, 0x3c, sizeof cfg);
+    before = cfg;
+    char err[256] = "";
+    setenv("TALLY_PIPELINE_DEPTH", "65", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    ck_assert_mem_eq(&cfg, &before, sizeof cfg);
+    ck_assert_ptr_nonnull(strstr(err, "TALLY_PIPELINE_DEPTH"));
+    ck_assert_ptr_nonnull(strstr(err, "1 to 64"));
+    setenv("TALLY_PIPELINE_DEPTH", "2", 1);
+    setenv("TALLY_LOG_LEVEL", "loud", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err, "one of none error warn info debug"));
+    setenv("TALLY_LOG_LEVEL", "info", 1);
+    setenv("TALLY_SEGMENT_SIZE", "0", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    setenv("TALLY_SEGMENT_SIZE", "2G", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    setenv("TALLY_SEGMENT_SIZE", "1G", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_SUCCESS);
+    setenv("TALLY_ALGO", "a_name_that_is_far_too_long_to_be_any_algorithm_tally_will_have_x", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    clear_env();
+}
+END_TEST
+
+START_TEST(test_config_print_lists_every_variable)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_int_eq(tally_config_print(f), TALLY_SUCCESS);
+    fclose(f);
+    const char *vars[] = {"TALLY_ALGO", "TALLY_SEGMENT_SIZE", "TALLY_PIPELINE_DEPTH",
+                          "TALLY_FALLBACK", "TALLY_LOG_LEVEL"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        ck_assert_msg(strstr(text, vars[i]) != NULL, "%s missing", vars[i]);
+    ck_assert_ptr_nonnull(strstr(text, "default: 256K"));
+    free(text);
+    ck_assert_int_eq(tally_config_print(NULL), TALLY_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* Every variable the table prints is documented in tally(7), so the code
+ * and the manual cannot drift apart. */
+START_TEST(test_every_variable_in_man_page)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    tally_config_print(f);
+    fclose(f);
+    FILE *man = fopen(TALLY_SOURCE_DIR "/man/tally.7", "r");
+    ck_assert_msg(man != NULL, "man/tally.7 not found");
+    static char page[1 << 16];
+    size_t n = fread(page, 1, sizeof page - 1, man);
+    page[n] = '\0';
+    fclose(man);
+    int found = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "TALLY_", 6) != 0)
+            continue;
+        found++;
+        ck_assert_msg(strstr(page, line) != NULL, "%s is not in man/tally.7", line);
+    }
+    ck_assert_int_ge(found, 5);
+    free(text);
+}
+END_TEST
+
+/* Every function the public header exports has a man page in section 3. */
+START_TEST(test_every_function_has_man_page)
+{
+    FILE *h = fopen(TALLY_SOURCE_DIR "/include/tally.h", "r");
+    ck_assert_ptr_nonnull(h);
+    char line[512];
+    int found = 0;
+    while (fgets(line, sizeof line, h)) {
+        if (strncmp(line, "TALLY_API ", 10) != 0)
+            continue;
+        char *name = strstr(line, "tally_");
+        char *paren = name ? strchr(name, '(') : NULL;
+        ck_assert_ptr_nonnull(paren);
+        *paren = '\0';
+        char path[700];
+        snprintf(path, sizeof path, "%s/man/%s.3", TALLY_SOURCE_DIR, name);
+        FILE *page = fopen(path, "r");
+        ck_assert_msg(page != NULL, "no man page %s", path);
+        fclose(page);
+        found++;
+    }
+    fclose(h);
+    ck_assert_int_ge(found, 8);
+}
+END_TEST
+
+START_TEST(test_blocks_cover_exactly)
+{
+    const size_t counts[] = {0, 1, 2, 3, 7, 8, 100, 99991, ((size_t)1 << 20) + 3,
+                             (size_t)INT_MAX + 5};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        for (size_t p = 1; p <= 9; p++) {
+            size_t n = counts[c], next = 0, biggest = 0, smallest = SIZE_MAX;
+            for (size_t b = 0; b < p; b++) {
+                ck_assert_uint_eq(tally_block_offset(n, p, b), next);
+                size_t len = tally_block_count(n, p, b);
+                next += len;
+                biggest = len > biggest ? len : biggest;
+                smallest = len < smallest ? len : smallest;
+            }
+            ck_assert_uint_eq(next, n);
+            ck_assert_uint_eq(tally_block_offset(n, p, p), n);
+            ck_assert_uint_le(biggest - smallest, 1);
+        }
+    }
+    /* Larger blocks come first. */
+    ck_assert_uint_eq(tally_block_count(5, 3, 0), 2);
+    ck_assert_uint_eq(tally_block_count(5, 3, 1), 2);
+    ck_assert_uint_eq(tally_block_count(5, 3, 2), 1);
+}
+END_TEST
+
+START_TEST(test_registry)
+{
+    const char *names[] = {"ring", "recursive_doubling", "rabenseifner", "mpi"};
+    for (size_t i = 0; i < 4; i++) {
+        const tally_algo_t *a = tally_algo_find(names[i]);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_str_eq(a->name, names[i]);
+        ck_assert_ptr_nonnull(a->run);
+        ck_assert_ptr_nonnull(a->summary);
+    }
+    ck_assert_ptr_null(tally_algo_find("auto"));
+    ck_assert_ptr_null(tally_algo_find("Ring"));
+    ck_assert_ptr_null(tally_algo_find(""));
+}
+END_TEST
+
+START_TEST(test_restrictions)
+{
+    const tally_algo_t *ring = tally_algo_find("ring"), *mpi = tally_algo_find("mpi");
+    const char *why = NULL;
+    ck_assert(tally_algo_fits(ring, TALLY_FLOAT16, TALLY_AVG, TALLY_MEM_HOST, &why));
+    ck_assert(!tally_algo_fits(ring, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_CUDA, &why));
+    ck_assert_str_eq(why, "it needs host memory");
+    ck_assert(!tally_algo_fits(mpi, TALLY_BFLOAT16, TALLY_SUM, TALLY_MEM_HOST, &why));
+    ck_assert_str_eq(why, "it does not support this dtype");
+    ck_assert(!tally_algo_fits(mpi, TALLY_INT8, TALLY_SUM, TALLY_MEM_HOST, NULL));
+    ck_assert(!tally_algo_fits(mpi, TALLY_FLOAT64, TALLY_MIN, TALLY_MEM_HOST, &why));
+    ck_assert(tally_algo_fits(mpi, TALLY_INT64, TALLY_MIN, TALLY_MEM_HOST, NULL));
+    ck_assert(tally_algo_fits(mpi, TALLY_FLOAT32, TALLY_AVG, TALLY_MEM_HOST, NULL));
+}
+END_TEST
+
+START_TEST(test_dtype_table)
+{
+    const size_t sizes[] = {1, 1, 4, 4, 8, 8, 2, 2, 4, 8};
+    for (unsigned d = 0; d < TALLY_DTYPE_COUNT; d++) {
+        tally_dtype_t parsed;
+        ck_assert_uint_eq(tally_dtype_size((tally_dtype_t)d), sizes[d]);
+        ck_assert(tally_dtype_parse(tally_dtype_name((tally_dtype_t)d), &parsed));
+        ck_assert_int_eq(parsed, d);
+        ck_assert_int_eq(tally_dtype_is_float((tally_dtype_t)d), d >= TALLY_FLOAT16);
+    }
+    ck_assert(!tally_dtype_valid((tally_dtype_t)TALLY_DTYPE_COUNT));
+    ck_assert(!tally_dtype_valid((tally_dtype_t)-1));
+    ck_assert_uint_eq(tally_dtype_size((tally_dtype_t)-1), 0);
+    tally_op_t op;
+    ck_assert(tally_op_parse("avg", &op) && op == TALLY_AVG);
+    ck_assert(!tally_op_parse("mean", &op));
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_strerror_distinct);
+    tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_parse_size);
+    tcase_add_test(tc, test_parse_unsigned);
+    tcase_add_test(tc, test_config_defaults_and_env);
+    tcase_add_test(tc, test_config_bad_value_changes_nothing);
+    tcase_add_test(tc, test_config_print_lists_every_variable);
+    tcase_add_test(tc, test_every_variable_in_man_page);
+    tcase_add_test(tc, test_every_function_has_man_page);
+    tcase_add_test(tc, test_blocks_cover_exactly);
+    tcase_add_test(tc, test_registry);
+    tcase_add_test(tc, test_restrictions);
+    tcase_add_test(tc, test_dtype_table);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
