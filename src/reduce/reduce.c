@@ -1,0 +1,262 @@
+/* reduce.c - host reduction kernels: dst[i] = a[i] op b[i] for every dtype x op.
+ *
+ * The kernels are generated from two lists, dtypes and ops, so adding an op is
+ * one line in INT_OPS or FLOAT_OPS (plus its tally_op_t value).  Each dtype x
+ * op kernel has one loop per aliasing case, with restrict pointers so that GCC
+ * vectorizes them without runtime overlap checks:
+ *
+ *   into_a   dst == a        a[i] = a[i] op b[i]
+ *   into_b   dst == b        b[i] = a[i] op b[i]
+ *   apart    all distinct    d[i] = a[i] op b[i]
+ *   self     dst == a == b   d[i] = d[i] op d[i]   (restrict forbids the others)
+ *
+ * This file is built with -O3 -fno-math-errno -fno-trapping-math and without
+ * -ffast-math: every expression below is evaluated as written, so results
+ * are the same on every rank and at every vector width.  `make vec-report`
+ * shows which loops vectorized.
+ *
+ * FLOAT16 and BFLOAT16 are computed in float and rounded back (to nearest
+ * even) once per element.  For SUM, PROD and divide this equals rounding the
+ * exact result directly, because float carries at least 2p+2 bits for both
+ * (p = 11 and 8), so the double rounding is innocuous. */
+#include "reduce.h"
+
+#include <math.h>
+#include <string.h>
+
+/* --- float <-> 16-bit conversions ---------------------------------------- */
+
+static inline uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Branch-free binary16 -> float (after Maratyszcza's FP16 library): let the
+ * FPU rebias the exponent with one multiply instead of testing cases. */
+static inline float half_to_float(uint16_t h)
+{
+    const uint32_t w = (uint32_t)h << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t body = w << 1; /* exponent and mantissa, sign dropped */
+    /* Normal, inf, NaN: place exponent+mantissa in float position, add 224 to
+     * the exponent (so 31 -> 255 keeps inf/NaN), then scale by 2^-112 to net
+     * +112 = 127 - 15.  The multiply also quiets a signalling NaN. */
+    const float normal = bits_float((body >> 4) + (224u << 23)) * 0x1p-112f;
+    /* Subnormal (and zero): the mantissa m becomes 0.5 + m * 2^-24 (exponent
+     * 126, mantissa in the low bits), minus 0.5 leaves m * 2^-24 exactly. */
+    const float subnormal = bits_float((body >> 17) | (126u << 23)) - 0.5f;
+    const uint32_t mag = body < (1u << 27) ? float_bits(subnormal) : float_bits(normal);
+    return bits_float(sign | mag);
+}
+
+/* Branch-free float -> binary16, round to nearest even (after Maratyszcza's
+ * FP16 library): the FPU's own rounding does the work.  Adding a power of two
+ * chosen from f's exponent pushes exactly the bits binary16 cannot hold off
+ * the end of the float mantissa, rounding them to nearest even; the sum's
+ * low bits then hold the binary16 exponent and mantissa. */
+static inline uint16_t float_to_half(float f)
+{
+    /* |f| * 2^112 is inf for |f| >= 2^16, beyond binary16's range; the
+     * second multiply brings the rest back (net * 4, always exact). */
+    float base = (fabsf(f) * 0x1p112f) * 0x1p-110f;
+    const uint32_t w = float_bits(f);
+    const uint32_t body = w << 1;
+    const uint32_t sign = w & 0x80000000u;
+    uint32_t bias = body & 0xff000000u; /* f's exponent, times 2 */
+    if (bias < 0x71000000u)             /* below binary16's normal range: */
+        bias = 0x71000000u;             /* round at the subnormal quantum */
+    base = bits_float((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = float_bits(base);
+    const uint32_t exp_bits = (bits >> 13) & 0x7c00u;
+    /* Bits 10-11 of the mantissa (implicit bit, rounding carry) add into
+     * the exponent. */
+    const uint32_t mant_bits = bits & 0x0fffu;
+    const uint32_t nonsign = exp_bits + mant_bits;
+    /* NaN in, quiet NaN out (payload not kept). */
+    return (uint16_t)((sign >> 16) | (body > 0xff000000u ? 0x7e00u : nonsign));
+}
+
+static inline float bf16_to_float(uint16_t b)
+{
+    return bits_float((uint32_t)b << 16);
+}
+
+/* Round to nearest even: add just under half an ulp, plus one if the kept
+ * lowest bit is odd, then truncate.  Overflow carries into inf correctly.
+ * NaN would round into inf, so it is kept NaN (quiet bit set) instead. */
+static inline uint16_t float_to_bf16(float f)
+{
+    const uint32_t u = float_bits(f);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+
+float tally_half_to_float(uint16_t h) { return half_to_float(h); }
+uint16_t tally_float_to_half(float f) { return float_to_half(f); }
+float tally_bfloat16_to_float(uint16_t b) { return bf16_to_float(b); }
+uint16_t tally_float_to_bfloat16(float f) { return float_to_bf16(f); }
+
+/* --- the lists ------------------------------------------------------------ */
+
+#define AS_IS(v) (v)
+
+/* Integer dtypes: name, storage type, unsigned twin for wrapping arithmetic. */
+#define INT_DTYPES(X)               \
+    X(INT8, int8_t, uint8_t)        \
+    X(UINT8, uint8_t, uint8_t)      \
+    X(INT32, int32_t, uint32_t)     \
+    X(UINT32, uint32_t, uint32_t)   \
+    X(INT64, int64_t, uint64_t)     \
+    X(UINT64, uint64_t, uint64_t)
+
+/* Floating dtypes: name, storage type, compute type, load, store. */
+#define FLOAT_DTYPES(X)                                           \
+    X(FLOAT16, uint16_t, float, half_to_float, float_to_half)     \
+    X(BFLOAT16, uint16_t, float, bf16_to_float, float_to_bf16)    \
+    X(FLOAT32, float, float, AS_IS, AS_IS)                        \
+    X(FLOAT64, double, double, AS_IS, AS_IS)
+
+/* Ops as expressions of x and y (the loaded operands).  Integer SUM and PROD
+ * go through the unsigned twin U: wrapping, never signed-overflow UB, never
+ * saturating (uint8_t operands promote to int, where 255 * 255 fits).  Each
+ * entry passes the kernel arguments (...) through, then the op name and its
+ * expression.  AVG is not listed: it reduces as SUM (see tally_reduce). */
+#define INT_OPS(X, T, U, ...)                      \
+    X(__VA_ARGS__, SUM, (T)((U)x + (U)y))          \
+    X(__VA_ARGS__, PROD, (T)((U)x * (U)y))         \
+    X(__VA_ARGS__, MIN, x < y ? x : y)             \
+    X(__VA_ARGS__, MAX, x > y ? x : y)
+
+/* MIN and MAX return NaN if either operand is NaN (x != x tests x), written
+ * as a select so that it vectorizes. */
+#define FLOAT_OPS(X, ...)                                   \
+    X(__VA_ARGS__, SUM, x + y)                              \
+    X(__VA_ARGS__, PROD, x * y)                             \
+    X(__VA_ARGS__, MIN, (x < y || x != x) ? x : y)          \
+    X(__VA_ARGS__, MAX, (x > y || x != x) ? x : y)
+
+/* --- kernels ---------------------------------------------------------------- */
+
+/* The loop body shared by the four variants; n is the element count. */
+#define ELEMENTWISE(C, LOAD, STORE, EXPR, d, a, b)            \
+    for (size_t i = 0; i < n; i++) {                          \
+        const C x = LOAD(a[i]), y = LOAD(b[i]);               \
+        d[i] = STORE(EXPR);                                   \
+    }
+
+/* Defines reduce_<D>_<OP>(dst, a, b, n): the four variants and the choice
+ * among them.  T is the storage type, C the type the op computes in. */
+#define KERNEL(D, T, C, LOAD, STORE, OP, EXPR)                                      \
+    static void D##_##OP##_into_a(T *restrict a, const T *restrict b, size_t n)    \
+    {                                                                               \
+        ELEMENTWISE(C, LOAD, STORE, EXPR, a, a, b)                                  \
+    }                                                                               \
+    static void D##_##OP##_into_b(const T *restrict a, T *restrict b, size_t n)    \
+    {                                                                               \
+        ELEMENTWISE(C, LOAD, STORE, EXPR, b, a, b)                                  \
+    }                                                                               \
+    static void D##_##OP##_apart(T *restrict d, const T *restrict a,               \
+                                 const T *restrict b, size_t n)                     \
+    {                                                                               \
+        ELEMENTWISE(C, LOAD, STORE, EXPR, d, a, b)                                  \
+    }                                                                               \
+    static void D##_##OP##_self(T *d, size_t n)                                     \
+    {                                                                               \
+        ELEMENTWISE(C, LOAD, STORE, EXPR, d, d, d)                                  \
+    }                                                                               \
+    static void reduce_##D##_##OP(void *dst, const void *a, const void *b, size_t n) \
+    {                                                                               \
+        if (dst == a && dst == b)                                                   \
+            D##_##OP##_self(dst, n);                                                \
+        else if (dst == a)                                                          \
+            D##_##OP##_into_a(dst, b, n);                                           \
+        else if (dst == b)                                                          \
+            D##_##OP##_into_b(a, dst, n);                                           \
+        else                                                                        \
+            D##_##OP##_apart(dst, a, b, n);                                         \
+    }
+
+#define OP_CASE(D, T, C, LOAD, STORE, OP, EXPR) \
+    case TALLY_##OP:                            \
+        reduce_##D##_##OP(dst, a, b, n);        \
+        return;
+
+/* Per dtype: its kernels, then reduce_<D>(dst, a, b, n, op) choosing one. */
+#define INT_DTYPE(D, T, U)                                                         \
+    INT_OPS(KERNEL, T, U, D, T, T, AS_IS, AS_IS)                                   \
+    static void reduce_##D(void *dst, const void *a, const void *b, size_t n,      \
+                           tally_op_t op)                                          \
+    {                                                                              \
+        switch (op) {                                                              \
+        INT_OPS(OP_CASE, T, U, D, T, T, AS_IS, AS_IS)                              \
+        default:                                                                   \
+            return;                                                                \
+        }                                                                          \
+    }
+
+#define FLOAT_DTYPE(D, T, C, LOAD, STORE)                                          \
+    FLOAT_OPS(KERNEL, D, T, C, LOAD, STORE)                                        \
+    static void reduce_##D(void *dst, const void *a, const void *b, size_t n,      \
+                           tally_op_t op)                                          \
+    {                                                                              \
+        switch (op) {                                                              \
+        FLOAT_OPS(OP_CASE, D, T, C, LOAD, STORE)                                   \
+        default:                                                                   \
+            return;                                                                \
+        }                                                                          \
+    }
+
+INT_DTYPES(INT_DTYPE)
+FLOAT_DTYPES(FLOAT_DTYPE)
+
+void tally_reduce(void *dst, const void *a, const void *b, size_t count,
+                  tally_dtype_t dtype, tally_op_t op)
+{
+    if (op == TALLY_AVG)
+        op = TALLY_SUM; /* tally_reduce_divide() finishes it */
+    switch (dtype) {
+#define DTYPE_CASE(D, ...)                      \
+    case TALLY_##D:                             \
+        reduce_##D(dst, a, b, count, op);       \
+        return;
+        INT_DTYPES(DTYPE_CASE)
+        FLOAT_DTYPES(DTYPE_CASE)
+#undef DTYPE_CASE
+    }
+}
+
+/* --- AVG's division ------------------------------------------------------- */
+
+/* The divisor is converted exactly (|divisor| <= 2^24 for float), so each
+ * element is rounded once; half types round once more, innocuously (above). */
+#define DIVIDE(D, T, C, LOAD, STORE)                                   \
+    static void divide_##D(T *restrict buf, size_t n, C divisor)       \
+    {                                                                  \
+        for (size_t i = 0; i < n; i++)                                 \
+            buf[i] = STORE(LOAD(buf[i]) / divisor);                    \
+    }
+FLOAT_DTYPES(DIVIDE)
+
+void tally_reduce_divide(void *buf, size_t count, tally_dtype_t dtype, int divisor)
+{
+    switch (dtype) {
+#define DIVIDE_CASE(D, T, C, LOAD, STORE)         \
+    case TALLY_##D:                               \
+        divide_##D(buf, count, (C)divisor);       \
+        return;
+        FLOAT_DTYPES(DIVIDE_CASE)
+#undef DIVIDE_CASE
+    default:
+        return; /* integers: AVG is rejected before this point */
+    }
+}
