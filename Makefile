@@ -73,6 +73,7 @@ $(BUILD)/obj/%.o: %.c | $(BUILD)/config.mk
 $(LIBTALLY): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libtally.so.0 -o $@ $^ $(LIB_LIBS)
+	ln -sf libtally.so $(@D)/libtally.so.0
 
 # The same objects, for unit tests that reach internal functions.
 $(LIBTALLY_A): $(LIB_OBJS)

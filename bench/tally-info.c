@@ -1,6 +1,7 @@
 /* tally-info - what tally would do here: its version, every configuration
  * variable with its documentation (-c), and which algorithm tally's own
  * choice picks for a byte count on this communicator (--explain BYTES). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,9 @@ static void usage(FILE *out)
 static int explain(tally_comm_t *comm, const char *text, int rank, int size)
 {
     char *end;
+    errno = 0;
     unsigned long long bytes = strtoull(text, &end, 10);
-    if (*end != '\0' || text[0] < '0' || text[0] > '9') {
+    if (*end != '\0' || text[0] < '0' || text[0] > '9' || errno == ERANGE) {
         if (rank == 0)
             fprintf(stderr, "tally-info: --explain needs a byte count, not \"%s\"\n", text);
         return 1;

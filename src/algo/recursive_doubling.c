@@ -6,8 +6,8 @@
  * rank's first), so they compute the same bits; a non-power-of-two p is
  * folded first (pof2.h).
  *
- * Cost: ceil(log2 p) (alpha + n beta + n gamma), plus 2 (alpha + n beta)
- * + n gamma when p is not a power of two: latency-optimal, so the choice
+ * Cost: log2(pof2) (alpha + n beta + n gamma), pof2 the largest power of
+ * two <= p, plus 2 (alpha + n beta) + n gamma when p is not a power of two: latency-optimal, so the choice
  * for small vectors; it moves the whole vector every round.
  * Restrictions: host memory; any p, any count.
  *

@@ -42,6 +42,11 @@ static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t 
     }
     if (count == 0)
         return TALLY_SUCCESS;
+    if (recvbuf == TALLY_IN_PLACE) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "tally_allreduce: TALLY_IN_PLACE goes in sendbuf, not recvbuf");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
     if (!sendbuf || !recvbuf) {
         TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: %s is NULL with count %zu",
                   sendbuf ? "recvbuf" : "sendbuf", count);
@@ -91,7 +96,7 @@ static tally_status_t prepare(const void *sendbuf, void *recvbuf, size_t count,
     };
     tally_memtype_t memtype;
     TALLY_CHECK(call_memtype(args, &memtype));
-    return tally_select(comm, count * args->elem_size, dtype, op, memtype, algo);
+    return tally_select(comm, count * args->elem_size, dtype, op, memtype, false, algo);
 }
 
 tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
@@ -119,8 +124,7 @@ tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
     if (count > SIZE_MAX / es)
         return TALLY_ERR_COUNT_TOO_LARGE;
     const tally_algo_t *algo;
-    TALLY_CHECK(tally_select(comm, count * es, dtype, op, TALLY_MEM_HOST,
-                             &algo));
+    TALLY_CHECK(tally_select(comm, count * es, dtype, op, TALLY_MEM_HOST, true, &algo));
     *name = algo->name;
     return TALLY_SUCCESS;
 }

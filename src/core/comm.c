@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "../mem/mem.h"
-#include "../select/select.h"
 #include "log.h"
 
 /* Parses the configuration and resolves TALLY_ALGO on this rank alone. */
@@ -32,12 +31,13 @@ static tally_status_t load_local(tally_config_t *cfg, const tally_algo_t **force
     return TALLY_SUCCESS;
 }
 
-/* One allreduce on the user's communicator: every rank learns whether any
- * rank failed to load its configuration and whether all hashes agree, so
- * that all ranks succeed or fail together. */
-static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash)
+/* One allreduce: every rank learns whether any rank failed locally and
+ * whether all hashes of `what` agree, so that all ranks succeed or fail
+ * together.  `mismatch` explains a disagreement. */
+static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
+                            const char *what, const char *mismatch)
 {
-    /* MAX of -status finds the failure; MAX of hash and of ~hash give the
+    /* MAX of -status finds a failure; MAX of hash and of ~hash give the
      * largest and (complemented) smallest hash. */
     uint64_t mine[3] = {(uint64_t)(-(int64_t)local), hash, ~hash};
     uint64_t all[3];
@@ -45,16 +45,13 @@ static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash)
     if (local != TALLY_SUCCESS)
         return local;
     if (all[0] != 0) {
-        TALLY_LOG(NULL, TALLY_LOG_ERROR, "another rank failed to load its tally "
-                                         "configuration: %s",
-                  tally_strerror((tally_status_t)(-(int64_t)all[0])));
-        return (tally_status_t)(-(int64_t)all[0]);
+        tally_status_t theirs = (tally_status_t)(-(int64_t)all[0]);
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "another rank failed with its %s: %s", what,
+                  tally_strerror(theirs));
+        return theirs;
     }
     if (all[1] != ~all[2]) {
-        TALLY_LOG(NULL, TALLY_LOG_ERROR,
-                  "ranks hold different TALLY_* settings; every rank must see the "
-                  "same TALLY_ALGO, TALLY_SEGMENT_SIZE, TALLY_PIPELINE_DEPTH and "
-                  "TALLY_FALLBACK (mpirun -x passes variables to every rank)");
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "ranks hold different %s: %s", what, mismatch);
         return TALLY_ERR_CONFIG_MISMATCH;
     }
     return TALLY_SUCCESS;
@@ -84,15 +81,21 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
         return TALLY_ERR_UNSUPPORTED;
     }
 
+    /* Everything that can fail on one rank alone happens before the
+     * agreement, so that all ranks fail together or none does. */
     tally_config_t cfg;
     const tally_algo_t *forced = NULL;
     tally_status_t local = load_local(&cfg, &forced);
-    TALLY_CHECK(agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0));
-
-    tally_status_t st = TALLY_SUCCESS;
     tally_comm_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return TALLY_ERR_NO_MEMORY;
+    if (!c && local == TALLY_SUCCESS)
+        local = TALLY_ERR_NO_MEMORY;
+    tally_status_t st = agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0,
+                              "TALLY_* settings",
+                              "every rank must see the same TALLY_ALGO, TALLY_SEGMENT_SIZE, "
+                              "TALLY_PIPELINE_DEPTH and TALLY_FALLBACK (mpirun -x NAME "
+                              "passes a variable to every rank)");
+    if (st != TALLY_SUCCESS)
+        goto fail_free;
     c->config = cfg;
     c->forced = forced;
     c->mpi = MPI_COMM_NULL;
@@ -103,6 +106,7 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
     c->cuda_available = tally_mem_cuda_available();
+    tally_plan_build(&c->plan, c->size);
     TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks, algorithm %s", c->size,
               c->forced ? c->forced->name : "auto");
     *out = c;
@@ -131,17 +135,20 @@ tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
 {
     if (!comm)
         return TALLY_ERR_NULL_COMM;
-    if (!name || strcmp(name, "auto") == 0) {
-        comm->forced = NULL;
-        return TALLY_SUCCESS;
+    const bool automatic = !name || strcmp(name, "auto") == 0;
+    const tally_algo_t *algo = automatic ? NULL : tally_algo_find(name);
+    tally_status_t local = TALLY_SUCCESS;
+    if (!automatic && !algo) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "tally_comm_set_algorithm: no algorithm named \"%s\"", name);
+        local = TALLY_ERR_UNKNOWN_ALGORITHM;
     }
-    const tally_algo_t *algo = tally_algo_find(name);
-    if (!algo) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_comm_set_algorithm: no algorithm named "
-                                         "\"%s\"",
-                  name);
-        return TALLY_ERR_UNKNOWN_ALGORITHM;
-    }
+    /* Collective: ranks running different algorithms would deadlock. */
+    uint64_t hash = 14695981039346656037ull;
+    for (const char *p = automatic ? "auto" : name; *p; p++)
+        hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
+    TALLY_CHECK(agree(comm->mpi, local, hash, "algorithm names",
+                      "tally_comm_set_algorithm needs the same name on every rank"));
     comm->forced = algo;
     return TALLY_SUCCESS;
 }

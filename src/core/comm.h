@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "../algo/algo.h"
+#include "../select/select.h"
 #include "config.h"
 #include "tally.h"
 
@@ -14,6 +15,7 @@ struct tally_comm {
     int size;
     tally_config_t config;
     const tally_algo_t *forced; /* TALLY_ALGO or tally_comm_set_algorithm; NULL: auto */
+    tally_plan_t plan;          /* the rules for this communicator's size */
     bool cuda_available;
     unsigned fallback_warned;   /* a bit per registry index, to warn once */
     void *scratch;              /* pooled temporary space, grown on demand */

@@ -43,13 +43,13 @@ static const config_field_t config_table[] = {
      "name tally does not have makes tally_comm_create fail.",
      parse_algo, FIELD(algo), NULL, 0, 0},
     {"TALLY_SEGMENT_SIZE", "256K",
-     "Bytes per pipelined message in the segmented algorithms (ring, "
-     "rabenseifner): a received segment is reduced while the next ones are in "
-     "flight. Suffixes K, M, G (powers of 1024); rounded down to whole "
+     "Bytes per pipelined message in the point-to-point algorithms (ring, "
+     "recursive_doubling, rabenseifner): a received segment is reduced while "
+     "the next ones are in flight. Suffixes K, M, G (powers of 1024); rounded down to whole "
      "elements, at least one.",
      parse_size_field, FIELD(segment_size), NULL, 1, (size_t)1 << 30},
     {"TALLY_PIPELINE_DEPTH", "4",
-     "Segments in flight per peer in the segmented algorithms (1 to 64).",
+     "Segments in flight per peer in the point-to-point algorithms (1 to 64).",
      parse_unsigned_field, FIELD(pipeline_depth), NULL, 1, 64},
     {"TALLY_FALLBACK", "warn",
      "What happens when a forced algorithm (TALLY_ALGO or "

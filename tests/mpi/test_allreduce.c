@@ -316,7 +316,22 @@ START_TEST(test_bad_input)
                      TALLY_ERR_NULL_COMM);
     ck_assert_int_eq(tally_allreduce(send, recv, SIZE_MAX / 2, TALLY_INT32, TALLY_SUM, comm),
                      TALLY_ERR_COUNT_TOO_LARGE);
+    ck_assert_int_eq(tally_allreduce(send, (void *)TALLY_IN_PLACE, 4, TALLY_INT32, TALLY_SUM,
+                                     comm),
+                     TALLY_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(tally_comm_set_algorithm(comm, "bogus"), TALLY_ERR_UNKNOWN_ALGORITHM);
+    /* One rank alone with a bad name: every rank fails, and every rank keeps
+     * its previous choice. */
+    ck_assert_int_eq(tally_comm_set_algorithm(comm, "ring"), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_comm_set_algorithm(comm, world_rank == 0 ? "bogus" : "mpi"),
+                     TALLY_ERR_UNKNOWN_ALGORITHM);
+    if (world_size > 1)
+        ck_assert_int_eq(tally_comm_set_algorithm(comm, world_rank == 0 ? "ring" : "mpi"),
+                         TALLY_ERR_CONFIG_MISMATCH);
+    const char *chosen = NULL;
+    ck_assert_int_eq(tally_comm_get_algorithm(comm, 4, TALLY_INT32, TALLY_SUM, &chosen),
+                     TALLY_SUCCESS);
+    ck_assert_str_eq(chosen, "ring");
     ck_assert_mem_eq(recv, untouched, sizeof recv);
     /* count 0 with NULL buffers is a valid no-op. */
     ck_assert_int_eq(tally_allreduce(NULL, NULL, 0, TALLY_INT32, TALLY_SUM, comm),

@@ -198,10 +198,13 @@ START_TEST(test_every_function_has_man_page)
     while (fgets(line, sizeof line, h)) {
         if (strncmp(line, "TALLY_API ", 10) != 0)
             continue;
-        char *name = strstr(line, "tally_");
-        char *paren = name ? strchr(name, '(') : NULL;
+        /* The name is the identifier just before the '('. */
+        char *paren = strchr(line, '(');
         ck_assert_ptr_nonnull(paren);
         *paren = '\0';
+        char *name = strrchr(line, ' ');
+        ck_assert_ptr_nonnull(name);
+        name += *(name + 1) == '*' ? 2 : 1;
         char path[700];
         snprintf(path, sizeof path, "%s/man/%s.3", TALLY_SOURCE_DIR, name);
         FILE *page = fopen(path, "r");
