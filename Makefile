@@ -62,11 +62,11 @@ $(BUILD)/config.mk: configure build-aux/config.mk.in
 	@build-aux/install-deps.sh
 	./configure $(CONFIGURE_FLAGS)
 
-$(BUILD)/obj/src/reduce/%.o: src/reduce/%.c | $(BUILD)/config.mk
+$(BUILD)/obj/src/reduce/%.o: src/reduce/%.c $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c | $(BUILD)/config.mk
+$(BUILD)/obj/%.o: %.c $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
 
