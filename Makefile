@@ -100,7 +100,7 @@ check: deps all $(UNIT_BINS) $(MPI_BINS)
 
 # The main job: every algorithm and tally's choice against the host MPI.
 BENCH_NP    ?= 2
-BENCH_ARGS  ?= -b 8 -e 64M -f 4 -n 20 -w 5 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,recursive_doubling
+BENCH_ARGS  ?= -b 8 -e 64M -f 2 -n 20 -w 5 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,recursive_doubling
 bench: deps all
 	tests/mpirun.sh $(BENCH_NP) 900 $(BUILD)/bin/tally-bench $(BENCH_ARGS)
 

@@ -1,0 +1,1094 @@
+/* tally-bench - allreduce bandwidth and latency: every tally algorithm,
+ * tally's own choice and the MPI's own MPI_Allreduce, side by side.
+ *
+ * Follows nccl-tests and OSU habits: a -b/-e/-f size sweep, -n timed
+ * iterations after -w warm-up ones, the slowest rank's time per iteration,
+ * algbw = bytes / time and busbw = algbw * 2(p-1)/p.  With -R the listed
+ * algorithms are measured in turn, REPEATS times per size, so that they see
+ * the same machine noise; the reported average is the median of the
+ * per-repeat averages.  Uses only the public API (tally.h) and MPI.
+ * man -l man/tally-bench.1 documents every option and column.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tally.h"
+
+#define MAX_ALGOS 32
+#define NAME_LEN 64
+#define LABEL_LEN 96
+
+enum { EXIT_USAGE = 2 };
+
+/* What one entry of -a measures. */
+typedef enum algo_kind {
+    KIND_AUTO,  /* tally_allreduce with tally's own choice */
+    KIND_MPI,   /* the MPI's own MPI_Allreduce, called directly */
+    KIND_TALLY  /* tally_allreduce with this algorithm forced */
+} algo_kind_t;
+
+typedef struct algo_spec {
+    algo_kind_t kind;
+    char name[NAME_LEN];  /* as listed: "ring", "tally:mpi", "auto", "mpi" */
+    char force[NAME_LEN]; /* KIND_TALLY: the name given to tally */
+} algo_spec_t;
+
+typedef struct options {
+    size_t min_bytes, max_bytes;
+    double factor;
+    int iters, warmup, repeats;
+    bool check, in_place, help;
+    tally_dtype_t dtype;
+    tally_op_t op;
+    const char *json_path;
+    algo_spec_t algos[MAX_ALGOS];
+    int nalgos;
+} options_t;
+
+typedef struct dtype_desc {
+    const char *name;
+    tally_dtype_t dtype;
+    size_t size;
+    bool is_float;
+    int exact_bits; /* integers up to 2^exact_bits stay exact and in range */
+    double limit;   /* the largest value a check sum may reach */
+    double eps;     /* one unit in the last place at 1.0 (0 for integers) */
+} dtype_desc_t;
+
+/* exact_bits and limit keep every check value exact: no integer overflow
+ * (Open MPI 4.1 saturates 8-bit sums instead of wrapping) and no rounding in
+ * the narrow floating types, whatever order the ranks are combined in. */
+static const dtype_desc_t dtype_descs[] = {
+    {"int8", TALLY_INT8, 1, false, 6, 127.0, 0},
+    {"uint8", TALLY_UINT8, 1, false, 7, 255.0, 0},
+    {"int32", TALLY_INT32, 4, false, 30, 2147483647.0, 0},
+    {"uint32", TALLY_UINT32, 4, false, 31, 4294967295.0, 0},
+    {"int64", TALLY_INT64, 8, false, 53, 9007199254740992.0, 0},
+    {"uint64", TALLY_UINT64, 8, false, 53, 9007199254740992.0, 0},
+    {"float16", TALLY_FLOAT16, 2, true, 11, 2048.0, 0x1p-10},
+    {"bfloat16", TALLY_BFLOAT16, 2, true, 8, 256.0, 0x1p-7},
+    {"float32", TALLY_FLOAT32, 4, true, 24, 16777216.0, 0x1p-23},
+    {"float64", TALLY_FLOAT64, 8, true, 53, 9007199254740992.0, 0x1p-52},
+};
+#define NDTYPES (sizeof dtype_descs / sizeof dtype_descs[0])
+
+static const char *const op_names[] = {
+    [TALLY_SUM] = "sum", [TALLY_PROD] = "prod", [TALLY_MIN] = "min",
+    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",
+};
+#define NOPS (sizeof op_names / sizeof op_names[0])
+
+/* Every algorithm tally has, for -a all (the public API cannot list them). */
+static const char *const tally_algorithms[] = {"ring", "recursive_doubling", "rabenseifner"};
+
+/* The known-result input of the check: small integers, different on every
+ * rank and element, whose reduction is exact in every dtype. */
+typedef struct pattern {
+    tally_op_t op;
+    int ranks;
+    int k;              /* SUM/AVG/PROD: ranks r < k contribute, others are neutral */
+    double sum_tab[5];  /* SUM: contribution of ranks r < k, by key % 5 */
+    int twos_tab[3];    /* PROD: how many of them contribute a 2, by key % 3 */
+} pattern_t;
+
+typedef enum row_state { ROW_OK, ROW_UNSUPPORTED, ROW_FAILED } row_state_t;
+
+/* One algorithm at one size, over all repeats. */
+typedef struct algo_result {
+    row_state_t state;
+    char label[LABEL_LEN];
+    const char *ran;     /* the algorithm tally runs; NULL for mpi */
+    double *rep_avg;     /* repeats entries, seconds */
+    double min, max;     /* seconds, over every iteration of every repeat */
+    long long errors;    /* mismatching elements; -1: not checked */
+    bool noted;          /* "unsupported" already explained (kept across sizes) */
+} algo_result_t;
+
+typedef struct bench {
+    const options_t *opt;
+    const dtype_desc_t *dt;
+    MPI_Comm comm;
+    int rank, size;
+    tally_comm_t *tc;
+    MPI_Datatype mpi_type; /* MPI_DATATYPE_NULL: mpi cannot run this dtype */
+    MPI_Op mpi_op;
+    void *send, *recv;     /* send is NULL in place */
+    size_t max_count;
+    double *times, *slowest;
+    pattern_t pat;
+    algo_result_t results[MAX_ALGOS];
+    FILE *json;
+    int json_rows;
+    bool progress;
+    int progress_len;
+} bench_t;
+
+/* ---------------------------------------------------------------- values */
+
+/* splitmix64: spreads element indices so that no block of the result
+ * looks like another (a misplaced block is caught). */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15u;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBu;
+    return x ^ (x >> 31);
+}
+
+/* IEEE binary16 <-> double, independent of the library's own conversions. */
+static double half_to_double(uint16_t h)
+{
+    int exp = (h >> 10) & 0x1f;
+    double mant = h & 0x3ff;
+    double v;
+    if (exp == 0)
+        v = ldexp(mant, -24);
+    else if (exp == 31)
+        v = mant != 0 ? NAN : INFINITY;
+    else
+        v = ldexp(mant + 1024, exp - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+/* Round to nearest even; used only on the small integers of the check. */
+static uint16_t double_to_half(double v)
+{
+    uint16_t sign = signbit(v) ? 0x8000 : 0;
+    double x = fabs(v);
+    if (isnan(v))
+        return 0x7e00;
+    if (x == 0)
+        return sign;
+    int e = ilogb(x);
+    if (e < -14)
+        return sign | (uint16_t)rint(ldexp(x, 24)); /* subnormal; 1024 becomes the
+                                                      * smallest normal */
+    double m = rint(ldexp(x, 10 - e));
+    if (m >= 2048) {
+        m = 1024;
+        e++;
+    }
+    if (e > 15)
+        return sign | 0x7c00;
+    return sign | (uint16_t)((e + 15) << 10) | (uint16_t)(m - 1024);
+}
+
+static double bfloat16_to_double(uint16_t b)
+{
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint16_t double_to_bfloat16(double v)
+{
+    float f = (float)v;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if (isnan(f))
+        return 0x7fc0;
+    bits += 0x7fffu + ((bits >> 16) & 1u); /* round to nearest even */
+    return (uint16_t)(bits >> 16);
+}
+
+static void store_value(void *buf, size_t i, tally_dtype_t dtype, double v)
+{
+    switch (dtype) {
+    case TALLY_INT8: ((int8_t *)buf)[i] = (int8_t)v; break;
+    case TALLY_UINT8: ((uint8_t *)buf)[i] = (uint8_t)v; break;
+    case TALLY_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
+    case TALLY_UINT32: ((uint32_t *)buf)[i] = (uint32_t)v; break;
+    case TALLY_INT64: ((int64_t *)buf)[i] = (int64_t)v; break;
+    case TALLY_UINT64: ((uint64_t *)buf)[i] = (uint64_t)v; break;
+    case TALLY_FLOAT16: ((uint16_t *)buf)[i] = double_to_half(v); break;
+    case TALLY_BFLOAT16: ((uint16_t *)buf)[i] = double_to_bfloat16(v); break;
+    case TALLY_FLOAT32: ((float *)buf)[i] = (float)v; break;
+    case TALLY_FLOAT64: ((double *)buf)[i] = v; break;
+    }
+}
+
+static double load_value(const void *buf, size_t i, tally_dtype_t dtype)
+{
+    switch (dtype) {
+    case TALLY_INT8: return ((const int8_t *)buf)[i];
+    case TALLY_UINT8: return ((const uint8_t *)buf)[i];
+    case TALLY_INT32: return ((const int32_t *)buf)[i];
+    case TALLY_UINT32: return ((const uint32_t *)buf)[i];
+    case TALLY_INT64: return (double)((const int64_t *)buf)[i];
+    case TALLY_UINT64: return (double)((const uint64_t *)buf)[i];
+    case TALLY_FLOAT16: return half_to_double(((const uint16_t *)buf)[i]);
+    case TALLY_BFLOAT16: return bfloat16_to_double(((const uint16_t *)buf)[i]);
+    case TALLY_FLOAT32: return ((const float *)buf)[i];
+    case TALLY_FLOAT64: return ((const double *)buf)[i];
+    }
+    return NAN;
+}
+
+/* ------------------------------------------------------------- pattern
+ * Per element i, key = mix(i) gives a = key % 5, b = key>>8 % 3,
+ * c = key>>16 % 3, a "winner" rank w = key>>24 % (k or p) and base =
+ * 1 + key>>40 % 4.  The winner's value differs from the others' so that
+ * every rank's contribution decides some elements, and b and base make the
+ * result vary from element to element:
+ *   SUM, AVG  r < k: 1 + (a + r) % 5, plus b on the winner; else 0
+ *   PROD      r < k: 2 if (c + r) % 3 == 0 else 1, doubled on the winner
+ *             when b != 0; else 1
+ *   MIN       base on the winner, base + 1 + (a + r) % 3 elsewhere
+ *   MAX       base + 4 on the winner, base + (a + r) % 4 elsewhere
+ * k bounds the sum by the dtype's limit and the product by 2^exact_bits. */
+
+static pattern_t pattern_make(tally_op_t op, int ranks, const dtype_desc_t *dt)
+{
+    pattern_t p = {.op = op, .ranks = ranks, .k = ranks};
+    if (op == TALLY_SUM || op == TALLY_AVG) {
+        double k = floor(dt->limit / 7); /* 7: the largest value a rank gives */
+        if (k < ranks)
+            p.k = k < 1 ? 1 : (int)k;
+        for (int a = 0; a < 5; a++)
+            for (int r = 0; r < p.k; r++)
+                p.sum_tab[a] += 1 + (a + r) % 5;
+    } else if (op == TALLY_PROD) {
+        /* At most ceil(k/3) + 1 twos multiply up to 2^exact_bits. */
+        int k = 3 * (dt->exact_bits - 1);
+        if (k < ranks)
+            p.k = k < 1 ? 1 : k;
+        for (int c = 0; c < 3; c++)
+            for (int r = 0; r < p.k; r++)
+                p.twos_tab[c] += (c + r) % 3 == 0;
+    }
+    return p;
+}
+
+static double pattern_value(const pattern_t *p, size_t i, int r)
+{
+    uint64_t key = mix(i);
+    int a = (int)(key % 5), b = (int)((key >> 8) % 3), c = (int)((key >> 16) % 3);
+    int base = 1 + (int)((key >> 40) % 4);
+    switch (p->op) {
+    case TALLY_SUM:
+    case TALLY_AVG: {
+        if (r >= p->k)
+            return 0;
+        int w = (int)((key >> 24) % (uint64_t)p->k);
+        return 1 + (a + r) % 5 + (r == w ? b : 0);
+    }
+    case TALLY_PROD: {
+        if (r >= p->k)
+            return 1;
+        int w = (int)((key >> 24) % (uint64_t)p->k);
+        double v = (c + r) % 3 == 0 ? 2 : 1;
+        return r == w && b != 0 ? 2 * v : v;
+    }
+    case TALLY_MIN: {
+        int w = (int)((key >> 24) % (uint64_t)p->ranks);
+        return r == w ? base : base + 1 + (a + r) % 3;
+    }
+    case TALLY_MAX: {
+        int w = (int)((key >> 24) % (uint64_t)p->ranks);
+        return r == w ? base + 4 : base + (a + r) % 4;
+    }
+    }
+    return 0;
+}
+
+static double pattern_expected(const pattern_t *p, size_t i)
+{
+    uint64_t key = mix(i);
+    int a = (int)(key % 5), b = (int)((key >> 8) % 3), c = (int)((key >> 16) % 3);
+    int base = 1 + (int)((key >> 40) % 4);
+    switch (p->op) {
+    case TALLY_SUM: return p->sum_tab[a] + b;
+    case TALLY_AVG: return (p->sum_tab[a] + b) / p->ranks;
+    case TALLY_PROD: return ldexp(1, p->twos_tab[c] + (b != 0));
+    case TALLY_MIN: return base;
+    case TALLY_MAX: return base + 4;
+    }
+    return NAN;
+}
+
+static void fill_input(const bench_t *b, void *buf, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        store_value(buf, i, b->dt->dtype, pattern_value(&b->pat, i, b->rank));
+}
+
+/* AVG divides, so the result is rounded: accept about one ulp.  Everything
+ * else is an exact small integer. */
+static size_t count_mismatches(const bench_t *b, const void *buf, size_t count)
+{
+    size_t bad = 0;
+    bool avg = b->pat.op == TALLY_AVG;
+    for (size_t i = 0; i < count; i++) {
+        double want = pattern_expected(&b->pat, i);
+        double got = load_value(buf, i, b->dt->dtype);
+        bool ok = avg ? fabs(got - want) <= b->dt->eps * fabs(want) : got == want;
+        bad += !ok;
+    }
+    return bad;
+}
+
+/* --------------------------------------------------------------- options */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mpirun -np N tally-bench [options]\n"
+            "  -b MINBYTES   smallest message (default 8); suffixes K, M, G = 1024^n\n"
+            "  -e MAXBYTES   largest message (default 64M)\n"
+            "  -f FACTOR     multiply the size by FACTOR each step (default 2, > 1)\n"
+            "  -n ITERS      timed iterations per measurement (default 20)\n"
+            "  -w WARMUP     untimed iterations before them (default 5)\n"
+            "  -c 0|1        check results against known values (default 1)\n"
+            "  -a LIST       comma-separated: auto (tally's choice), mpi (MPI_Allreduce\n"
+            "                directly), ring, recursive_doubling, rabenseifner,\n"
+            "                tally:NAME (force NAME in tally, e.g. tally:mpi), all\n"
+            "                (default auto,mpi)\n"
+            "  -d DTYPE      int8 uint8 int32 uint32 int64 uint64 float16 bfloat16\n"
+            "                float32 float64 (default float32)\n"
+            "  -o OP         sum prod min max avg (default sum)\n"
+            "  -i            in place\n"
+            "  -R REPEATS    measure every algorithm REPEATS times per size, interleaved;\n"
+            "                report the median (default 1)\n"
+            "  --json FILE   also write the rows to FILE as a JSON array\n"
+            "  -h, --help    this text\n");
+}
+
+/* Digits with an optional K, M or G (powers of 1024). */
+static bool parse_bytes(const char *text, size_t *out)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno == ERANGE)
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return false;
+    }
+    if (*end != '\0' || v > (SIZE_MAX >> shift))
+        return false;
+    *out = (size_t)v << shift;
+    return true;
+}
+
+static bool parse_int(const char *text, int min, int max, int *out)
+{
+    errno = 0;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < min || v > max)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static const dtype_desc_t *find_dtype(tally_dtype_t dtype)
+{
+    for (size_t i = 0; i < NDTYPES; i++)
+        if (dtype_descs[i].dtype == dtype)
+            return &dtype_descs[i];
+    return NULL;
+}
+
+static bool add_algo(options_t *opt, algo_kind_t kind, const char *name, const char *force)
+{
+    for (int i = 0; i < opt->nalgos; i++)
+        if (strcmp(opt->algos[i].name, name) == 0)
+            return true; /* "all,mpi": measure it once */
+    if (opt->nalgos == MAX_ALGOS || strlen(name) >= NAME_LEN)
+        return false;
+    algo_spec_t *s = &opt->algos[opt->nalgos++];
+    s->kind = kind;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->force, sizeof s->force, "%s", force ? force : "");
+    return true;
+}
+
+/* One -a entry.  Tally names are checked against the library later. */
+static bool add_algo_name(options_t *opt, const char *name)
+{
+    if (strcmp(name, "auto") == 0)
+        return add_algo(opt, KIND_AUTO, name, NULL);
+    if (strcmp(name, "mpi") == 0)
+        return add_algo(opt, KIND_MPI, name, NULL);
+    if (strcmp(name, "all") == 0) {
+        bool ok = add_algo(opt, KIND_AUTO, "auto", NULL) && add_algo(opt, KIND_MPI, "mpi", NULL);
+        for (size_t i = 0; i < sizeof tally_algorithms / sizeof tally_algorithms[0]; i++)
+            ok = ok && add_algo(opt, KIND_TALLY, tally_algorithms[i], tally_algorithms[i]);
+        return ok;
+    }
+    const char *force = strncmp(name, "tally:", 6) == 0 ? name + 6 : name;
+    return *force != '\0' && add_algo(opt, KIND_TALLY, name, force);
+}
+
+static bool parse_algo_list(options_t *opt, const char *list)
+{
+    opt->nalgos = 0;
+    char copy[1024];
+    if (strlen(list) >= sizeof copy)
+        return false;
+    snprintf(copy, sizeof copy, "%s", list);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (!add_algo_name(opt, tok))
+            return false;
+    return opt->nalgos > 0;
+}
+
+static bool parse_dtype(const char *text, tally_dtype_t *out)
+{
+    for (size_t i = 0; i < NDTYPES; i++)
+        if (strcmp(text, dtype_descs[i].name) == 0) {
+            *out = dtype_descs[i].dtype;
+            return true;
+        }
+    return false;
+}
+
+static bool parse_op(const char *text, tally_op_t *out)
+{
+    for (size_t i = 0; i < NOPS; i++)
+        if (strcmp(text, op_names[i]) == 0) {
+            *out = (tally_op_t)i;
+            return true;
+        }
+    return false;
+}
+
+/* Parses argv into opt; on error returns a message (printed by rank 0). */
+static const char *parse_options(int argc, char **argv, options_t *opt, char *msg, size_t len)
+{
+    static const struct option longopts[] = {
+        {"json", required_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *opt = (options_t){.min_bytes = 8, .max_bytes = (size_t)64 << 20, .factor = 2,
+                       .iters = 20, .warmup = 5, .repeats = 1, .check = true,
+                       .dtype = TALLY_FLOAT32, .op = TALLY_SUM};
+    parse_algo_list(opt, "auto,mpi");
+    int c, flag;
+    opterr = 0; /* our own messages, from rank 0 only */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:iR:h", longopts, NULL)) != -1) {
+        bool ok = true;
+        char *end;
+        switch (c) {
+        case 'b': ok = parse_bytes(optarg, &opt->min_bytes); break;
+        case 'e': ok = parse_bytes(optarg, &opt->max_bytes); break;
+        case 'f':
+            opt->factor = strtod(optarg, &end);
+            ok = end != optarg && *end == '\0' && opt->factor > 1 && opt->factor < 1e6;
+            break;
+        case 'n': ok = parse_int(optarg, 1, 100000000, &opt->iters); break;
+        case 'w': ok = parse_int(optarg, 0, 100000000, &opt->warmup); break;
+        case 'R': ok = parse_int(optarg, 1, 100000, &opt->repeats); break;
+        case 'c':
+            ok = parse_int(optarg, 0, 1, &flag);
+            opt->check = flag;
+            break;
+        case 'a':
+            if (!parse_algo_list(opt, optarg)) {
+                snprintf(msg, len, "-a: bad algorithm list \"%s\"", optarg);
+                return msg;
+            }
+            break;
+        case 'd': ok = parse_dtype(optarg, &opt->dtype); break;
+        case 'o': ok = parse_op(optarg, &opt->op); break;
+        case 'i': opt->in_place = true; break;
+        case 'J': opt->json_path = optarg; break;
+        case 'h': opt->help = true; return NULL;
+        case ':': snprintf(msg, len, "option -%c needs a value", optopt); return msg;
+        default: snprintf(msg, len, "unknown option \"%s\"", argv[optind - 1]); return msg;
+        }
+        if (!ok) {
+            snprintf(msg, len, "-%c: bad value \"%s\"", c, optarg);
+            return msg;
+        }
+    }
+    if (optind < argc) {
+        snprintf(msg, len, "unexpected argument \"%s\"", argv[optind]);
+        return msg;
+    }
+    if (opt->min_bytes > opt->max_bytes) {
+        snprintf(msg, len, "-b %zu is larger than -e %zu", opt->min_bytes, opt->max_bytes);
+        return msg;
+    }
+    if (opt->op == TALLY_AVG && !find_dtype(opt->dtype)->is_float) {
+        snprintf(msg, len, "-o avg needs a floating dtype (float16, bfloat16, float32, "
+                           "float64), not %s", find_dtype(opt->dtype)->name);
+        return msg;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ sizes */
+
+/* Element counts of the sweep: bytes rounded down to whole elements (at
+ * least one), a count equal to the previous one skipped. */
+static size_t *make_counts(const options_t *opt, size_t esize, int *n)
+{
+    size_t cap = 64, *counts = malloc(cap * sizeof *counts);
+    *n = 0;
+    for (double bytes = (double)opt->min_bytes; counts; ) {
+        size_t count = (size_t)bytes / esize;
+        if (count == 0)
+            count = 1;
+        if (*n == 0 || count != counts[*n - 1]) {
+            if ((size_t)*n == cap) {
+                size_t *grown = realloc(counts, 2 * cap * sizeof *counts);
+                if (!grown) {
+                    free(counts);
+                    return NULL;
+                }
+                counts = grown;
+                cap *= 2;
+            }
+            counts[(*n)++] = count;
+        }
+        /* Always advance by at least one byte, whatever the factor. */
+        double next = floor(bytes * opt->factor);
+        bytes = next > bytes ? next : bytes + 1;
+        if (bytes > (double)opt->max_bytes)
+            break;
+    }
+    return counts;
+}
+
+/* ------------------------------------------------------------ MPI baseline */
+
+static MPI_Datatype mpi_datatype(tally_dtype_t dtype)
+{
+    switch (dtype) {
+    case TALLY_INT8: return MPI_INT8_T;
+    case TALLY_UINT8: return MPI_UINT8_T;
+    case TALLY_INT32: return MPI_INT32_T;
+    case TALLY_UINT32: return MPI_UINT32_T;
+    case TALLY_INT64: return MPI_INT64_T;
+    case TALLY_UINT64: return MPI_UINT64_T;
+    case TALLY_FLOAT32: return MPI_FLOAT;
+    case TALLY_FLOAT64: return MPI_DOUBLE;
+    case TALLY_FLOAT16:
+    case TALLY_BFLOAT16: break;
+    }
+    return MPI_DATATYPE_NULL;
+}
+
+/* MPI has no AVG: SUM, then bench_mpi_allreduce divides. */
+static MPI_Op mpi_operation(tally_op_t op)
+{
+    switch (op) {
+    case TALLY_SUM:
+    case TALLY_AVG: return MPI_SUM;
+    case TALLY_PROD: return MPI_PROD;
+    case TALLY_MIN: return MPI_MIN;
+    case TALLY_MAX: return MPI_MAX;
+    }
+    return MPI_OP_NULL;
+}
+
+/* MPI counts are int: larger messages go in INT_MAX-element pieces. */
+static tally_status_t bench_mpi_allreduce(const bench_t *b, void *recv, size_t count)
+{
+    const size_t es = b->dt->size;
+    for (size_t done = 0; done < count;) {
+        size_t left = count - done;
+        int n = left > (size_t)INT32_MAX ? INT32_MAX : (int)left;
+        const void *send = b->send ? (const char *)b->send + done * es : MPI_IN_PLACE;
+        if (MPI_Allreduce(send, (char *)recv + done * es, n, b->mpi_type, b->mpi_op,
+                          b->comm) != MPI_SUCCESS)
+            return TALLY_ERR_MPI;
+        done += (size_t)n;
+    }
+    if (b->opt->op == TALLY_AVG) {
+        if (b->dt->dtype == TALLY_FLOAT32)
+            for (size_t i = 0; i < count; i++)
+                ((float *)recv)[i] /= (float)b->size;
+        else
+            for (size_t i = 0; i < count; i++)
+                ((double *)recv)[i] /= b->size;
+    }
+    return TALLY_SUCCESS;
+}
+
+/* ------------------------------------------------------------ measuring */
+
+static tally_status_t run_once(const bench_t *b, const algo_spec_t *spec, size_t count)
+{
+    if (spec->kind == KIND_MPI)
+        return bench_mpi_allreduce(b, b->recv, count);
+    const void *send = b->send ? b->send : TALLY_IN_PLACE;
+    return tally_allreduce(send, b->recv, count, b->opt->dtype, b->opt->op, b->tc);
+}
+
+/* Points tally at the algorithm; the "auto" of -a undoes an earlier force
+ * (and TALLY_ALGO). */
+static tally_status_t select_algo(const bench_t *b, const algo_spec_t *spec)
+{
+    if (spec->kind == KIND_MPI)
+        return TALLY_SUCCESS;
+    return tally_comm_set_algorithm(b->tc, spec->kind == KIND_AUTO ? "auto" : spec->force);
+}
+
+/* Every rank learns whether any rank failed; rank-local failures are printed
+ * where they happen.  Returns the most negative status. */
+static tally_status_t agree(const bench_t *b, tally_status_t st, const algo_spec_t *spec,
+                            size_t count, const char *what)
+{
+    if (st != TALLY_SUCCESS)
+        fprintf(stderr, "tally-bench: rank %d: %s, %zu bytes, %s: %s\n", b->rank,
+                spec->name, count * b->dt->size, what, tally_strerror(st));
+    int mine = (int)st, all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, b->comm);
+    return (tally_status_t)all;
+}
+
+/* Fixes the row's label and whether it can run at all: the same answer on
+ * every rank, since it depends only on the arguments. */
+static void resolve(bench_t *b, const algo_spec_t *spec, size_t count, algo_result_t *res)
+{
+    res->state = ROW_OK;
+    res->ran = NULL;
+    snprintf(res->label, sizeof res->label, "%s", spec->name);
+    const char *why = NULL;
+    if (spec->kind == KIND_MPI) {
+        if (b->mpi_type == MPI_DATATYPE_NULL)
+            why = "MPI has no datatype for it";
+    } else {
+        tally_status_t st = select_algo(b, spec);
+        if (st == TALLY_SUCCESS)
+            st = tally_comm_get_algorithm(b->tc, count, b->opt->dtype, b->opt->op, &res->ran);
+        if (st != TALLY_SUCCESS)
+            why = tally_strerror(st);
+        else if (spec->kind == KIND_AUTO)
+            snprintf(res->label, sizeof res->label, "auto:%s", res->ran);
+        else if (strcmp(res->ran, spec->force) != 0) /* TALLY_FALLBACK=warn|silent */
+            snprintf(res->label, sizeof res->label, "%s->%s", spec->name, res->ran);
+    }
+    if (!why)
+        return;
+    res->state = ROW_UNSUPPORTED;
+    if (b->rank == 0 && !res->noted)
+        fprintf(stderr, "tally-bench: %s cannot run %s %s: %s\n", spec->name, b->dt->name,
+                op_names[b->opt->op], why);
+    res->noted = true;
+}
+
+/* One untimed call on known input.  Returns the agreed status; *errors is
+ * the number of wrong elements over all ranks. */
+static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size_t count,
+                                 long long *errors)
+{
+    /* In place the input is the output buffer; otherwise poison the output
+     * so that elements never written are caught too. */
+    if (b->send) {
+        fill_input(b, b->send, count);
+        memset(b->recv, 0xa5, count * b->dt->size);
+    } else {
+        fill_input(b, b->recv, count);
+    }
+    tally_status_t st = agree(b, run_once(b, spec, count), spec, count, "check");
+    if (st != TALLY_SUCCESS)
+        return st;
+    long long mine = (long long)count_mismatches(b, b->recv, count);
+    MPI_Allreduce(&mine, errors, 1, MPI_LONG_LONG, MPI_SUM, b->comm);
+    return TALLY_SUCCESS;
+}
+
+/* Warm-up, then iters timed calls.  Each rank times its own calls; the
+ * slowest rank of each iteration is what a synchronous step waits for. */
+static tally_status_t time_once(bench_t *b, const algo_spec_t *spec, size_t count,
+                                double *avg, double *min, double *max)
+{
+    const int iters = b->opt->iters;
+    tally_status_t st = TALLY_SUCCESS;
+    MPI_Barrier(b->comm);
+    for (int i = 0; i < b->opt->warmup && st == TALLY_SUCCESS; i++)
+        st = run_once(b, spec, count);
+    for (int i = 0; i < iters && st == TALLY_SUCCESS; i++) {
+        double t0 = MPI_Wtime();
+        st = run_once(b, spec, count);
+        b->times[i] = MPI_Wtime() - t0;
+    }
+    st = agree(b, st, spec, count, "timed run");
+    if (st != TALLY_SUCCESS)
+        return st;
+    MPI_Allreduce(b->times, b->slowest, iters, MPI_DOUBLE, MPI_MAX, b->comm);
+    double sum = 0;
+    *min = *max = b->slowest[0];
+    for (int i = 0; i < iters; i++) {
+        sum += b->slowest[i];
+        *min = fmin(*min, b->slowest[i]);
+        *max = fmax(*max, b->slowest[i]);
+    }
+    *avg = sum / iters;
+    return TALLY_SUCCESS;
+}
+
+/* One algorithm, one repeat of one size.  The check runs on the first
+ * repeat only, before timing, so it never perturbs a timed call. */
+static void measure(bench_t *b, int a, size_t count, int repeat)
+{
+    const algo_spec_t *spec = &b->opt->algos[a];
+    algo_result_t *res = &b->results[a];
+    if (repeat == 0) {
+        resolve(b, spec, count, res);
+        res->errors = -1;
+        res->min = INFINITY;
+        res->max = 0;
+    }
+    if (res->state != ROW_OK)
+        return;
+    if (select_algo(b, spec) != TALLY_SUCCESS) { /* resolve() just succeeded */
+        res->state = ROW_FAILED;
+        return;
+    }
+    if (repeat == 0 && b->opt->check &&
+        check_once(b, spec, count, &res->errors) != TALLY_SUCCESS) {
+        res->state = ROW_FAILED;
+        return;
+    }
+    double avg, min, max;
+    if (time_once(b, spec, count, &avg, &min, &max) != TALLY_SUCCESS) {
+        res->state = ROW_FAILED;
+        return;
+    }
+    res->rep_avg[repeat] = avg;
+    res->min = fmin(res->min, min);
+    res->max = fmax(res->max, max);
+}
+
+/* ------------------------------------------------------------- reporting */
+
+static int compare_doubles(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Sorts v in place. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void progress(bench_t *b, int step, int nsteps, size_t bytes, int repeat,
+                     const char *algo)
+{
+    if (!b->progress)
+        return;
+    char line[160];
+    int len = snprintf(line, sizeof line, "size %d/%d (%zu bytes), repeat %d/%d, %s", step + 1,
+                       nsteps, bytes, repeat + 1, b->opt->repeats, algo);
+    /* Pad with spaces over the end of a longer previous line. */
+    fprintf(stderr, "\r%s%*s", line, b->progress_len > len ? b->progress_len - len : 0, "");
+    fflush(stderr);
+    b->progress_len = len;
+}
+
+static void progress_clear(bench_t *b)
+{
+    if (!b->progress || b->progress_len == 0)
+        return;
+    fprintf(stderr, "\r%*s\r", b->progress_len, "");
+    fflush(stderr);
+    b->progress_len = 0;
+}
+
+static void print_header(const bench_t *b)
+{
+    const options_t *o = b->opt;
+    unsigned v = tally_version();
+    char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    MPI_Get_library_version(mpi, &len);
+    mpi[strcspn(mpi, "\n,")] = '\0'; /* its first line is enough */
+    printf("# tally-bench: tally %u.%u.%u, %s\n", v / 10000, v / 100 % 100, v % 100, mpi);
+    printf("# ranks %d, dtype %s, op %s, %s, iters %d, warm-up %d, repeats %d, check %s\n",
+           b->size, b->dt->name, op_names[o->op], o->in_place ? "in place" : "out of place",
+           o->iters, o->warmup, o->repeats, o->check ? "on" : "off");
+    printf("# avg: %s; min/max: over every iteration; slowest rank per iteration\n",
+           o->repeats > 1 ? "median of the per-repeat averages" : "mean of the iterations");
+    printf("# busbw = algbw * 2(p-1)/p (0 on one rank); GB/s = 1e9 bytes/s\n");
+    printf("#%13s %12s  %-30s %10s %10s %10s %11s %11s %7s\n", "bytes", "count", "algorithm",
+           "avg(us)", "min(us)", "max(us)", "algbw(GB/s)", "busbw(GB/s)", "errors");
+    fflush(stdout);
+}
+
+static void json_escape(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_row(bench_t *b, const algo_spec_t *spec, const algo_result_t *res,
+                     size_t count, double avg, double algbw, double busbw)
+{
+    static const char *const states[] = {"ok", "unsupported", "failed"};
+    FILE *f = b->json;
+    const options_t *o = b->opt;
+    fprintf(f, "%s\n  {\"bytes\": %zu, \"count\": %zu, \"algorithm\": ", b->json_rows++ ? "," : "",
+            count * b->dt->size, count);
+    json_escape(f, res->label);
+    fprintf(f, ", \"requested\": ");
+    json_escape(f, spec->name);
+    fprintf(f, ", \"ran\": ");
+    if (res->ran)
+        json_escape(f, res->ran);
+    else
+        fprintf(f, "null");
+    fprintf(f, ", \"dtype\": \"%s\", \"op\": \"%s\", \"in_place\": %s, \"ranks\": %d, "
+               "\"iters\": %d, \"warmup\": %d, \"repeats\": %d, \"status\": \"%s\"",
+            b->dt->name, op_names[o->op], o->in_place ? "true" : "false", b->size, o->iters,
+            o->warmup, o->repeats, states[res->state]);
+    if (res->state == ROW_OK)
+        fprintf(f, ", \"avg_us\": %.3f, \"min_us\": %.3f, \"max_us\": %.3f, "
+                   "\"algbw_gbps\": %.4f, \"busbw_gbps\": %.4f",
+                avg * 1e6, res->min * 1e6, res->max * 1e6, algbw, busbw);
+    else
+        fprintf(f, ", \"avg_us\": null, \"min_us\": null, \"max_us\": null, "
+                   "\"algbw_gbps\": null, \"busbw_gbps\": null");
+    if (res->errors >= 0)
+        fprintf(f, ", \"errors\": %lld}", res->errors);
+    else
+        fprintf(f, ", \"errors\": null}");
+}
+
+/* Rank 0 prints one row; returns true if it counts against the exit status. */
+static bool report_row(bench_t *b, int a, size_t count)
+{
+    const algo_spec_t *spec = &b->opt->algos[a];
+    algo_result_t *res = &b->results[a];
+    const size_t bytes = count * b->dt->size;
+    double avg = 0, algbw = 0, busbw = 0;
+    if (res->state == ROW_OK) {
+        avg = median(res->rep_avg, b->opt->repeats);
+        algbw = avg > 0 ? bytes / avg / 1e9 : 0;
+        busbw = algbw * 2 * (b->size - 1) / b->size;
+    }
+    bool bad = res->state == ROW_FAILED || res->errors > 0;
+    if (b->rank != 0)
+        return bad;
+    printf("%14zu %12zu  %-30s ", bytes, count, res->label);
+    if (res->state == ROW_OK) {
+        printf("%10.2f %10.2f %10.2f %11.3f %11.3f ", avg * 1e6, res->min * 1e6,
+               res->max * 1e6, algbw, busbw);
+        if (res->errors >= 0)
+            printf("%7lld\n", res->errors);
+        else
+            printf("%7s\n", "-");
+    } else {
+        printf("%10s %10s %10s %11s %11s %7s\n", "-", "-", "-", "-", "-",
+               res->state == ROW_UNSUPPORTED ? "n/a" : "fail");
+    }
+    fflush(stdout);
+    if (b->json)
+        json_row(b, spec, res, count, avg, algbw, busbw);
+    return bad;
+}
+
+/* -------------------------------------------------------------- set-up */
+
+/* Every rank allocates; all learn whether all succeeded.  Page-aligned and
+ * filled now, so that no timed call pays for first-touch page faults. */
+static bool alloc_buffers(bench_t *b)
+{
+    const size_t bytes = b->max_count * b->dt->size;
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const int iters = b->opt->iters;
+    int ok = posix_memalign(&b->recv, page, bytes) == 0;
+    if (ok && !b->opt->in_place)
+        ok = posix_memalign(&b->send, page, bytes) == 0;
+    b->times = malloc((size_t)iters * sizeof *b->times);
+    b->slowest = malloc((size_t)iters * sizeof *b->slowest);
+    ok = ok && b->times && b->slowest;
+    for (int a = 0; a < b->opt->nalgos && ok; a++) {
+        b->results[a].rep_avg = calloc((size_t)b->opt->repeats, sizeof(double));
+        ok = b->results[a].rep_avg != NULL;
+    }
+    if (ok) {
+        fill_input(b, b->recv, b->max_count);
+        if (b->send)
+            fill_input(b, b->send, b->max_count);
+    }
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, b->comm);
+    if (!ok)
+        fprintf(stderr, "tally-bench: rank %d: cannot allocate 2 x %zu bytes\n", b->rank,
+                bytes);
+    return all;
+}
+
+static void free_buffers(bench_t *b)
+{
+    free(b->send);
+    free(b->recv);
+    free(b->times);
+    free(b->slowest);
+    for (int a = 0; a < b->opt->nalgos; a++)
+        free(b->results[a].rep_avg);
+}
+
+/* Asks tally about every forced name; the same answer on every rank. */
+static bool validate_algos(const bench_t *b)
+{
+    bool ok = true;
+    for (int a = 0; a < b->opt->nalgos; a++) {
+        const algo_spec_t *spec = &b->opt->algos[a];
+        if (spec->kind != KIND_TALLY)
+            continue;
+        tally_status_t st = tally_comm_set_algorithm(b->tc, spec->force);
+        if (st != TALLY_SUCCESS) {
+            if (b->rank == 0)
+                fprintf(stderr, "tally-bench: -a: unknown algorithm \"%s\": %s\n", spec->name,
+                        tally_strerror(st));
+            ok = false;
+        }
+    }
+    tally_comm_set_algorithm(b->tc, "auto");
+    return ok;
+}
+
+/* Opens the JSON file on rank 0; every rank learns whether that worked. */
+static bool open_json(bench_t *b)
+{
+    int ok = 1;
+    if (b->rank == 0 && b->opt->json_path) {
+        b->json = fopen(b->opt->json_path, "w");
+        if (!b->json) {
+            fprintf(stderr, "tally-bench: --json %s: %s\n", b->opt->json_path, strerror(errno));
+            ok = 0;
+        } else {
+            fputc('[', b->json);
+        }
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, b->comm);
+    return ok;
+}
+
+static bool close_json(bench_t *b)
+{
+    if (!b->json)
+        return true;
+    fprintf(b->json, "\n]\n");
+    bool ok = !ferror(b->json);
+    ok = fclose(b->json) == 0 && ok;
+    if (!ok)
+        fprintf(stderr, "tally-bench: --json %s: write failed\n", b->opt->json_path);
+    b->json = NULL;
+    return ok;
+}
+
+/* The sweep: size-major, then repeats, then algorithms, so that each
+ * algorithm's repeats are spread over the same stretch of time as the
+ * others'.  Returns the process exit status. */
+static int sweep(bench_t *b, const size_t *counts, int nsizes)
+{
+    bool bad = false;
+    if (b->rank == 0)
+        print_header(b);
+    for (int s = 0; s < nsizes; s++) {
+        for (int r = 0; r < b->opt->repeats; r++)
+            for (int a = 0; a < b->opt->nalgos; a++) {
+                progress(b, s, nsizes, counts[s] * b->dt->size, r, b->opt->algos[a].name);
+                measure(b, a, counts[s], r);
+            }
+        progress_clear(b);
+        for (int a = 0; a < b->opt->nalgos; a++)
+            bad |= report_row(b, a, counts[s]);
+    }
+    return bad ? 1 : 0;
+}
+
+static int run(const options_t *opt, MPI_Comm world)
+{
+    bench_t b = {.opt = opt, .dt = find_dtype(opt->dtype), .comm = world};
+    MPI_Comm_rank(world, &b.rank);
+    MPI_Comm_size(world, &b.size);
+    b.mpi_type = mpi_datatype(opt->dtype);
+    b.mpi_op = mpi_operation(opt->op);
+    b.pat = pattern_make(opt->op, b.size, b.dt);
+    b.progress = b.rank == 0 && isatty(STDERR_FILENO);
+
+    int nsizes = 0;
+    size_t *counts = make_counts(opt, b.dt->size, &nsizes);
+    if (!counts) {
+        fprintf(stderr, "tally-bench: out of memory\n");
+        MPI_Abort(world, 1); /* before any collective: nothing to agree on */
+    }
+    b.max_count = counts[nsizes - 1];
+
+    tally_status_t st = tally_comm_create(world, &b.tc);
+    if (st != TALLY_SUCCESS) {
+        if (b.rank == 0)
+            fprintf(stderr, "tally-bench: tally_comm_create: %s\n", tally_strerror(st));
+        free(counts);
+        return 1;
+    }
+    int rc = 1;
+    if (!validate_algos(&b)) {
+        rc = EXIT_USAGE;
+    } else if (alloc_buffers(&b) && open_json(&b)) {
+        rc = sweep(&b, counts, nsizes);
+        if (!close_json(&b))
+            rc = 1;
+    }
+    free_buffers(&b);
+    tally_comm_destroy(b.tc);
+    free(counts);
+    /* Every rank exits with rank 0's verdict. */
+    MPI_Bcast(&rc, 1, MPI_INT, 0, world);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    options_t opt;
+    char msg[256];
+    const char *err = parse_options(argc, argv, &opt, msg, sizeof msg);
+    int rc = 0;
+    if (err) {
+        if (rank == 0)
+            fprintf(stderr, "tally-bench: %s (-h lists the options)\n", err);
+        rc = EXIT_USAGE;
+    } else if (opt.help) {
+        if (rank == 0)
+            usage(stdout);
+    } else {
+        /* Our own communicator: the barrier and time reductions never mix
+         * with anything else on MPI_COMM_WORLD. */
+        MPI_Comm world;
+        MPI_Comm_dup(MPI_COMM_WORLD, &world);
+        rc = run(&opt, world);
+        MPI_Comm_free(&world);
+    }
+    MPI_Finalize();
+    return rc;
+}
