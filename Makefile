@@ -48,7 +48,7 @@ TEST_COMMON := tests/common/tally_test.c
 LIBTALLY  := $(BUILD)/lib/libtally.so
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench install clean distclean vec-report
+.PHONY: all deps check bench bench-bound install clean distclean vec-report
 all: $(LIBTALLY) $(TOOLS:%=$(BUILD)/bin/%)
 
 deps:
@@ -103,6 +103,14 @@ BENCH_NP    ?= 2
 BENCH_ARGS  ?= -b 8 -e 64M -f 2 -n 20 -w 5 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,recursive_doubling
 bench: deps all
 	tests/mpirun.sh $(BENCH_NP) 900 $(BUILD)/bin/tally-bench $(BENCH_ARGS)
+
+# What bounds a 2-rank point-to-point allreduce here (bench/bound.c).
+$(BUILD)/bench/bound: bench/bound.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+bench-bound: deps $(BUILD)/bench/bound
+	tests/mpirun.sh 2 300 $(BUILD)/bench/bound
 
 vec-report: $(BUILD)/config.mk
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null

@@ -10,15 +10,15 @@
 #include "../core/comm.h"
 #include "../core/log.h"
 
-/* Measured with tally-bench on 1 node x 2..5 ranks: the MPI's own
- * allreduce is hard to beat for a few words (it has no tally call on top),
- * recursive doubling's single exchange wins up to tens of KiB (and up to a
- * few MiB on 2 ranks, where it moves no more than a ring), and the
+/* Measured with make bench (tally-bench -R 5, medians) on 1 node x 2..5
+ * ranks: the MPI's own allreduce is hard to beat for a few words (nothing
+ * sits on top of it); recursive doubling's single exchange wins up to
+ * 64 KiB (256 KiB on 2 ranks, where it moves no more than a ring); the
  * pipelined ring wins beyond. */
 static const tally_rule_t builtin_rules[] = {
     /* min ranks, max ranks, up to bytes, algorithm */
-    {1, 0, 4096, "mpi"},
-    {1, 2, (size_t)4 << 20, "recursive_doubling"},
+    {1, 0, 2048, "mpi"},
+    {1, 2, (size_t)256 << 10, "recursive_doubling"},
     {1, 0, (size_t)64 << 10, "recursive_doubling"},
     {1, 0, SIZE_MAX, "ring"},
 };
