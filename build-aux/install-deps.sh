@@ -3,7 +3,7 @@
 # missing.  Safe to run again: with everything present it only checks.
 set -eu
 
-packages="build-essential autoconf pkg-config openmpi-bin libopenmpi-dev
+packages="make build-essential autoconf pkg-config openmpi-bin libopenmpi-dev
 hwloc libhwloc-dev check gfortran procps coreutils"
 
 missing=
