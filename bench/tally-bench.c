@@ -63,7 +63,7 @@ typedef struct dtype_desc {
 } dtype_desc_t;
 
 /* exact_bits and limit keep every check value exact: no integer overflow
- * (Open MPI 4.1 saturates 8-bit sums instead of wrapping) and no rounding in
+ * (Open MPI 4.1 saturates 8- and 16-bit sums instead of wrapping) and no rounding in
  * the narrow floating types, whatever order the ranks are combined in. */
 static const dtype_desc_t dtype_descs[] = {
     {"int8", TALLY_INT8, 1, false, 6, 127.0, 0},
@@ -76,13 +76,24 @@ static const dtype_desc_t dtype_descs[] = {
     {"bfloat16", TALLY_BFLOAT16, 2, true, 8, 256.0, 0x1p-7},
     {"float32", TALLY_FLOAT32, 4, true, 24, 16777216.0, 0x1p-23},
     {"float64", TALLY_FLOAT64, 8, true, 53, 9007199254740992.0, 0x1p-52},
+    {"int16", TALLY_INT16, 2, false, 14, 32767.0, 0},
+    {"uint16", TALLY_UINT16, 2, false, 15, 65535.0, 0},
 };
 #define NDTYPES (sizeof dtype_descs / sizeof dtype_descs[0])
 
 static const char *const op_names[] = {
     [TALLY_SUM] = "sum", [TALLY_PROD] = "prod", [TALLY_MIN] = "min",
-    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",
+    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",   [TALLY_BAND] = "band",
+    [TALLY_BOR] = "bor", [TALLY_BXOR] = "bxor", [TALLY_LAND] = "land",
+    [TALLY_LOR] = "lor", [TALLY_LXOR] = "lxor",
 };
+
+/* The bitwise and logical ops: integer dtypes only. */
+static bool op_needs_integer(tally_op_t op)
+{
+    return op == TALLY_BAND || op == TALLY_BOR || op == TALLY_BXOR || op == TALLY_LAND ||
+           op == TALLY_LOR || op == TALLY_LXOR;
+}
 #define NOPS (sizeof op_names / sizeof op_names[0])
 
 /* Every algorithm tally has, for -a all (the public API cannot list them). */
@@ -204,6 +215,8 @@ static void store_value(void *buf, size_t i, tally_dtype_t dtype, double v)
     switch (dtype) {
     case TALLY_INT8: ((int8_t *)buf)[i] = (int8_t)v; break;
     case TALLY_UINT8: ((uint8_t *)buf)[i] = (uint8_t)v; break;
+    case TALLY_INT16: ((int16_t *)buf)[i] = (int16_t)v; break;
+    case TALLY_UINT16: ((uint16_t *)buf)[i] = (uint16_t)v; break;
     case TALLY_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
     case TALLY_UINT32: ((uint32_t *)buf)[i] = (uint32_t)v; break;
     case TALLY_INT64: ((int64_t *)buf)[i] = (int64_t)v; break;
@@ -220,6 +233,8 @@ static double load_value(const void *buf, size_t i, tally_dtype_t dtype)
     switch (dtype) {
     case TALLY_INT8: return ((const int8_t *)buf)[i];
     case TALLY_UINT8: return ((const uint8_t *)buf)[i];
+    case TALLY_INT16: return ((const int16_t *)buf)[i];
+    case TALLY_UINT16: return ((const uint16_t *)buf)[i];
     case TALLY_INT32: return ((const int32_t *)buf)[i];
     case TALLY_UINT32: return ((const uint32_t *)buf)[i];
     case TALLY_INT64: return (double)((const int64_t *)buf)[i];
@@ -234,15 +249,26 @@ static double load_value(const void *buf, size_t i, tally_dtype_t dtype)
 
 /* ------------------------------------------------------------- pattern
  * Per element i, key = mix(i) gives a = key % 5, b = key>>8 % 3,
- * c = key>>16 % 3, a "winner" rank w = key>>24 % (k or p) and base =
- * 1 + key>>40 % 4.  The winner's value differs from the others' so that
- * every rank's contribution decides some elements, and b and base make the
- * result vary from element to element:
+ * c = key>>16 % 3, a "winner" rank w = key>>24 % (k or p), base =
+ * 1 + key>>40 % 4 and two bit numbers x = key>>48 % 6, y = key>>56 % 6.
+ * The winner's value differs from the others' so that every rank's
+ * contribution decides some elements, and b and base make the result vary
+ * from element to element:
  *   SUM, AVG  r < k: 1 + (a + r) % 5, plus b on the winner; else 0
  *   PROD      r < k: 2 if (c + r) % 3 == 0 else 1, doubled on the winner
  *             when b != 0; else 1
  *   MIN       base on the winner, base + 1 + (a + r) % 3 elsewhere
  *   MAX       base + 4 on the winner, base + (a + r) % 4 elsewhere
+ *   BAND      63 without bit x, and without bit y too on the winner
+ *   BOR       bit y on the winner, bit x elsewhere
+ *   BXOR      bit (a + r) % 6, flipped with bit y on the winner
+ *   LAND      0 on the winner when c == 0, else 1 + (a + r) % 4
+ *   LOR       0 if c == 0; else 1 + (a + r) % 4 on the winner, 2 or 0
+ *             (b == 2 or not) elsewhere
+ *   LXOR      1 + (r + b) % 3 where a + r is odd, else 0
+ * Every value is below 64, so it fits every integer dtype.  The logical
+ * operands are not just 0 and 1 (1 & 2 is 0), so a bitwise kernel shows.
+ * With one rank no op is applied: the result is rank 0's value (as in MPI).
  * k bounds the sum by the dtype's limit and the product by 2^exact_bits. */
 
 static pattern_t pattern_make(tally_op_t op, int ranks, const dtype_desc_t *dt)
@@ -295,8 +321,33 @@ static double pattern_value(const pattern_t *p, size_t i, int r)
         int w = (int)((key >> 24) % (uint64_t)p->ranks);
         return r == w ? base + 4 : base + (a + r) % 4;
     }
+    default:
+        break;
     }
-    return 0;
+    const int w = (int)((key >> 24) % (uint64_t)p->ranks);
+    const int x = 1 << (int)((key >> 48) % 6), y = 1 << (int)((key >> 56) % 6);
+    switch (p->op) {
+    case TALLY_BAND: return r == w ? 63 & ~x & ~y : 63 & ~x;
+    case TALLY_BOR: return r == w ? y : x;
+    case TALLY_BXOR: return (1 << (a + r) % 6) ^ (r == w ? y : 0);
+    case TALLY_LAND: return r == w && c == 0 ? 0 : 1 + (a + r) % 4;
+    case TALLY_LOR: return c == 0 ? 0 : r == w ? 1 + (a + r) % 4 : (b == 2 ? 2 : 0);
+    case TALLY_LXOR: return (a + r) % 2 ? 1 + (r + b) % 3 : 0;
+    default: return 0;
+    }
+}
+
+/* BXOR's rotating part: bit k is set iff an odd number of ranks r < p have
+ * (a + r) % 6 == k. */
+static int xor_bits(int a, int p)
+{
+    int bits = 0;
+    for (int k = 0; k < 6; k++) {
+        int first = ((k - a) % 6 + 6) % 6; /* the first r with (a + r) % 6 == k */
+        int n = first < p ? (p - 1 - first) / 6 + 1 : 0;
+        bits |= (n % 2) << k;
+    }
+    return bits;
 }
 
 static double pattern_expected(const pattern_t *p, size_t i)
@@ -310,8 +361,21 @@ static double pattern_expected(const pattern_t *p, size_t i)
     case TALLY_PROD: return ldexp(1, p->twos_tab[c] + (b != 0));
     case TALLY_MIN: return base;
     case TALLY_MAX: return base + 4;
+    default: break;
     }
-    return NAN;
+    if (p->ranks == 1)
+        return pattern_value(p, i, 0);
+    const int x = 1 << (int)((key >> 48) % 6), y = 1 << (int)((key >> 56) % 6);
+    switch (p->op) {
+    case TALLY_BAND: return 63 & ~x & ~y;
+    case TALLY_BOR: return x | y;
+    case TALLY_BXOR: return xor_bits(a, p->ranks) ^ y;
+    case TALLY_LAND: return c != 0;
+    case TALLY_LOR: return c != 0;
+    /* ranks r < p with a + r odd: p / 2 for even a, (p + 1) / 2 for odd a. */
+    case TALLY_LXOR: return ((a % 2 ? p->ranks + 1 : p->ranks) / 2) % 2;
+    default: return NAN;
+    }
 }
 
 static void fill_input(const bench_t *b, void *buf, size_t count)
@@ -351,9 +415,11 @@ static void usage(FILE *out)
             "                directly), ring, recursive_doubling, rabenseifner,\n"
             "                tally:NAME (force NAME in tally, e.g. tally:mpi), all\n"
             "                (default auto,mpi)\n"
-            "  -d DTYPE      int8 uint8 int32 uint32 int64 uint64 float16 bfloat16\n"
-            "                float32 float64 (default float32)\n"
-            "  -o OP         sum prod min max avg (default sum)\n"
+            "  -d DTYPE      int8 uint8 int16 uint16 int32 uint32 int64 uint64 float16\n"
+            "                bfloat16 float32 float64 (default float32)\n"
+            "  -o OP         sum prod min max avg band bor bxor land lor lxor (default\n"
+            "                sum); avg needs a floating dtype, the bitwise and logical\n"
+            "                ops an integer one\n"
             "  -i            in place\n"
             "  -R REPEATS    measure every algorithm REPEATS times per size, interleaved;\n"
             "                report the median (default 1)\n"
@@ -533,6 +599,12 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
                            "float64), not %s", find_dtype(opt->dtype)->name);
         return msg;
     }
+    if (op_needs_integer(opt->op) && find_dtype(opt->dtype)->is_float) {
+        snprintf(msg, len, "-o %s needs an integer dtype (int8, uint8, int16, uint16, "
+                           "int32, uint32, int64, uint64), not %s", op_names[opt->op],
+                 find_dtype(opt->dtype)->name);
+        return msg;
+    }
     return NULL;
 }
 
@@ -576,6 +648,8 @@ static MPI_Datatype mpi_datatype(tally_dtype_t dtype)
     switch (dtype) {
     case TALLY_INT8: return MPI_INT8_T;
     case TALLY_UINT8: return MPI_UINT8_T;
+    case TALLY_INT16: return MPI_INT16_T;
+    case TALLY_UINT16: return MPI_UINT16_T;
     case TALLY_INT32: return MPI_INT32_T;
     case TALLY_UINT32: return MPI_UINT32_T;
     case TALLY_INT64: return MPI_INT64_T;
@@ -597,6 +671,12 @@ static MPI_Op mpi_operation(tally_op_t op)
     case TALLY_PROD: return MPI_PROD;
     case TALLY_MIN: return MPI_MIN;
     case TALLY_MAX: return MPI_MAX;
+    case TALLY_BAND: return MPI_BAND;
+    case TALLY_BOR: return MPI_BOR;
+    case TALLY_BXOR: return MPI_BXOR;
+    case TALLY_LAND: return MPI_LAND;
+    case TALLY_LOR: return MPI_LOR;
+    case TALLY_LXOR: return MPI_LXOR;
     }
     return MPI_OP_NULL;
 }

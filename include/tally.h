@@ -37,7 +37,8 @@ extern "C" {
     X(ERR_INVALID_DTYPE, -2, "not a tally_dtype_t value")                      \
     X(ERR_INVALID_OP, -3, "not a tally_op_t value")                            \
     X(ERR_OP_DTYPE_MISMATCH, -4, "the op is not defined on this dtype "        \
-      "(AVG needs a floating type)")                                           \
+      "(AVG needs a floating type, bitwise and logical ops an integer "        \
+      "type)")                                                                 \
     X(ERR_ALIASED_BUFFERS, -5, "sendbuf and recvbuf overlap; pass "            \
       "TALLY_IN_PLACE as sendbuf to reduce in place")                          \
     X(ERR_NULL_COMM, -6, "the communicator is NULL or MPI_COMM_NULL")          \
@@ -57,7 +58,8 @@ typedef enum tally_status {
 } tally_status_t;
 
 /* Element types.  FLOAT16 is IEEE binary16, BFLOAT16 is bfloat16; both are
- * reduced in float and rounded to nearest even after every operation. */
+ * reduced in float and rounded to nearest even after every operation.  New
+ * values are only ever appended, so existing ones never change. */
 typedef enum tally_dtype {
     TALLY_INT8,
     TALLY_UINT8,
@@ -68,17 +70,29 @@ typedef enum tally_dtype {
     TALLY_FLOAT16,
     TALLY_BFLOAT16,
     TALLY_FLOAT32,
-    TALLY_FLOAT64
+    TALLY_FLOAT64,
+    TALLY_INT16,
+    TALLY_UINT16
 } tally_dtype_t;
 
 /* Reduction operations.  Integer SUM and PROD wrap modulo 2^bits; AVG (the
- * sum divided by the communicator size) is defined on floating types only. */
+ * sum divided by the communicator size) is defined on floating types only.
+ * The bitwise (BAND, BOR, BXOR) and logical (LAND, LOR, LXOR) operations are
+ * defined on integer types only; as in MPI, a logical result is 1 if true
+ * and 0 if false, in the element type (LXOR: (a != 0) != (b != 0)).  New
+ * values are only ever appended. */
 typedef enum tally_op {
     TALLY_SUM,
     TALLY_PROD,
     TALLY_MIN,
     TALLY_MAX,
-    TALLY_AVG
+    TALLY_AVG,
+    TALLY_BAND,
+    TALLY_BOR,
+    TALLY_BXOR,
+    TALLY_LAND,
+    TALLY_LOR,
+    TALLY_LXOR
 } tally_op_t;
 
 /* Pass as sendbuf to reduce recvbuf in place. */
@@ -120,6 +134,10 @@ TALLY_API tally_status_t tally_comm_get_algorithm(tally_comm_t *comm,
 /* Writes every TALLY_* environment variable with its default, its current
  * value and its documentation to stream. */
 TALLY_API tally_status_t tally_config_print(FILE *stream);
+
+/* Copies the current value of the TALLY_* variable `name` (the environment's,
+ * or the default) into value[len], after checking that it parses. */
+TALLY_API tally_status_t tally_config_get(const char *name, char *value, size_t len);
 
 #ifdef __cplusplus
 }

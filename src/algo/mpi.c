@@ -6,10 +6,14 @@
  * INT_MAX elements (element-wise, so the split changes nothing).  AVG is a
  * SUM followed by a division that every rank does on identical bits.
  * Cost and step table: whatever the MPI's own selection does.
- * Restrictions: host memory; no float16/bfloat16 (no MPI datatype); no
- * 8-bit integers (Open MPI 4.1's AVX kernels saturate 8-bit sums,
- * open-mpi/ompi#8045, where tally wraps); no MIN/MAX on floating types (the
- * MPI does not promise tally's NaN propagation).
+ * Restrictions: host memory; no float16/bfloat16 (no MPI datatype); no 8-
+ * or 16-bit integers: Open MPI 4.1's AVX kernels (op/avx) saturate 8- and
+ * 16-bit SUMs, open-mpi/ompi#8045, where tally wraps (checked on 4.1.4 with
+ * 2 ranks: int16 30000 + 10000 gave 32767 and uint16 60000 + 10000 gave
+ * 65535 in every full vector, while the scalar tail wrapped); no MIN/MAX on
+ * floating types (the MPI does not promise tally's NaN propagation).  The
+ * bitwise and logical ops map to MPI_BAND ... MPI_LXOR, whose logical
+ * results are 1 or 0 in the element type as in tally.
  */
 #include "algo.h"
 
@@ -25,6 +29,8 @@ static MPI_Datatype mpi_datatype(tally_dtype_t dtype)
     switch (dtype) {
     case TALLY_INT8: return MPI_INT8_T;
     case TALLY_UINT8: return MPI_UINT8_T;
+    case TALLY_INT16: return MPI_INT16_T;
+    case TALLY_UINT16: return MPI_UINT16_T;
     case TALLY_INT32: return MPI_INT32_T;
     case TALLY_UINT32: return MPI_UINT32_T;
     case TALLY_INT64: return MPI_INT64_T;
@@ -45,6 +51,12 @@ static MPI_Op mpi_op(tally_op_t op)
     case TALLY_PROD: return MPI_PROD;
     case TALLY_MIN: return MPI_MIN;
     case TALLY_MAX: return MPI_MAX;
+    case TALLY_BAND: return MPI_BAND;
+    case TALLY_BOR: return MPI_BOR;
+    case TALLY_BXOR: return MPI_BXOR;
+    case TALLY_LAND: return MPI_LAND;
+    case TALLY_LOR: return MPI_LOR;
+    case TALLY_LXOR: return MPI_LXOR;
     }
     return MPI_OP_NULL;
 }
@@ -77,8 +89,8 @@ const tally_algo_t tally_algo_mpi = {
     .summary = "the MPI library's own MPI_Allreduce (through PMPI)",
     .restrictions = {MPI_DTYPES, TALLY_ALL_OPS,
                      TALLY_ALGO_HOST_ONLY | TALLY_ALGO_NO_FLOAT_MINMAX,
-                     "no float16/bfloat16 (no MPI type), no 8-bit integers "
-                     "(Open MPI 4.1 saturates their sums), no float MIN/MAX "
-                     "(NaN handling), host memory only"},
+                     "no float16/bfloat16 (no MPI type), no 8- or 16-bit "
+                     "integers (Open MPI 4.1 saturates their sums), no float "
+                     "MIN/MAX (NaN handling), host memory only"},
     .run = mpi_run,
 };

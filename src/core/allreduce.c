@@ -28,9 +28,10 @@ static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t 
                   (int)op);
         return TALLY_ERR_INVALID_OP;
     }
-    if (op == TALLY_AVG && !tally_dtype_is_float(dtype)) {
+    if (!tally_op_defined_on(op, dtype)) {
         TALLY_LOG(comm, TALLY_LOG_ERROR,
-                  "tally_allreduce: avg is defined on floating types only, not %s",
+                  "tally_allreduce: %s is defined on %s types only, not %s",
+                  tally_op_name(op), op == TALLY_AVG ? "floating" : "integer",
                   tally_dtype_name(dtype));
         return TALLY_ERR_OP_DTYPE_MISMATCH;
     }

@@ -16,12 +16,15 @@ static const dtype_info_t dtype_table[TALLY_DTYPE_COUNT] = {
     [TALLY_INT64] = {"int64", 8, false},     [TALLY_UINT64] = {"uint64", 8, false},
     [TALLY_FLOAT16] = {"float16", 2, true},  [TALLY_BFLOAT16] = {"bfloat16", 2, true},
     [TALLY_FLOAT32] = {"float32", 4, true},  [TALLY_FLOAT64] = {"float64", 8, true},
+    [TALLY_INT16] = {"int16", 2, false},     [TALLY_UINT16] = {"uint16", 2, false},
 };
 
 /* Indexed by tally_op_t. */
 static const char *const op_names[TALLY_OP_COUNT] = {
     [TALLY_SUM] = "sum", [TALLY_PROD] = "prod", [TALLY_MIN] = "min",
-    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",
+    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",   [TALLY_BAND] = "band",
+    [TALLY_BOR] = "bor", [TALLY_BXOR] = "bxor", [TALLY_LAND] = "land",
+    [TALLY_LOR] = "lor", [TALLY_LXOR] = "lxor",
 };
 
 bool tally_dtype_valid(tally_dtype_t dtype)
@@ -42,6 +45,29 @@ size_t tally_dtype_size(tally_dtype_t dtype)
 bool tally_dtype_is_float(tally_dtype_t dtype)
 {
     return tally_dtype_valid(dtype) && dtype_table[dtype].is_float;
+}
+
+bool tally_op_needs_integer(tally_op_t op)
+{
+    switch (op) {
+    case TALLY_BAND: case TALLY_BOR: case TALLY_BXOR:
+    case TALLY_LAND: case TALLY_LOR: case TALLY_LXOR:
+        return true;
+    case TALLY_SUM: case TALLY_PROD: case TALLY_MIN: case TALLY_MAX: case TALLY_AVG:
+        break;
+    }
+    return false;
+}
+
+bool tally_op_defined_on(tally_op_t op, tally_dtype_t dtype)
+{
+    if (!tally_op_valid(op) || !tally_dtype_valid(dtype))
+        return false;
+    if (op == TALLY_AVG)
+        return tally_dtype_is_float(dtype);
+    if (tally_op_needs_integer(op))
+        return !tally_dtype_is_float(dtype);
+    return true;
 }
 
 const char *tally_dtype_name(tally_dtype_t dtype)

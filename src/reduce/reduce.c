@@ -114,6 +114,8 @@ uint16_t tally_float_to_bfloat16(float f) { return float_to_bf16(f); }
 #define INT_DTYPES(X)               \
     X(INT8, int8_t, uint8_t)        \
     X(UINT8, uint8_t, uint8_t)      \
+    X(INT16, int16_t, uint16_t)     \
+    X(UINT16, uint16_t, uint16_t)   \
     X(INT32, int32_t, uint32_t)     \
     X(UINT32, uint32_t, uint32_t)   \
     X(INT64, int64_t, uint64_t)     \
@@ -128,14 +130,31 @@ uint16_t tally_float_to_bfloat16(float f) { return float_to_bf16(f); }
 
 /* Ops as expressions of x and y (the loaded operands).  Integer SUM and PROD
  * go through the unsigned twin U: wrapping, never signed-overflow UB, never
- * saturating (uint8_t operands promote to int, where 255 * 255 fits).  Each
- * entry passes the kernel arguments (...) through, then the op name and its
- * expression.  AVG is not listed: it reduces as SUM (see tally_reduce). */
-#define INT_OPS(X, T, U, ...)                      \
-    X(__VA_ARGS__, SUM, (T)((U)x + (U)y))          \
-    X(__VA_ARGS__, PROD, (T)((U)x * (U)y))         \
-    X(__VA_ARGS__, MIN, x < y ? x : y)             \
-    X(__VA_ARGS__, MAX, x > y ? x : y)
+ * saturating.  8- and 16-bit operands promote to int, where the sum of two
+ * fits, but the product of two uint16_t may not (65535 * 65535 > INT_MAX):
+ * PROD therefore starts from 1u * (U)x, which is unsigned int for 8 to 32
+ * bits and U for 64, so the product is computed in an unsigned type.  Bitwise ops cannot overflow; the
+ * logical ones give 1 or 0 in T, as in MPI.  Each entry passes the kernel
+ * arguments (...) through, then the op name and its expression.  AVG is not
+ * listed: it reduces as SUM (see tally_reduce). */
+/* The logical ops test for nonzero without a compare: in the unsigned type U,
+ * v | -v has its top bit set exactly when v != 0, so shifting the combined
+ * top bits down by TOP(U) leaves 1 or 0.  Unlike x != 0 this vectorizes for
+ * 64-bit elements too with only SSE2 (which has no 64-bit compare). */
+#define NZ(U, v) ((U)((U)(v) | (U)(0u - (U)(v))))
+#define TOP(U) (sizeof(U) * 8 - 1)
+
+#define INT_OPS(X, T, U, ...)                                   \
+    X(__VA_ARGS__, SUM, (T)((U)x + (U)y))                       \
+    X(__VA_ARGS__, PROD, (T)(1u * (U)x * (U)y))                 \
+    X(__VA_ARGS__, MIN, x < y ? x : y)                          \
+    X(__VA_ARGS__, MAX, x > y ? x : y)                          \
+    X(__VA_ARGS__, BAND, (T)(x & y))                            \
+    X(__VA_ARGS__, BOR, (T)(x | y))                             \
+    X(__VA_ARGS__, BXOR, (T)(x ^ y))                            \
+    X(__VA_ARGS__, LAND, (T)((NZ(U, x) & NZ(U, y)) >> TOP(U)))  \
+    X(__VA_ARGS__, LOR, (T)((NZ(U, x) | NZ(U, y)) >> TOP(U)))   \
+    X(__VA_ARGS__, LXOR, (T)((NZ(U, x) ^ NZ(U, y)) >> TOP(U)))
 
 /* MIN and MAX return NaN if either operand is NaN (x != x tests x), written
  * as a select so that it vectorizes. */

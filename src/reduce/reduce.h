@@ -10,7 +10,9 @@
  * (in-place accumulate) but must not partially overlap either.  AVG reduces
  * as SUM; tally_reduce_divide() finishes it.  Integer SUM and PROD wrap
  * modulo 2^bits.  MIN and MAX propagate NaN.  FLOAT16 and BFLOAT16 compute
- * in float and round to nearest even once per element. */
+ * in float and round to nearest even once per element.  The bitwise and
+ * logical ops (logical: 1 or 0 in the element type) exist for integer dtypes
+ * only; on a floating dtype they leave dst alone (rejected before this). */
 void tally_reduce(void *dst, const void *a, const void *b, size_t count,
                   tally_dtype_t dtype, tally_op_t op);
 

@@ -14,9 +14,25 @@ static const struct {
     [TALLY_INT64] = {"int64", 8, 0},     [TALLY_UINT64] = {"uint64", 8, 0},
     [TALLY_FLOAT16] = {"float16", 2, 1}, [TALLY_BFLOAT16] = {"bfloat16", 2, 1},
     [TALLY_FLOAT32] = {"float32", 4, 1}, [TALLY_FLOAT64] = {"float64", 8, 1},
+    [TALLY_INT16] = {"int16", 2, 0},     [TALLY_UINT16] = {"uint16", 2, 0},
 };
 
-static const char *const ops[TT_OPS] = {"sum", "prod", "min", "max", "avg"};
+static const char *const ops[TT_OPS] = {"sum", "prod", "min", "max", "avg", "band",
+                                        "bor", "bxor", "land", "lor", "lxor"};
+
+static int is_logical(tally_op_t op)
+{
+    return op == TALLY_LAND || op == TALLY_LOR || op == TALLY_LXOR;
+}
+
+int tt_op_valid_for(tally_op_t op, tally_dtype_t dtype)
+{
+    if (op == TALLY_AVG)
+        return tt_dtype_is_float(dtype);
+    if (op >= TALLY_BAND)
+        return !tt_dtype_is_float(dtype);
+    return 1;
+}
 
 size_t tt_dtype_size(tally_dtype_t dtype) { return dtypes[dtype].size; }
 int tt_dtype_is_float(tally_dtype_t dtype) { return dtypes[dtype].is_float; }
@@ -84,9 +100,12 @@ void tt_fill(void *buf, size_t count, tally_dtype_t dtype, tally_op_t op, int ra
     for (size_t i = 0; i < count; i++) {
         uint32_t h = mix((uint32_t)i * 2654435761u ^ mix((uint32_t)rank + seed * 977u));
         uint64_t wide = ((uint64_t)mix(h) << 32) | h;
+        if (is_logical(op) && mix(h ^ 0x5bd1e995u) % 3 == 0)
+            wide = 0;
         double f = float_value(op, h);
         switch (dtype) {
         case TALLY_INT8: case TALLY_UINT8: ((uint8_t *)buf)[i] = (uint8_t)wide; break;
+        case TALLY_INT16: case TALLY_UINT16: ((uint16_t *)buf)[i] = (uint16_t)wide; break;
         case TALLY_INT32: case TALLY_UINT32: ((uint32_t *)buf)[i] = (uint32_t)wide; break;
         case TALLY_INT64: case TALLY_UINT64: ((uint64_t *)buf)[i] = wide; break;
         case TALLY_FLOAT16: ((uint16_t *)buf)[i] = tt_float_to_half((float)f); break;
@@ -103,9 +122,15 @@ void tt_fill(void *buf, size_t count, tally_dtype_t dtype, tally_op_t op, int ra
         UT a_ = (UT)(acc), x_ = (UT)(x);                                       \
         switch (op) {                                                          \
         case TALLY_SUM: case TALLY_AVG: a_ = (UT)(a_ + x_); break;             \
-        case TALLY_PROD: a_ = (UT)(a_ * x_); break;                            \
+        case TALLY_PROD: a_ = (UT)(1u * a_ * x_); break;                       \
         case TALLY_MIN: a_ = ((ST)x_ < (ST)a_) ? x_ : a_; break;               \
         case TALLY_MAX: a_ = ((ST)x_ > (ST)a_) ? x_ : a_; break;               \
+        case TALLY_BAND: a_ = (UT)(a_ & x_); break;                            \
+        case TALLY_BOR: a_ = (UT)(a_ | x_); break;                             \
+        case TALLY_BXOR: a_ = (UT)(a_ ^ x_); break;                            \
+        case TALLY_LAND: a_ = (UT)(a_ != 0 && x_ != 0); break;                 \
+        case TALLY_LOR: a_ = (UT)(a_ != 0 || x_ != 0); break;                  \
+        case TALLY_LXOR: a_ = (UT)((a_ != 0) != (x_ != 0)); break;             \
         }                                                                      \
         (acc) = a_;                                                            \
     } while (0)
@@ -117,6 +142,7 @@ static double float_reduce(double acc, double x, tally_op_t op)
     case TALLY_PROD: return acc * x;
     case TALLY_MIN: return (isnan(acc) || isnan(x)) ? NAN : (x < acc ? x : acc);
     case TALLY_MAX: return (isnan(acc) || isnan(x)) ? NAN : (x > acc ? x : acc);
+    default: break; /* bitwise and logical ops: integers only */
     }
     return acc;
 }
@@ -180,6 +206,8 @@ void tt_reference(void *out, const void *all, size_t count, int p, tally_dtype_t
             switch (dtype) {
             case TALLY_INT8: INT_REDUCE(uint8_t, int8_t, acc, x, op); break;
             case TALLY_UINT8: INT_REDUCE(uint8_t, uint8_t, acc, x, op); break;
+            case TALLY_INT16: INT_REDUCE(uint16_t, int16_t, acc, x, op); break;
+            case TALLY_UINT16: INT_REDUCE(uint16_t, uint16_t, acc, x, op); break;
             case TALLY_INT32: INT_REDUCE(uint32_t, int32_t, acc, x, op); break;
             case TALLY_UINT32: INT_REDUCE(uint32_t, uint32_t, acc, x, op); break;
             case TALLY_INT64: INT_REDUCE(uint64_t, int64_t, acc, x, op); break;

@@ -9,18 +9,22 @@
 
 #include "tally.h"
 
-#define TT_DTYPES 10
-#define TT_OPS 5
+#define TT_DTYPES 12
+#define TT_OPS 11
 
 size_t tt_dtype_size(tally_dtype_t dtype);
 int tt_dtype_is_float(tally_dtype_t dtype);
+/* Whether tally defines op on dtype: AVG on floating types only, the bitwise
+ * and logical ops on integer types only. */
+int tt_op_valid_for(tally_op_t op, tally_dtype_t dtype);
 const char *tt_dtype_name(tally_dtype_t dtype);
 const char *tt_op_name(tally_op_t op);
 
 /* Fills count elements for `rank` with values whose reduction is exact in
  * every dtype for up to 8 ranks: full-range integers (wrap-around
- * exercised), small integers for floating SUM/MIN/MAX/AVG, +-1, +-2 and 0.5
- * for floating PROD. */
+ * exercised; for the logical ops about a third of them 0, so that results
+ * are not all 1), small integers for floating SUM/MIN/MAX/AVG, +-1, +-2 and
+ * 0.5 for floating PROD. */
 void tt_fill(void *buf, size_t count, tally_dtype_t dtype, tally_op_t op, int rank,
              uint32_t seed);
 

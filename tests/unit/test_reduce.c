@@ -13,8 +13,8 @@
 #include "reduce/reduce.h"
 #include "tally.h"
 
-#define NDTYPES 10
-#define NOPS 5
+#define NDTYPES 12
+#define NOPS 11
 
 static const struct {
     const char *name;
@@ -26,8 +26,17 @@ static const struct {
     [TALLY_INT64] = {"int64", 8, 0, 1},      [TALLY_UINT64] = {"uint64", 8, 0, 0},
     [TALLY_FLOAT16] = {"float16", 2, 1, 1},  [TALLY_BFLOAT16] = {"bfloat16", 2, 1, 1},
     [TALLY_FLOAT32] = {"float32", 4, 1, 1},  [TALLY_FLOAT64] = {"float64", 8, 1, 1},
+    [TALLY_INT16] = {"int16", 2, 0, 1},      [TALLY_UINT16] = {"uint16", 2, 0, 0},
 };
-static const char *const op_names[NOPS] = {"sum", "prod", "min", "max", "avg"};
+static const char *const op_names[NOPS] = {"sum",  "prod", "min",  "max", "avg", "band",
+                                           "bor",  "bxor", "land", "lor", "lxor"};
+
+/* The bitwise and logical ops: integer dtypes only. */
+static int integer_only(tally_op_t op)
+{
+    return op == TALLY_BAND || op == TALLY_BOR || op == TALLY_BXOR || op == TALLY_LAND ||
+           op == TALLY_LOR || op == TALLY_LXOR;
+}
 
 /* ck_assert_msg() reports every passing check to the runner (a write each);
  * the loops here make millions of checks, so only failures are reported. */
@@ -159,6 +168,12 @@ static void ref_int(tally_dtype_t dt, tally_op_t op, const void *pa, const void 
     case TALLY_PROD: r = (ua * ub) & mask; break; /* congruent mod 2^bits */
     case TALLY_MIN: r = a_less ? ua : ub; break;
     case TALLY_MAX: r = a_less ? ub : ua; break;
+    case TALLY_BAND: r = ua & ub; break;
+    case TALLY_BOR: r = ua | ub; break;
+    case TALLY_BXOR: r = ua ^ ub; break;
+    case TALLY_LAND: r = ua != 0 && ub != 0; break;
+    case TALLY_LOR: r = ua != 0 || ub != 0; break;
+    case TALLY_LXOR: r = (ua != 0) != (ub != 0); break;
     }
     memcpy(out, &r, dtypes[dt].size);
 }
@@ -175,6 +190,7 @@ static void ref_float(tally_dtype_t dt, tally_op_t op, const void *pa, const voi
     case TALLY_PROD: r = x * y; break;
     case TALLY_MIN: r = (isnan(x) || isnan(y)) ? NAN : (x < y ? x : y); break;
     case TALLY_MAX: r = (isnan(x) || isnan(y)) ? NAN : (x > y ? x : y); break;
+    default: break; /* integer-only ops: not called */
     }
     put_float(dt, out, r);
 }
@@ -214,11 +230,12 @@ static uint64_t rng(void)
     return z ^ (z >> 31);
 }
 
-/* Integers: random bits (wrap-around is common).  Floating: a mix of random
- * bit patterns (NaN, inf, subnormals included), values of similar size
- * (whose sums and products round), small integers (ties for MIN/MAX) and
- * special values. */
-static void fill(tally_dtype_t dt, void *buf, size_t n)
+/* Integers: random bits (wrap-around is common), with about a third of them
+ * 0 when `zeros` is set (for the logical ops, whose results would otherwise
+ * be almost all 1).  Floating: a mix of random bit patterns (NaN, inf,
+ * subnormals included), values of similar size (whose sums and products
+ * round), small integers (ties for MIN/MAX) and special values. */
+static void fill_zeros(tally_dtype_t dt, void *buf, size_t n, int zeros)
 {
     static const double specials[] = {0.0, -0.0, INFINITY, -INFINITY, NAN, 1.0, -1.0,
                                       0x1p-24, -0x1p-133, 65504.0, 0x1p-149, DBL_MAX};
@@ -227,6 +244,8 @@ static void fill(tally_dtype_t dt, void *buf, size_t n)
         void *p = (char *)buf + i * es;
         uint64_t r = rng();
         if (!dtypes[dt].is_float) {
+            if (zeros && rng() % 3 == 0)
+                r = 0;
             memcpy(p, &r, es);
             continue;
         }
@@ -237,6 +256,11 @@ static void fill(tally_dtype_t dt, void *buf, size_t n)
         default: put_float(dt, p, specials[(r >> 32) % (sizeof specials / sizeof *specials)]);
         }
     }
+}
+
+static void fill(tally_dtype_t dt, void *buf, size_t n)
+{
+    fill_zeros(dt, buf, n, 0);
 }
 
 /* --- every dtype x op x aliasing variant ----------------------------------- */
@@ -256,7 +280,8 @@ static void check_reduce(tally_dtype_t dt, tally_op_t op, int variant, size_t n,
         buf[k] = malloc(bytes);
         saved[k] = malloc(bytes);
         ck_assert(buf[k] && saved[k]);
-        fill(dt, buf[k], n + 2 * PAD);
+        fill_zeros(dt, buf[k], n + 2 * PAD,
+                   op == TALLY_LAND || op == TALLY_LOR || op == TALLY_LXOR);
         memcpy(saved[k], buf[k], bytes);
     }
     const size_t at[3] = {(PAD + off) * es, (PAD + !off) * es, (PAD + off) * es};
@@ -302,12 +327,15 @@ static void check_reduce(tally_dtype_t dt, tally_op_t op, int variant, size_t n,
     }
 }
 
-/* _i enumerates dtype x op x variant. */
+/* _i enumerates dtype x op x variant (the integer-only ops on floating
+ * dtypes are not defined, and pass trivially). */
 START_TEST(test_reduce_all)
 {
     const tally_dtype_t dt = (tally_dtype_t)(_i / (NOPS * NVARIANTS));
     const tally_op_t op = (tally_op_t)(_i / NVARIANTS % NOPS);
     const int variant = _i % NVARIANTS;
+    if (dtypes[dt].is_float && integer_only(op))
+        return;
     static const size_t lengths[] = {0, 1, 7, 33, 1000};
     rng_state = (uint64_t)_i * 7919u;
     for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++)
@@ -363,6 +391,9 @@ START_TEST(test_int_wraps)
     CHECK_WRAP(int8_t, TALLY_INT8, TALLY_SUM, -100, -100, 56);
     CHECK_WRAP(int8_t, TALLY_INT8, TALLY_SUM, 127, 1, -128);
     CHECK_WRAP(uint8_t, TALLY_UINT8, TALLY_SUM, 200, 100, 44);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_SUM, 30000, 10000, -25536);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_SUM, INT16_MIN, -1, INT16_MAX);
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_SUM, 60000, 10000, 4464);
     CHECK_WRAP(int32_t, TALLY_INT32, TALLY_SUM, INT32_MAX, 1, INT32_MIN);
     CHECK_WRAP(int32_t, TALLY_INT32, TALLY_SUM, INT32_MIN, -1, INT32_MAX);
     CHECK_WRAP(uint32_t, TALLY_UINT32, TALLY_SUM, UINT32_MAX, 2, 1);
@@ -375,6 +406,10 @@ START_TEST(test_int_wraps)
     CHECK_WRAP(int8_t, TALLY_INT8, TALLY_PROD, -128, -1, -128);
     CHECK_WRAP(uint8_t, TALLY_UINT8, TALLY_PROD, 200, 2, 144);
     CHECK_WRAP(uint8_t, TALLY_UINT8, TALLY_PROD, 255, 255, 1);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_PROD, 300, 300, 24464);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_PROD, INT16_MIN, -1, INT16_MIN);
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_PROD, 65535, 65535, 1); /* > INT_MAX in int */
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_PROD, 0x8001, 0x8001, 0x0001);
     CHECK_WRAP(int32_t, TALLY_INT32, TALLY_PROD, 65536, 65536, 0);
     CHECK_WRAP(int32_t, TALLY_INT32, TALLY_PROD, INT32_MIN, -1, INT32_MIN);
     CHECK_WRAP(uint32_t, TALLY_UINT32, TALLY_PROD, 0x10001u, 0x10001u, 0x20001u);
@@ -388,6 +423,36 @@ START_TEST(test_int_wraps)
     CHECK_WRAP(uint8_t, TALLY_UINT8, TALLY_MIN, 255, 1, 1);
     CHECK_WRAP(int64_t, TALLY_INT64, TALLY_MAX, INT64_MIN, -1, -1);
     CHECK_WRAP(uint64_t, TALLY_UINT64, TALLY_MAX, UINT64_MAX, 1, UINT64_MAX);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_MIN, -1, 1, -1);
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_MAX, 65535, 1, 65535);
+}
+END_TEST
+
+/* Bitwise ops act on every bit; logical ops give 1 or 0 in the element type
+ * whichever bits make an operand nonzero (the top bit alone, a high byte
+ * alone), for every width and signedness. */
+START_TEST(test_bitwise_logical)
+{
+    CHECK_WRAP(uint8_t, TALLY_UINT8, TALLY_BAND, 0xf0, 0x3c, 0x30);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_BOR, 0x0f00, -0x8000, -0x7100);
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_BXOR, 0xffff, 0x1234, 0xedcb);
+    CHECK_WRAP(int32_t, TALLY_INT32, TALLY_BAND, -1, 0x12345678, 0x12345678);
+    CHECK_WRAP(uint64_t, TALLY_UINT64, TALLY_BXOR, UINT64_MAX, 1, UINT64_MAX - 1);
+    CHECK_WRAP(int64_t, TALLY_INT64, TALLY_BOR, INT64_MIN, 1, INT64_MIN + 1);
+
+    CHECK_WRAP(int8_t, TALLY_INT8, TALLY_LAND, -128, 2, 1);
+    CHECK_WRAP(uint8_t, TALLY_UINT8, TALLY_LAND, 0x80, 0, 0);
+    CHECK_WRAP(int16_t, TALLY_INT16, TALLY_LAND, 0x100, 0x1, 1); /* bitwise & is 0 */
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_LOR, 0, 0, 0);
+    CHECK_WRAP(uint16_t, TALLY_UINT16, TALLY_LOR, 0, 0x8000, 1);
+    CHECK_WRAP(int32_t, TALLY_INT32, TALLY_LXOR, 5, 7, 0);
+    CHECK_WRAP(int32_t, TALLY_INT32, TALLY_LXOR, INT32_MIN, 0, 1);
+    CHECK_WRAP(uint32_t, TALLY_UINT32, TALLY_LAND, 0x10000u, 0x80000000u, 1);
+    CHECK_WRAP(int64_t, TALLY_INT64, TALLY_LAND, INT64_MIN, (int64_t)1 << 40, 1);
+    CHECK_WRAP(int64_t, TALLY_INT64, TALLY_LOR, 0, 0, 0);
+    CHECK_WRAP(uint64_t, TALLY_UINT64, TALLY_LOR, (uint64_t)1 << 32, 0, 1);
+    CHECK_WRAP(uint64_t, TALLY_UINT64, TALLY_LXOR, (uint64_t)1 << 63, 0, 1);
+    CHECK_WRAP(uint64_t, TALLY_UINT64, TALLY_LXOR, (uint64_t)1 << 63, 3, 0);
 }
 END_TEST
 
@@ -735,6 +800,7 @@ static Suite *reduce_suite(void)
     tcase_add_loop_test(tc, test_reduce_all, 0, NDTYPES * NOPS * NVARIANTS);
     tcase_add_loop_test(tc, test_avg_is_sum, 0, NDTYPES);
     tcase_add_test(tc, test_int_wraps);
+    tcase_add_test(tc, test_bitwise_logical);
     tcase_add_loop_test(tc, test_nan_inf_zero, 0, 4);
     tcase_add_test(tc, test_divide_values);
     tcase_add_loop_test(tc, test_divide_random, 0, 4);
