@@ -46,10 +46,15 @@ MPI_BINS  := $(MPI_SRCS:tests/mpi/%.c=$(BUILD)/tests/mpi/%)
 TEST_COMMON := tests/common/tally_test.c
 
 LIBTALLY  := $(BUILD)/lib/libtally.so
+PRELOAD   := $(BUILD)/lib/libtally-preload.so
+PRELOAD_SRCS := $(wildcard src/preload/*.c)
+MPIFC     ?= mpif90
+# Ordinary MPI programs (they know nothing of tally) for the drop-in tests.
+PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
 .PHONY: all deps check bench bench-bound install clean distclean vec-report
-all: $(LIBTALLY) $(TOOLS:%=$(BUILD)/bin/%)
+all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%)
 
 deps:
 	@build-aux/install-deps.sh
@@ -75,6 +80,25 @@ $(LIBTALLY): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libtally.so.0 -o $@ $^ $(LIB_LIBS)
 	ln -sf libtally.so $(@D)/libtally.so.0
 
+# The drop-in: the public API only (no -Isrc), linked to the libtally.so
+# next to it.
+$(PRELOAD): $(PRELOAD_SRCS) include/tally.h $(LIBTALLY)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Iinclude -shared \
+	    -Wl,-soname,libtally-preload.so -o $@ $(PRELOAD_SRCS) \
+	    -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN' -lpthread
+
+$(BUILD)/tests/preload/%: tests/preload/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lpthread
+
+$(BUILD)/tests/preload/%: tests/preload/%.f90 tests/preload/preload_f.inc $(BUILD)/config.mk
+	@mkdir -p $(@D)/mod-$*
+	$(MPIFC) -O2 -g -Wall $(FFLAGS_$*) -J $(@D)/mod-$* -o $@ $<
+
+# mpif.h declares no interfaces, so one buffer argument takes several types:
+# gfortran >= 10 needs -fallow-argument-mismatch, which warns on each (-w).
+FFLAGS_preload_fh := -fallow-argument-mismatch -w
+
 # The same objects, for unit tests that reach internal functions.
 $(LIBTALLY_A): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -95,7 +119,7 @@ $(BUILD)/tests/mpi/test_%: tests/mpi/test_%.c $(TEST_COMMON) $(LIBTALLY)
 	    -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../../lib' $(CHECK_LIBS) -lm
 
 # Runs every test; the last line says how many passed and failed.
-check: deps all $(UNIT_BINS) $(MPI_BINS)
+check: deps all $(UNIT_BINS) $(MPI_BINS) $(PRELOAD_TESTS)
 	@MPIRUN="$(MPIRUN)" BUILD="$(BUILD)" tests/run-tests.sh
 
 # The main job: every algorithm and tally's choice against the host MPI.
@@ -121,6 +145,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
 	    $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(LIBTALLY) $(DESTDIR)$(PREFIX)/lib/libtally.so.0
+	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libtally-preload.so
 	ln -sf libtally.so.0 $(DESTDIR)$(PREFIX)/lib/libtally.so
 	install -m 644 include/tally.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/

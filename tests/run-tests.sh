@@ -1,7 +1,9 @@
 #!/bin/sh
 # run-tests.sh - runs every test: the unit tests, then the MPI integration
 # tests under mpirun at 1 to 5 ranks (each run bounded by a timeout), then
-# the count-above-INT_MAX test at 2 ranks.  The last line counts the runs:
+# the count-above-INT_MAX test at 2 ranks, then the drop-in tests
+# (ordinary C, Fortran and mpi4py programs with and without
+# libtally-preload.so).  The last line counts the runs:
 # "tests: N passed, N failed".
 set -u
 BUILD=${BUILD:-build}
@@ -46,6 +48,25 @@ if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
     fi
 else
     echo "=== SKIP count above INT_MAX: TALLY_TEST_BIG=0"
+fi
+
+pre="$here/preload/run-preload.sh"
+for np in 1 3 4; do
+    run "preload C np=$np" "$pre" compare "$np" "$BUILD/tests/preload/preload_c"
+done
+run "preload C TALLY_PRELOAD=off np=2" "$pre" off 2 "$BUILD/tests/preload/preload_c"
+for prog in preload_fh preload_usempi; do
+    for np in 2 3; do
+        run "preload Fortran $prog np=$np" "$pre" compare "$np" "$BUILD/tests/preload/$prog"
+    done
+done
+if why=$(/usr/bin/python3 -c 'import mpi4py.MPI, numpy' 2>&1); then
+    run "preload mpi4py np=3" "$pre" served 3 /usr/bin/python3 \
+        "$here/preload/allreduce_mpi4py.py"
+else
+    echo "=== SKIP preload mpi4py: /usr/bin/python3 cannot import mpi4py and numpy" \
+        "(build-aux/install-deps.sh installs python3-mpi4py python3-numpy as root):" \
+        "$(echo "$why" | tail -n 1)"
 fi
 
 [ -n "$failures" ] && printf 'failed runs:%s\n' "$failures"

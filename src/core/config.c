@@ -27,6 +27,7 @@ struct config_field {
 static const char *const fallback_names[] = {"error", "warn", "silent", NULL};
 static const char *const log_level_names[] = {"none", "error", "warn", "info",
                                               "debug", NULL};
+static const char *const preload_names[] = {"off", "on", NULL};
 
 static bool parse_algo(const config_field_t *field, const char *text, void *dst);
 static bool parse_size_field(const config_field_t *field, const char *text, void *dst);
@@ -61,6 +62,17 @@ static const config_field_t config_table[] = {
     {"TALLY_LOG_LEVEL", "warn",
      "Messages on stderr: none, error, warn, info or debug.",
      parse_enum, FIELD(log_level), log_level_names, 0, 0},
+    {"TALLY_PRELOAD", "on",
+     "libtally-preload.so only: on (MPI_Allreduce calls that tally can serve "
+     "go through tally) or off (every call goes straight to the MPI's own "
+     "PMPI_Allreduce). Set the same value on every rank.",
+     parse_enum, FIELD(preload), preload_names, 0, 0},
+    {"TALLY_STATS", "0",
+     "libtally-preload.so only: 1 prints, at MPI_Finalize from rank 0 of "
+     "MPI_COMM_WORLD, one table on stderr: calls, bytes and seconds per "
+     "communicator size and algorithm, and the calls passed to the MPI "
+     "counted by reason; 0 prints nothing.",
+     parse_unsigned_field, FIELD(stats), NULL, 0, 1},
 };
 
 #define CONFIG_FIELDS (sizeof config_table / sizeof config_table[0])
@@ -245,6 +257,34 @@ void tally_config_write(FILE *stream)
                 p++;
         }
     }
+}
+
+tally_status_t tally_config_get(const char *name, char *value, size_t len)
+{
+    if (!name || !value || len == 0)
+        return TALLY_ERR_INVALID_ARGUMENT;
+    for (size_t i = 0; i < CONFIG_FIELDS; i++) {
+        const config_field_t *field = &config_table[i];
+        if (strcmp(field->name, name) != 0)
+            continue;
+        const char *env = getenv(field->name);
+        const char *text = env ? env : field->default_value;
+        /* Parsed into scratch space: only a valid value is handed out. */
+        tally_config_t scratch;
+        if (!field->parse(field, text, (char *)&scratch + field->offset)) {
+            char expected[128];
+            describe_expected(field, expected, sizeof expected);
+            tally_log_at(tally_config_log_level_from_env(), -1, TALLY_LOG_ERROR, __FILE__,
+                         __LINE__, "%s=\"%s\" is not valid: expected %s", name, text,
+                         expected);
+            return TALLY_ERR_INVALID_CONFIG;
+        }
+        if (strlen(text) >= len)
+            return TALLY_ERR_INVALID_ARGUMENT;
+        strcpy(value, text);
+        return TALLY_SUCCESS;
+    }
+    return TALLY_ERR_INVALID_ARGUMENT;
 }
 
 tally_status_t tally_config_print(FILE *stream)

@@ -23,6 +23,8 @@ typedef struct tally_config {
     unsigned pipeline_depth;        /* segments in flight per peer */
     tally_fallback_t fallback;
     tally_log_level_t log_level;
+    int preload;                    /* libtally-preload.so: 1 on, 0 off */
+    unsigned stats;                 /* libtally-preload.so: 1 prints a table */
 } tally_config_t;
 
 /* Fills *cfg from the environment through the table.  On a bad value returns

@@ -163,6 +163,30 @@ END_TEST
 
 /* Every variable the table prints is documented in tally(7), so the code
  * and the manual cannot drift apart. */
+START_TEST(test_config_get)
+{
+    clear_env();
+    char value[16] = "untouched";
+    ck_assert_int_eq(tally_config_get("TALLY_SEGMENT_SIZE", value, sizeof value), TALLY_SUCCESS);
+    ck_assert_str_eq(value, "256K");
+    setenv("TALLY_ALGO", "ring", 1);
+    ck_assert_int_eq(tally_config_get("TALLY_ALGO", value, sizeof value), TALLY_SUCCESS);
+    ck_assert_str_eq(value, "ring");
+    setenv("TALLY_LOG_LEVEL", "none", 1);
+    setenv("TALLY_ALGO", "Ring!", 1);
+    ck_assert_int_eq(tally_config_get("TALLY_ALGO", value, sizeof value),
+                     TALLY_ERR_INVALID_CONFIG);
+    ck_assert_str_eq(value, "ring");
+    ck_assert_int_eq(tally_config_get("TALLY_NOPE", value, sizeof value),
+                     TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_config_get("TALLY_SEGMENT_SIZE", value, 3),
+                     TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_config_get(NULL, value, sizeof value), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_str_eq(value, "ring");
+    clear_env();
+}
+END_TEST
+
 START_TEST(test_every_variable_in_man_page)
 {
     char *text = NULL;
@@ -272,25 +296,81 @@ START_TEST(test_restrictions)
     ck_assert(!tally_algo_fits(mpi, TALLY_FLOAT64, TALLY_MIN, TALLY_MEM_HOST, &why));
     ck_assert(tally_algo_fits(mpi, TALLY_INT64, TALLY_MIN, TALLY_MEM_HOST, NULL));
     ck_assert(tally_algo_fits(mpi, TALLY_FLOAT32, TALLY_AVG, TALLY_MEM_HOST, NULL));
+    /* Open MPI 4.1 saturates 16-bit sums too. */
+    ck_assert(!tally_algo_fits(mpi, TALLY_INT16, TALLY_SUM, TALLY_MEM_HOST, NULL));
+    ck_assert(!tally_algo_fits(mpi, TALLY_UINT16, TALLY_BAND, TALLY_MEM_HOST, NULL));
+    ck_assert(tally_algo_fits(mpi, TALLY_UINT64, TALLY_LXOR, TALLY_MEM_HOST, NULL));
 }
 END_TEST
 
 START_TEST(test_dtype_table)
 {
-    const size_t sizes[] = {1, 1, 4, 4, 8, 8, 2, 2, 4, 8};
+    /* The public values never change: new ones are appended. */
+    static const struct {
+        tally_dtype_t dtype;
+        int value;
+        const char *name;
+        size_t size;
+        bool is_float;
+    } dtypes[] = {
+        {TALLY_INT8, 0, "int8", 1, false},       {TALLY_UINT8, 1, "uint8", 1, false},
+        {TALLY_INT32, 2, "int32", 4, false},     {TALLY_UINT32, 3, "uint32", 4, false},
+        {TALLY_INT64, 4, "int64", 8, false},     {TALLY_UINT64, 5, "uint64", 8, false},
+        {TALLY_FLOAT16, 6, "float16", 2, true},  {TALLY_BFLOAT16, 7, "bfloat16", 2, true},
+        {TALLY_FLOAT32, 8, "float32", 4, true},  {TALLY_FLOAT64, 9, "float64", 8, true},
+        {TALLY_INT16, 10, "int16", 2, false},    {TALLY_UINT16, 11, "uint16", 2, false},
+    };
+    ck_assert_uint_eq(sizeof dtypes / sizeof dtypes[0], TALLY_DTYPE_COUNT);
     for (unsigned d = 0; d < TALLY_DTYPE_COUNT; d++) {
         tally_dtype_t parsed;
-        ck_assert_uint_eq(tally_dtype_size((tally_dtype_t)d), sizes[d]);
-        ck_assert(tally_dtype_parse(tally_dtype_name((tally_dtype_t)d), &parsed));
-        ck_assert_int_eq(parsed, d);
-        ck_assert_int_eq(tally_dtype_is_float((tally_dtype_t)d), d >= TALLY_FLOAT16);
+        ck_assert_int_eq(dtypes[d].dtype, dtypes[d].value);
+        ck_assert_uint_eq(tally_dtype_size(dtypes[d].dtype), dtypes[d].size);
+        ck_assert_str_eq(tally_dtype_name(dtypes[d].dtype), dtypes[d].name);
+        ck_assert(tally_dtype_parse(dtypes[d].name, &parsed));
+        ck_assert_int_eq(parsed, dtypes[d].dtype);
+        ck_assert_int_eq(tally_dtype_is_float(dtypes[d].dtype), dtypes[d].is_float);
     }
     ck_assert(!tally_dtype_valid((tally_dtype_t)TALLY_DTYPE_COUNT));
     ck_assert(!tally_dtype_valid((tally_dtype_t)-1));
     ck_assert_uint_eq(tally_dtype_size((tally_dtype_t)-1), 0);
+
+    static const struct {
+        tally_op_t op;
+        int value;
+        const char *name;
+        bool integer_only;
+    } ops[] = {
+        {TALLY_SUM, 0, "sum", false},   {TALLY_PROD, 1, "prod", false},
+        {TALLY_MIN, 2, "min", false},   {TALLY_MAX, 3, "max", false},
+        {TALLY_AVG, 4, "avg", false},   {TALLY_BAND, 5, "band", true},
+        {TALLY_BOR, 6, "bor", true},    {TALLY_BXOR, 7, "bxor", true},
+        {TALLY_LAND, 8, "land", true},  {TALLY_LOR, 9, "lor", true},
+        {TALLY_LXOR, 10, "lxor", true},
+    };
+    ck_assert_uint_eq(sizeof ops / sizeof ops[0], TALLY_OP_COUNT);
+    for (unsigned o = 0; o < TALLY_OP_COUNT; o++) {
+        tally_op_t parsed;
+        ck_assert_int_eq(ops[o].op, ops[o].value);
+        ck_assert_str_eq(tally_op_name(ops[o].op), ops[o].name);
+        ck_assert(tally_op_parse(ops[o].name, &parsed));
+        ck_assert_int_eq(parsed, ops[o].op);
+        ck_assert_int_eq(tally_op_needs_integer(ops[o].op), ops[o].integer_only);
+        for (unsigned d = 0; d < TALLY_DTYPE_COUNT; d++) {
+            bool fl = dtypes[d].is_float;
+            bool want = ops[o].op == TALLY_AVG ? fl : ops[o].integer_only ? !fl : true;
+            ck_assert_msg(tally_op_defined_on(ops[o].op, dtypes[d].dtype) == want, "%s on %s",
+                          ops[o].name, dtypes[d].name);
+        }
+    }
+    ck_assert(!tally_op_valid((tally_op_t)TALLY_OP_COUNT));
+    ck_assert(!tally_op_defined_on((tally_op_t)TALLY_OP_COUNT, TALLY_INT32));
+    ck_assert(!tally_op_defined_on(TALLY_SUM, (tally_dtype_t)TALLY_DTYPE_COUNT));
+    ck_assert_str_eq(tally_op_name((tally_op_t)-1), "?");
     tally_op_t op;
-    ck_assert(tally_op_parse("avg", &op) && op == TALLY_AVG);
     ck_assert(!tally_op_parse("mean", &op));
+    /* The algorithms' "everything" masks cover the new values. */
+    ck_assert(TALLY_ALL_DTYPES & TALLY_DTYPE_BIT(TALLY_UINT16));
+    ck_assert(TALLY_ALL_OPS & TALLY_OP_BIT(TALLY_LXOR));
 }
 END_TEST
 
@@ -305,6 +385,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_config_defaults_and_env);
     tcase_add_test(tc, test_config_bad_value_changes_nothing);
     tcase_add_test(tc, test_config_print_lists_every_variable);
+    tcase_add_test(tc, test_config_get);
     tcase_add_test(tc, test_every_variable_in_man_page);
     tcase_add_test(tc, test_every_function_has_man_page);
     tcase_add_test(tc, test_blocks_cover_exactly);
