@@ -86,7 +86,7 @@ static tally_status_t mpi_run(const tally_algo_args_t *args)
 
 const tally_algo_t tally_algo_mpi = {
     .name = "mpi",
-    .summary = "the MPI library's own MPI_Allreduce (through PMPI)",
+    .summary = "the MPI library's own allreduce, called as PMPI_Allreduce",
     .restrictions = {MPI_DTYPES, TALLY_ALL_OPS,
                      TALLY_ALGO_HOST_ONLY | TALLY_ALGO_NO_FLOAT_MINMAX,
                      "no float16/bfloat16 (no MPI type), no 8- or 16-bit "
