@@ -2,11 +2,12 @@
 # Installs the Debian packages tally needs to build and test, if any is
 # missing.  Safe to run again: with everything present it only checks.
 # The optional packages (mpi4py and numpy, for the drop-in test of a
-# program nobody here wrote) are tried once; if they cannot be installed,
-# that test prints SKIP and the reason.
+# program nobody here wrote; clang and its libFuzzer runtime, for the
+# tuning-file fuzz run) are tried once; if they cannot be installed, their
+# test prints SKIP and the reason.
 set -eu
 
-optional="python3-mpi4py python3-numpy"
+optional="python3-mpi4py python3-numpy clang libclang-rt-14-dev"
 install_optional() {
     missing_opt=
     for p in $optional; do

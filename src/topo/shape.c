@@ -1,0 +1,191 @@
+/* shape.c - nodes, ranks per node, placement and packages of a
+ * communicator, from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) and one
+ * allgather of what each rank knows about itself. */
+#include "shape.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+#include "../core/log.h"
+#include "topo.h"
+
+const char *tally_placement_name(tally_placement_t placement)
+{
+    switch (placement) {
+    case TALLY_PLACEMENT_ONE_NODE: return "one node";
+    case TALLY_PLACEMENT_CONSECUTIVE: return "consecutive (by node)";
+    case TALLY_PLACEMENT_ROUND_ROBIN: return "round-robin";
+    case TALLY_PLACEMENT_SCATTERED: return "scattered";
+    }
+    return "?";
+}
+
+static tally_placement_t classify_placement(const int *node_of, int size, int nodes)
+{
+    if (nodes == 1)
+        return TALLY_PLACEMENT_ONE_NODE;
+    bool round_robin = true, consecutive = true;
+    for (int r = 0; r < size; r++) {
+        if (node_of[r] != r % nodes)
+            round_robin = false;
+        /* Nodes are numbered by first rank, so blocks mean a step of 0 or 1. */
+        if (r > 0 && node_of[r] != node_of[r - 1] && node_of[r] != node_of[r - 1] + 1)
+            consecutive = false;
+    }
+    if (consecutive)
+        return TALLY_PLACEMENT_CONSECUTIVE;
+    return round_robin ? TALLY_PLACEMENT_ROUND_ROBIN : TALLY_PLACEMENT_SCATTERED;
+}
+
+tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,
+                                  tally_shape_t *out)
+{
+    if (size < 1 || rank < 0 || rank >= size || !entries)
+        return TALLY_ERR_INVALID_ARGUMENT;
+    tally_status_t st = TALLY_ERR_NO_MEMORY;
+    int *node_of = malloc((size_t)size * sizeof *node_of);
+    int *package_of = malloc((size_t)size * sizeof *package_of);
+    int *leader_node = malloc((size_t)size * sizeof *leader_node);  /* by leader rank */
+    int *per_node = calloc((size_t)size, sizeof *per_node);
+    int *node_pus = calloc((size_t)size, sizeof *node_pus);
+    if (!node_of || !package_of || !leader_node || !per_node || !node_pus)
+        goto done;
+    st = TALLY_ERR_INVALID_ARGUMENT;
+    for (int r = 0; r < size; r++)
+        leader_node[r] = -1;
+    int nodes = 0;
+    for (int r = 0; r < size; r++) {
+        int leader = entries[r].leader;
+        /* A leader is the first rank of its node and leads itself. */
+        if (leader < 0 || leader > r || entries[leader].leader != leader)
+            goto done;
+        if (leader_node[leader] < 0)
+            leader_node[leader] = nodes++;
+        node_of[r] = leader_node[leader];
+        package_of[r] = entries[r].package;
+        per_node[node_of[r]]++;
+        int pus = entries[r].node_pus;
+        if (pus > 0 && (node_pus[node_of[r]] == 0 || pus < node_pus[node_of[r]]))
+            node_pus[node_of[r]] = pus;
+    }
+
+    tally_shape_t shape = {
+        .size = size,
+        .nodes = nodes,
+        .min_per_node = INT_MAX,
+        .placement = classify_placement(node_of, size, nodes),
+        .oversubscription = 1.0,
+        .node = node_of[rank],
+        .local_size = per_node[node_of[rank]],
+    };
+    for (int n = 0; n < nodes; n++) {
+        if (per_node[n] < shape.min_per_node)
+            shape.min_per_node = per_node[n];
+        if (per_node[n] > shape.max_per_node)
+            shape.max_per_node = per_node[n];
+        if (node_pus[n] > 0 && (shape.min_node_pus == 0 || node_pus[n] < shape.min_node_pus))
+            shape.min_node_pus = node_pus[n];
+        if (node_pus[n] > 0 && (double)per_node[n] / node_pus[n] > shape.oversubscription)
+            shape.oversubscription = (double)per_node[n] / node_pus[n];
+    }
+    for (int r = 0; r < rank; r++)
+        if (node_of[r] == node_of[rank])
+            shape.local_rank++;
+    /* Ranks per package: counted per (node, package) when every rank knows
+     * its package; one unbound rank makes the count unknown. */
+    bool bindings_known = true;
+    for (int r = 0; r < size; r++)
+        if (package_of[r] < 0)
+            bindings_known = false;
+    if (bindings_known) {
+        for (int r = 0; r < size; r++) {
+            int same = 0;
+            for (int q = 0; q < size; q++)
+                same += node_of[q] == node_of[r] && package_of[q] == package_of[r];
+            if (same > shape.max_per_package)
+                shape.max_per_package = same;
+        }
+    }
+    shape.node_of = node_of;
+    shape.package_of = package_of;
+    node_of = package_of = NULL;
+    *out = shape;
+    st = TALLY_SUCCESS;
+done:
+    free(node_pus);
+    free(per_node);
+    free(leader_node);
+    free(package_of);
+    free(node_of);
+    return st;
+}
+
+tally_status_t tally_shape_create(MPI_Comm comm, const tally_topo_t *topo, tally_shape_t *out)
+{
+    int rank, size;
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_rank(comm, &rank));
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_size(comm, &size));
+    MPI_Comm node = MPI_COMM_NULL;
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                               MPI_INFO_NULL, &node));
+    tally_status_t st = TALLY_SUCCESS;
+    tally_shape_entry_t mine = {
+        .leader = rank,
+        .package = topo->valid && topo->binding_known ? topo->bound_package : -1,
+        .node_pus = topo->valid && topo->this_system ? topo->pus : 0,
+    };
+    /* The node's first rank (split by key = rank keeps the order). */
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Bcast(&mine.leader, 1, MPI_INT, 0, node), st, free_node);
+    tally_shape_entry_t *entries = malloc((size_t)size * sizeof *entries);
+    if (!entries) {
+        st = TALLY_ERR_NO_MEMORY;
+        goto free_node;
+    }
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Allgather(&mine, 3, MPI_INT, entries, 3, MPI_INT, comm), st,
+                         free_entries);
+    st = tally_shape_derive(size, rank, entries, out);
+free_entries:
+    free(entries);
+free_node:
+    PMPI_Comm_free(&node);
+    return st;
+}
+
+void tally_shape_free(tally_shape_t *shape)
+{
+    free(shape->node_of);
+    free(shape->package_of);
+    shape->node_of = shape->package_of = NULL;
+}
+
+bool tally_shape_same_node(const tally_shape_t *shape, int a, int b)
+{
+    return shape->node_of[a] == shape->node_of[b];
+}
+
+bool tally_shape_same_package(const tally_shape_t *shape, int a, int b)
+{
+    return tally_shape_same_node(shape, a, b) && shape->package_of[a] >= 0 &&
+           shape->package_of[a] == shape->package_of[b];
+}
+
+void tally_shape_write(const tally_shape_t *shape, FILE *stream)
+{
+    fprintf(stream, "communicator: %d rank%s on %d node%s, %d", shape->size,
+            shape->size == 1 ? "" : "s", shape->nodes, shape->nodes == 1 ? "" : "s",
+            shape->min_per_node);
+    if (shape->max_per_node != shape->min_per_node)
+        fprintf(stream, "-%d ranks per node (uneven)", shape->max_per_node);
+    else
+        fprintf(stream, " rank%s per node", shape->min_per_node == 1 ? "" : "s");
+    fprintf(stream, ", placement %s\n", tally_placement_name(shape->placement));
+    if (shape->max_per_package > 0)
+        fprintf(stream, "packages: at most %d rank%s bound to one package\n",
+                shape->max_per_package, shape->max_per_package == 1 ? "" : "s");
+    else
+        fprintf(stream, "packages: unknown (some ranks are not bound to one package)\n");
+    if (shape->min_node_pus > 0)
+        fprintf(stream, "cpus: %d PUs on the smallest node; %.2f ranks per PU at most%s\n",
+                shape->min_node_pus, shape->oversubscription,
+                shape->oversubscription > 1.0 ? " (oversubscribed)" : "");
+}

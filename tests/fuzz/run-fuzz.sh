@@ -1,0 +1,68 @@
+#!/bin/sh
+# run-fuzz.sh - builds the tuning-file fuzz target (fuzz_tuning.c with
+# src/select/tuning.c, clang -fsanitize=fuzzer,address,undefined) into
+# $BUILD/fuzz/ and runs it for a bounded time over a copy of the seed corpus
+# tests/fuzz/corpus-tuning (new inputs go to a temporary directory, never
+# into the source tree).
+#
+#   tests/fuzz/run-fuzz.sh            from the source root (make check runs it)
+#
+# Environment: BUILD (default build), CLANG (default clang), FUZZ_RUNS
+# (default 200000), FUZZ_TIME (seconds, default 45), FUZZ_MAX_LEN (default
+# 4096).  Prints "SKIP fuzz_tuning: <reason>" and exits 0 when clang cannot
+# build any libFuzzer program here; exits non-zero when the target does not
+# build or the fuzzer finds a crash, leak, sanitizer report or broken
+# invariant (the input is kept as $BUILD/fuzz/crash-* and the like).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+BUILD=${BUILD:-build}
+CLANG=${CLANG:-clang}
+FUZZ_RUNS=${FUZZ_RUNS:-200000}
+FUZZ_TIME=${FUZZ_TIME:-45}
+FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-4096}
+FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+out="$BUILD/fuzz"
+bin="$out/fuzz_tuning"
+
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+    echo "SKIP fuzz_tuning: no $CLANG in PATH"
+    exit 0
+fi
+mkdir -p "$out" || exit 1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_tuning.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# Can this clang build a libFuzzer program at all?  If not, skip; if it can
+# but the real target fails, that is a failure of the code.
+printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+    >"$tmp/probe.c"
+# shellcheck disable=SC2086
+if ! why=$("$CLANG" $FLAGS -o "$tmp/probe" "$tmp/probe.c" 2>&1); then
+    echo "SKIP fuzz_tuning: $CLANG cannot build a libFuzzer program:" \
+        "$(printf '%s\n' "$why" | grep -m 1 -i error || printf '%s\n' "$why" | tail -n 1)"
+    exit 0
+fi
+
+echo "building $bin"
+# shellcheck disable=SC2086
+"$CLANG" $FLAGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror \
+    -I"$root/src/select" -o "$bin" "$root/tests/fuzz/fuzz_tuning.c" \
+    "$root/src/select/tuning.c" || { echo "FAIL fuzz_tuning: the target does not build"; exit 1; }
+
+mkdir -p "$tmp/corpus"
+echo "fuzzing: -runs=$FUZZ_RUNS -max_total_time=$FUZZ_TIME -max_len=$FUZZ_MAX_LEN"
+# The first directory receives new inputs; the seed corpus is only read.
+timeout -k 5 $((FUZZ_TIME + 60)) "$bin" -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_TIME" \
+    -max_len="$FUZZ_MAX_LEN" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$tmp/corpus" "$here/corpus-tuning" >"$tmp/log" 2>&1
+rc=$?
+grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|Done |stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$tmp/log"
+if [ "$rc" != 0 ]; then
+    tail -n 60 "$tmp/log"
+    echo "FAIL fuzz_tuning: exit status $rc; inputs kept under $out/"
+    exit 1
+fi
+echo "fuzz_tuning: no crash"
