@@ -35,10 +35,10 @@ LIB_LIBS   = $(HWLOC_LIBS) $(CUDA_LIBS) -lm -lpthread
 RPATH_LIB  = -Wl,-rpath,'$$ORIGIN/../lib'
 
 # --- sources ----------------------------------------------------------------
-LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c \
+LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c src/topo/*.c \
                         src/transport/*.c src/reduce/*.c src/mem/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-TOOLS     := tally-bench tally-info
+TOOLS     := tally-bench tally-info tally-tune
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MPI_SRCS  := $(wildcard tests/mpi/test_*.c)
@@ -104,9 +104,9 @@ $(LIBTALLY_A): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/%: bench/%.c $(LIBTALLY)
+$(BUILD)/bin/%: bench/%.c bench/bench_common.c bench/bench_common.h $(LIBTALLY)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD)/lib -ltally $(RPATH_LIB) -lm
+	$(CC) $(ALL_CFLAGS) -o $@ $< bench/bench_common.c -L$(BUILD)/lib -ltally $(RPATH_LIB) -lm
 
 $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(TEST_COMMON) $(LIBTALLY_A)
 	@mkdir -p $(@D)
@@ -139,10 +139,20 @@ bench-bound: deps $(BUILD)/bench/bound
 vec-report: $(BUILD)/config.mk
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null
 
+# The tuning-file parser alone under libFuzzer (tests/fuzz/); clang only.
+# tests/fuzz/run-fuzz.sh builds the same and runs it (make check does).
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_tuning
+$(BUILD)/fuzz/fuzz_tuning: tests/fuzz/fuzz_tuning.c tests/fuzz/tuning_check.h src/select/tuning.c src/select/tuning.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -Isrc/select -o $@ tests/fuzz/fuzz_tuning.c src/select/tuning.c
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(LIBTALLY) $(DESTDIR)$(PREFIX)/lib/libtally.so.0
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libtally-preload.so
@@ -151,6 +161,7 @@ install: all
 	install -m 755 $(TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	sed -e 's|@PREFIX@|$(PREFIX)|' build-aux/tally.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tally.pc

@@ -6,8 +6,10 @@
  * algbw = bytes / time and busbw = algbw * 2(p-1)/p.  With -R the listed
  * algorithms are measured in turn, REPEATS times per size, so that they see
  * the same machine noise; the reported average is the median of the
- * per-repeat averages.  Uses only the public API (tally.h) and MPI.
- * man -l man/tally-bench.1 documents every option and column.
+ * per-repeat averages.  Uses only the public API (tally.h) and MPI; the
+ * parts shared with tally-tune (sizes, timing, buffers) are in
+ * bench_common.c.  man -l man/tally-bench.1 documents every option and
+ * column.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "tally.h"
 
 #define MAX_ALGOS 32
@@ -51,35 +54,6 @@ typedef struct options {
     algo_spec_t algos[MAX_ALGOS];
     int nalgos;
 } options_t;
-
-typedef struct dtype_desc {
-    const char *name;
-    tally_dtype_t dtype;
-    size_t size;
-    bool is_float;
-    int exact_bits; /* integers up to 2^exact_bits stay exact and in range */
-    double limit;   /* the largest value a check sum may reach */
-    double eps;     /* one unit in the last place at 1.0 (0 for integers) */
-} dtype_desc_t;
-
-/* exact_bits and limit keep every check value exact: no integer overflow
- * (Open MPI 4.1 saturates 8- and 16-bit sums instead of wrapping) and no rounding in
- * the narrow floating types, whatever order the ranks are combined in. */
-static const dtype_desc_t dtype_descs[] = {
-    {"int8", TALLY_INT8, 1, false, 6, 127.0, 0},
-    {"uint8", TALLY_UINT8, 1, false, 7, 255.0, 0},
-    {"int32", TALLY_INT32, 4, false, 30, 2147483647.0, 0},
-    {"uint32", TALLY_UINT32, 4, false, 31, 4294967295.0, 0},
-    {"int64", TALLY_INT64, 8, false, 53, 9007199254740992.0, 0},
-    {"uint64", TALLY_UINT64, 8, false, 53, 9007199254740992.0, 0},
-    {"float16", TALLY_FLOAT16, 2, true, 11, 2048.0, 0x1p-10},
-    {"bfloat16", TALLY_BFLOAT16, 2, true, 8, 256.0, 0x1p-7},
-    {"float32", TALLY_FLOAT32, 4, true, 24, 16777216.0, 0x1p-23},
-    {"float64", TALLY_FLOAT64, 8, true, 53, 9007199254740992.0, 0x1p-52},
-    {"int16", TALLY_INT16, 2, false, 14, 32767.0, 0},
-    {"uint16", TALLY_UINT16, 2, false, 15, 65535.0, 0},
-};
-#define NDTYPES (sizeof dtype_descs / sizeof dtype_descs[0])
 
 static const char *const op_names[] = {
     [TALLY_SUM] = "sum", [TALLY_PROD] = "prod", [TALLY_MIN] = "min",
@@ -124,7 +98,7 @@ typedef struct algo_result {
 
 typedef struct bench {
     const options_t *opt;
-    const dtype_desc_t *dt;
+    const bench_dtype_t *dt;
     MPI_Comm comm;
     int rank, size;
     tally_comm_t *tc;
@@ -132,13 +106,12 @@ typedef struct bench {
     MPI_Op mpi_op;
     void *send, *recv;     /* send is NULL in place */
     size_t max_count;
-    double *times, *slowest;
+    bench_timer_t timer;
     pattern_t pat;
     algo_result_t results[MAX_ALGOS];
     FILE *json;
     int json_rows;
-    bool progress;
-    int progress_len;
+    bench_progress_t progress;
 } bench_t;
 
 /* ---------------------------------------------------------------- values */
@@ -271,7 +244,7 @@ static double load_value(const void *buf, size_t i, tally_dtype_t dtype)
  * With one rank no op is applied: the result is rank 0's value (as in MPI).
  * k bounds the sum by the dtype's limit and the product by 2^exact_bits. */
 
-static pattern_t pattern_make(tally_op_t op, int ranks, const dtype_desc_t *dt)
+static pattern_t pattern_make(tally_op_t op, int ranks, const bench_dtype_t *dt)
 {
     pattern_t p = {.op = op, .ranks = ranks, .k = ranks};
     if (op == TALLY_SUM || op == TALLY_AVG) {
@@ -427,49 +400,6 @@ static void usage(FILE *out)
             "  -h, --help    this text\n");
 }
 
-/* Digits with an optional K, M or G (powers of 1024). */
-static bool parse_bytes(const char *text, size_t *out)
-{
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno == ERANGE)
-        return false;
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: return false;
-    }
-    if (*end != '\0' || v > (SIZE_MAX >> shift))
-        return false;
-    *out = (size_t)v << shift;
-    return true;
-}
-
-static bool parse_int(const char *text, int min, int max, int *out)
-{
-    errno = 0;
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end != '\0' || v < min || v > max)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-static const dtype_desc_t *find_dtype(tally_dtype_t dtype)
-{
-    for (size_t i = 0; i < NDTYPES; i++)
-        if (dtype_descs[i].dtype == dtype)
-            return &dtype_descs[i];
-    return NULL;
-}
-
 static bool add_algo(options_t *opt, algo_kind_t kind, const char *name, const char *force)
 {
     for (int i = 0; i < opt->nalgos; i++)
@@ -517,12 +447,10 @@ static bool parse_algo_list(options_t *opt, const char *list)
 
 static bool parse_dtype(const char *text, tally_dtype_t *out)
 {
-    for (size_t i = 0; i < NDTYPES; i++)
-        if (strcmp(text, dtype_descs[i].name) == 0) {
-            *out = dtype_descs[i].dtype;
-            return true;
-        }
-    return false;
+    const bench_dtype_t *dt = bench_dtype_parse(text);
+    if (dt)
+        *out = dt->dtype;
+    return dt != NULL;
 }
 
 static bool parse_op(const char *text, tally_op_t *out)
@@ -552,19 +480,15 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
     optind = 1;
     while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:iR:h", longopts, NULL)) != -1) {
         bool ok = true;
-        char *end;
         switch (c) {
-        case 'b': ok = parse_bytes(optarg, &opt->min_bytes); break;
-        case 'e': ok = parse_bytes(optarg, &opt->max_bytes); break;
-        case 'f':
-            opt->factor = strtod(optarg, &end);
-            ok = end != optarg && *end == '\0' && opt->factor > 1 && opt->factor < 1e6;
-            break;
-        case 'n': ok = parse_int(optarg, 1, 100000000, &opt->iters); break;
-        case 'w': ok = parse_int(optarg, 0, 100000000, &opt->warmup); break;
-        case 'R': ok = parse_int(optarg, 1, 100000, &opt->repeats); break;
+        case 'b': ok = bench_parse_bytes(optarg, &opt->min_bytes); break;
+        case 'e': ok = bench_parse_bytes(optarg, &opt->max_bytes); break;
+        case 'f': ok = bench_parse_factor(optarg, &opt->factor); break;
+        case 'n': ok = bench_parse_int(optarg, 1, 100000000, &opt->iters); break;
+        case 'w': ok = bench_parse_int(optarg, 0, 100000000, &opt->warmup); break;
+        case 'R': ok = bench_parse_int(optarg, 1, 100000, &opt->repeats); break;
         case 'c':
-            ok = parse_int(optarg, 0, 1, &flag);
+            ok = bench_parse_int(optarg, 0, 1, &flag);
             opt->check = flag;
             break;
         case 'a':
@@ -594,51 +518,18 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
         snprintf(msg, len, "-b %zu is larger than -e %zu", opt->min_bytes, opt->max_bytes);
         return msg;
     }
-    if (opt->op == TALLY_AVG && !find_dtype(opt->dtype)->is_float) {
+    if (opt->op == TALLY_AVG && !bench_dtype_find(opt->dtype)->is_float) {
         snprintf(msg, len, "-o avg needs a floating dtype (float16, bfloat16, float32, "
-                           "float64), not %s", find_dtype(opt->dtype)->name);
+                           "float64), not %s", bench_dtype_find(opt->dtype)->name);
         return msg;
     }
-    if (op_needs_integer(opt->op) && find_dtype(opt->dtype)->is_float) {
+    if (op_needs_integer(opt->op) && bench_dtype_find(opt->dtype)->is_float) {
         snprintf(msg, len, "-o %s needs an integer dtype (int8, uint8, int16, uint16, "
                            "int32, uint32, int64, uint64), not %s", op_names[opt->op],
-                 find_dtype(opt->dtype)->name);
+                 bench_dtype_find(opt->dtype)->name);
         return msg;
     }
     return NULL;
-}
-
-/* ------------------------------------------------------------------ sizes */
-
-/* Element counts of the sweep: bytes rounded down to whole elements (at
- * least one), a count equal to the previous one skipped. */
-static size_t *make_counts(const options_t *opt, size_t esize, int *n)
-{
-    size_t cap = 64, *counts = malloc(cap * sizeof *counts);
-    *n = 0;
-    for (double bytes = (double)opt->min_bytes; counts; ) {
-        size_t count = (size_t)bytes / esize;
-        if (count == 0)
-            count = 1;
-        if (*n == 0 || count != counts[*n - 1]) {
-            if ((size_t)*n == cap) {
-                size_t *grown = realloc(counts, 2 * cap * sizeof *counts);
-                if (!grown) {
-                    free(counts);
-                    return NULL;
-                }
-                counts = grown;
-                cap *= 2;
-            }
-            counts[(*n)++] = count;
-        }
-        /* Always advance by at least one byte, whatever the factor. */
-        double next = floor(bytes * opt->factor);
-        bytes = next > bytes ? next : bytes + 1;
-        if (bytes > (double)opt->max_bytes)
-            break;
-    }
-    return counts;
 }
 
 /* ------------------------------------------------------------ MPI baseline */
@@ -724,17 +615,24 @@ static tally_status_t select_algo(const bench_t *b, const algo_spec_t *spec)
     return tally_comm_set_algorithm(b->tc, spec->kind == KIND_AUTO ? "auto" : spec->force);
 }
 
-/* Every rank learns whether any rank failed; rank-local failures are printed
- * where they happen.  Returns the most negative status. */
-static tally_status_t agree(const bench_t *b, tally_status_t st, const algo_spec_t *spec,
-                            size_t count, const char *what)
+/* One call of the measured operation, for bench_time. */
+typedef struct call_ctx {
+    const bench_t *b;
+    const algo_spec_t *spec;
+    size_t count;
+} call_ctx_t;
+
+static tally_status_t run_call(void *ctx)
 {
-    if (st != TALLY_SUCCESS)
-        fprintf(stderr, "tally-bench: rank %d: %s, %zu bytes, %s: %s\n", b->rank,
-                spec->name, count * b->dt->size, what, tally_strerror(st));
-    int mine = (int)st, all = 0;
-    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, b->comm);
-    return (tally_status_t)all;
+    const call_ctx_t *c = ctx;
+    return run_once(c->b, c->spec, c->count);
+}
+
+/* "ring, 4096 bytes": names the measurement in messages about a failure. */
+static void failure_label(const bench_t *b, const algo_spec_t *spec, size_t count, char *buf,
+                          size_t len)
+{
+    snprintf(buf, len, "%s, %zu bytes", spec->name, count * b->dt->size);
 }
 
 /* Fixes the row's label and whether it can run at all: the same answer on
@@ -781,7 +679,10 @@ static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size
     } else {
         fill_input(b, b->recv, count);
     }
-    tally_status_t st = agree(b, run_once(b, spec, count), spec, count, "check");
+    char label[LABEL_LEN + 32];
+    failure_label(b, spec, count, label, sizeof label);
+    tally_status_t st =
+        bench_agree(b->comm, "tally-bench", run_once(b, spec, count), label, "check");
     if (st != TALLY_SUCCESS)
         return st;
     long long mine = (long long)count_mismatches(b, b->recv, count);
@@ -789,34 +690,14 @@ static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size
     return TALLY_SUCCESS;
 }
 
-/* Warm-up, then iters timed calls.  Each rank times its own calls; the
- * slowest rank of each iteration is what a synchronous step waits for. */
+/* Warm-up, then iters timed calls (bench_time). */
 static tally_status_t time_once(bench_t *b, const algo_spec_t *spec, size_t count,
-                                double *avg, double *min, double *max)
+                                bench_times_t *out)
 {
-    const int iters = b->opt->iters;
-    tally_status_t st = TALLY_SUCCESS;
-    MPI_Barrier(b->comm);
-    for (int i = 0; i < b->opt->warmup && st == TALLY_SUCCESS; i++)
-        st = run_once(b, spec, count);
-    for (int i = 0; i < iters && st == TALLY_SUCCESS; i++) {
-        double t0 = MPI_Wtime();
-        st = run_once(b, spec, count);
-        b->times[i] = MPI_Wtime() - t0;
-    }
-    st = agree(b, st, spec, count, "timed run");
-    if (st != TALLY_SUCCESS)
-        return st;
-    MPI_Allreduce(b->times, b->slowest, iters, MPI_DOUBLE, MPI_MAX, b->comm);
-    double sum = 0;
-    *min = *max = b->slowest[0];
-    for (int i = 0; i < iters; i++) {
-        sum += b->slowest[i];
-        *min = fmin(*min, b->slowest[i]);
-        *max = fmax(*max, b->slowest[i]);
-    }
-    *avg = sum / iters;
-    return TALLY_SUCCESS;
+    call_ctx_t ctx = {b, spec, count};
+    char label[LABEL_LEN + 32];
+    failure_label(b, spec, count, label, sizeof label);
+    return bench_time(&b->timer, run_call, &ctx, label, out);
 }
 
 /* One algorithm, one repeat of one size.  The check runs on the first
@@ -842,71 +723,34 @@ static void measure(bench_t *b, int a, size_t count, int repeat)
         res->state = ROW_FAILED;
         return;
     }
-    double avg, min, max;
-    if (time_once(b, spec, count, &avg, &min, &max) != TALLY_SUCCESS) {
+    bench_times_t t;
+    if (time_once(b, spec, count, &t) != TALLY_SUCCESS) {
         res->state = ROW_FAILED;
         return;
     }
-    res->rep_avg[repeat] = avg;
-    res->min = fmin(res->min, min);
-    res->max = fmax(res->max, max);
+    res->rep_avg[repeat] = t.avg;
+    res->min = fmin(res->min, t.min);
+    res->max = fmax(res->max, t.max);
 }
 
 /* ------------------------------------------------------------- reporting */
 
-static int compare_doubles(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* Sorts v in place. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void progress(bench_t *b, int step, int nsteps, size_t bytes, int repeat,
-                     const char *algo)
-{
-    if (!b->progress)
-        return;
-    char line[160];
-    int len = snprintf(line, sizeof line, "size %d/%d (%zu bytes), repeat %d/%d, %s", step + 1,
-                       nsteps, bytes, repeat + 1, b->opt->repeats, algo);
-    /* Pad with spaces over the end of a longer previous line. */
-    fprintf(stderr, "\r%s%*s", line, b->progress_len > len ? b->progress_len - len : 0, "");
-    fflush(stderr);
-    b->progress_len = len;
-}
-
-static void progress_clear(bench_t *b)
-{
-    if (!b->progress || b->progress_len == 0)
-        return;
-    fprintf(stderr, "\r%*s\r", b->progress_len, "");
-    fflush(stderr);
-    b->progress_len = 0;
-}
-
 static void print_header(const bench_t *b)
 {
     const options_t *o = b->opt;
-    unsigned v = tally_version();
-    char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "";
-    int len = 0;
-    MPI_Get_library_version(mpi, &len);
-    mpi[strcspn(mpi, "\n,")] = '\0'; /* its first line is enough */
-    printf("# tally-bench: tally %u.%u.%u, %s\n", v / 10000, v / 100 % 100, v % 100, mpi);
+    char versions[MPI_MAX_LIBRARY_VERSION_STRING + 64];
+    bench_versions(versions, sizeof versions);
+    printf("# tally-bench: %s\n", versions);
     printf("# ranks %d, dtype %s, op %s, %s, iters %d, warm-up %d, repeats %d, check %s\n",
            b->size, b->dt->name, op_names[o->op], o->in_place ? "in place" : "out of place",
            o->iters, o->warmup, o->repeats, o->check ? "on" : "off");
     printf("# avg: %s; min/max: over every iteration; slowest rank per iteration\n",
            o->repeats > 1 ? "median of the per-repeat averages" : "mean of the iterations");
     printf("# busbw = algbw * 2(p-1)/p (0 on one rank); GB/s = 1e9 bytes/s\n");
-    printf("#%13s %12s  %-30s %10s %10s %10s %11s %11s %7s\n", "bytes", "count", "algorithm",
-           "avg(us)", "min(us)", "max(us)", "algbw(GB/s)", "busbw(GB/s)", "errors");
+    printf("# pred: tally's cost model for the algorithm that ran (tally_comm_predict)\n");
+    printf("#%13s %12s  %-30s %10s %10s %10s %11s %11s %7s %10s\n", "bytes", "count",
+           "algorithm", "avg(us)", "min(us)", "max(us)", "algbw(GB/s)", "busbw(GB/s)", "errors",
+           "pred(us)");
     fflush(stdout);
 }
 
@@ -926,7 +770,7 @@ static void json_escape(FILE *f, const char *s)
 }
 
 static void json_row(bench_t *b, const algo_spec_t *spec, const algo_result_t *res,
-                     size_t count, double avg, double algbw, double busbw)
+                     size_t count, double avg, double algbw, double busbw, double predicted)
 {
     static const char *const states[] = {"ok", "unsupported", "failed"};
     FILE *f = b->json;
@@ -952,10 +796,27 @@ static void json_row(bench_t *b, const algo_spec_t *spec, const algo_result_t *r
     else
         fprintf(f, ", \"avg_us\": null, \"min_us\": null, \"max_us\": null, "
                    "\"algbw_gbps\": null, \"busbw_gbps\": null");
+    if (predicted >= 0)
+        fprintf(f, ", \"predicted_us\": %.3f", predicted * 1e6);
+    else
+        fprintf(f, ", \"predicted_us\": null");
     if (res->errors >= 0)
         fprintf(f, ", \"errors\": %lld}", res->errors);
     else
         fprintf(f, ", \"errors\": null}");
+}
+
+/* The model's seconds for the algorithm the row ran (MPI_Allreduce: tally's
+ * mpi algorithm), or -1 where there is none. */
+static double predicted(const bench_t *b, const algo_spec_t *spec, const algo_result_t *res,
+                        size_t count)
+{
+    const char *name = spec->kind == KIND_MPI ? "mpi" : res->ran;
+    double t = -1.0;
+    if (!name || tally_comm_predict(b->tc, name, count, b->opt->dtype, b->opt->op, &t) !=
+                     TALLY_SUCCESS)
+        return -1.0;
+    return t;
 }
 
 /* Rank 0 prints one row; returns true if it counts against the exit status. */
@@ -966,7 +827,7 @@ static bool report_row(bench_t *b, int a, size_t count)
     const size_t bytes = count * b->dt->size;
     double avg = 0, algbw = 0, busbw = 0;
     if (res->state == ROW_OK) {
-        avg = median(res->rep_avg, b->opt->repeats);
+        avg = bench_median(res->rep_avg, b->opt->repeats);
         algbw = avg > 0 ? bytes / avg / 1e9 : 0;
         busbw = algbw * 2 * (b->size - 1) / b->size;
     }
@@ -978,16 +839,21 @@ static bool report_row(bench_t *b, int a, size_t count)
         printf("%10.2f %10.2f %10.2f %11.3f %11.3f ", avg * 1e6, res->min * 1e6,
                res->max * 1e6, algbw, busbw);
         if (res->errors >= 0)
-            printf("%7lld\n", res->errors);
+            printf("%7lld", res->errors);
         else
-            printf("%7s\n", "-");
+            printf("%7s", "-");
     } else {
-        printf("%10s %10s %10s %11s %11s %7s\n", "-", "-", "-", "-", "-",
+        printf("%10s %10s %10s %11s %11s %7s", "-", "-", "-", "-", "-",
                res->state == ROW_UNSUPPORTED ? "n/a" : "fail");
     }
+    double pred = predicted(b, spec, res, count);
+    if (pred >= 0)
+        printf(" %10.2f\n", pred * 1e6);
+    else
+        printf(" %10s\n", "-");
     fflush(stdout);
     if (b->json)
-        json_row(b, spec, res, count, avg, algbw, busbw);
+        json_row(b, spec, res, count, avg, algbw, busbw, pred);
     return bad;
 }
 
@@ -998,14 +864,11 @@ static bool report_row(bench_t *b, int a, size_t count)
 static bool alloc_buffers(bench_t *b)
 {
     const size_t bytes = b->max_count * b->dt->size;
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const int iters = b->opt->iters;
-    int ok = posix_memalign(&b->recv, page, bytes) == 0;
+    bool ok = (b->recv = bench_alloc_pages(bytes)) != NULL;
     if (ok && !b->opt->in_place)
-        ok = posix_memalign(&b->send, page, bytes) == 0;
-    b->times = malloc((size_t)iters * sizeof *b->times);
-    b->slowest = malloc((size_t)iters * sizeof *b->slowest);
-    ok = ok && b->times && b->slowest;
+        ok = (b->send = bench_alloc_pages(bytes)) != NULL;
+    ok = bench_timer_init(&b->timer, b->comm, "tally-bench", b->opt->iters, b->opt->warmup) &&
+         ok;
     for (int a = 0; a < b->opt->nalgos && ok; a++) {
         b->results[a].rep_avg = calloc((size_t)b->opt->repeats, sizeof(double));
         ok = b->results[a].rep_avg != NULL;
@@ -1015,8 +878,7 @@ static bool alloc_buffers(bench_t *b)
         if (b->send)
             fill_input(b, b->send, b->max_count);
     }
-    int all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, b->comm);
+    bool all = bench_all(b->comm, ok);
     if (!ok)
         fprintf(stderr, "tally-bench: rank %d: cannot allocate 2 x %zu bytes\n", b->rank,
                 bytes);
@@ -1027,8 +889,7 @@ static void free_buffers(bench_t *b)
 {
     free(b->send);
     free(b->recv);
-    free(b->times);
-    free(b->slowest);
+    bench_timer_free(&b->timer);
     for (int a = 0; a < b->opt->nalgos; a++)
         free(b->results[a].rep_avg);
 }
@@ -1094,10 +955,11 @@ static int sweep(bench_t *b, const size_t *counts, int nsizes)
     for (int s = 0; s < nsizes; s++) {
         for (int r = 0; r < b->opt->repeats; r++)
             for (int a = 0; a < b->opt->nalgos; a++) {
-                progress(b, s, nsizes, counts[s] * b->dt->size, r, b->opt->algos[a].name);
+                bench_progress_show(&b->progress, s, nsizes, counts[s] * b->dt->size, r,
+                                    b->opt->repeats, b->opt->algos[a].name);
                 measure(b, a, counts[s], r);
             }
-        progress_clear(b);
+        bench_progress_clear(&b->progress);
         for (int a = 0; a < b->opt->nalgos; a++)
             bad |= report_row(b, a, counts[s]);
     }
@@ -1106,16 +968,17 @@ static int sweep(bench_t *b, const size_t *counts, int nsizes)
 
 static int run(const options_t *opt, MPI_Comm world)
 {
-    bench_t b = {.opt = opt, .dt = find_dtype(opt->dtype), .comm = world};
+    bench_t b = {.opt = opt, .dt = bench_dtype_find(opt->dtype), .comm = world};
     MPI_Comm_rank(world, &b.rank);
     MPI_Comm_size(world, &b.size);
     b.mpi_type = mpi_datatype(opt->dtype);
     b.mpi_op = mpi_operation(opt->op);
     b.pat = pattern_make(opt->op, b.size, b.dt);
-    b.progress = b.rank == 0 && isatty(STDERR_FILENO);
+    b.progress.on = b.rank == 0 && isatty(STDERR_FILENO);
 
     int nsizes = 0;
-    size_t *counts = make_counts(opt, b.dt->size, &nsizes);
+    size_t *counts = bench_make_counts(opt->min_bytes, opt->max_bytes, opt->factor, b.dt->size,
+                                       &nsizes);
     if (!counts) {
         fprintf(stderr, "tally-bench: out of memory\n");
         MPI_Abort(world, 1); /* before any collective: nothing to agree on */

@@ -1,7 +1,10 @@
-/* tally-info - what tally would do here: its version, every configuration
- * variable with its documentation (-c), and which algorithm tally's own
- * choice picks for a byte count on this communicator (--explain BYTES). */
+/* tally-info - what tally sees and would do here: its version, what hwloc
+ * sees on this node, every configuration variable with its documentation
+ * (-c), the shape of MPI_COMM_WORLD with its cost model and rule table, and
+ * why a byte count runs the algorithm it runs (--explain BYTES).  Run it
+ * under mpirun to see a real communicator.  Uses only the public API. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,46 +15,42 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tally-info [-c] [--explain BYTES]...\n"
-            "  -c               every TALLY_* variable: default, current value, doc\n"
-            "  --explain BYTES  the algorithm tally chooses for BYTES of float32 sum\n"
-            "                   on MPI_COMM_WORLD (run under mpirun for a real size)\n"
+            "  (no option)      version, hwloc summary, communicator shape, cost model\n"
+            "                   and rule table of MPI_COMM_WORLD (run under mpirun)\n"
+            "  -c               also every TALLY_* variable: default, current value, doc\n"
+            "  --explain BYTES  why BYTES of float32 sum run the algorithm they run,\n"
+            "                   with every candidate's predicted time (repeatable)\n"
             "  -h, --help       this text\n");
 }
 
-static int explain(tally_comm_t *comm, const char *text, int rank, int size)
+static int parse_bytes(const char *text, size_t *out)
 {
     char *end;
     errno = 0;
     unsigned long long bytes = strtoull(text, &end, 10);
-    if (*end != '\0' || text[0] < '0' || text[0] > '9' || errno == ERANGE) {
-        if (rank == 0)
-            fprintf(stderr, "tally-info: --explain needs a byte count, not \"%s\"\n", text);
-        return 1;
-    }
-    const char *name = NULL;
-    tally_status_t st = tally_comm_get_algorithm(comm, (size_t)(bytes / 4), TALLY_FLOAT32,
-                                                 TALLY_SUM, &name);
-    if (st != TALLY_SUCCESS) {
-        if (rank == 0)
-            fprintf(stderr, "tally-info: %s\n", tally_strerror(st));
-        return 1;
-    }
-    if (rank == 0)
-        printf("%llu bytes of float32 sum on %d ranks: %s\n", bytes, size, name);
-    return 0;
+    if (text[0] < '0' || text[0] > '9' || errno == ERANGE || *end != '\0' ||
+        bytes > (unsigned long long)SIZE_MAX)
+        return 0;
+    *out = (size_t)bytes;
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     int show_config = 0, rc = 0;
     for (int i = 1; i < argc; i++) {
+        size_t bytes;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "-c") == 0) {
             show_config = 1;
         } else if (strcmp(argv[i], "--explain") == 0 && i + 1 < argc) {
-            i++;
+            if (!parse_bytes(argv[++i], &bytes)) {
+                fprintf(stderr, "tally-info: --explain needs a byte count, not \"%s\"\n",
+                        argv[i]);
+                return 2;
+            }
         } else {
             usage(stderr);
             return 2;
@@ -62,11 +61,15 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     unsigned v = tally_version();
-    if (rank == 0)
+    if (rank == 0) {
         printf("tally %u.%u.%u (header %d.%d.%d)\n", v / 10000, v / 100 % 100, v % 100,
                TALLY_VERSION_MAJOR, TALLY_VERSION_MINOR, TALLY_VERSION_PATCH);
-    if (show_config && rank == 0)
-        tally_config_print(stdout);
+        tally_topology_print(stdout);
+        if (show_config) {
+            printf("\n");
+            tally_config_print(stdout);
+        }
+    }
     tally_comm_t *comm = NULL;
     tally_status_t st = tally_comm_create(MPI_COMM_WORLD, &comm);
     if (st != TALLY_SUCCESS) {
@@ -74,9 +77,22 @@ int main(int argc, char **argv)
             fprintf(stderr, "tally-info: tally_comm_create: %s\n", tally_strerror(st));
         rc = 1;
     } else {
-        for (int i = 1; i < argc; i++)
-            if (strcmp(argv[i], "--explain") == 0)
-                rc |= explain(comm, argv[++i], rank, size);
+        if (rank == 0) {
+            printf("\n");
+            tally_comm_print(comm, stdout);
+        }
+        for (int i = 1; i < argc; i++) {
+            size_t bytes;
+            if (strcmp(argv[i], "--explain") != 0 || !parse_bytes(argv[++i], &bytes) ||
+                rank != 0)
+                continue;
+            printf("\n");
+            st = tally_comm_explain(comm, bytes / 4, TALLY_FLOAT32, TALLY_SUM, stdout);
+            if (st != TALLY_SUCCESS) {
+                fprintf(stderr, "tally-info: --explain %s: %s\n", argv[i], tally_strerror(st));
+                rc = 1;
+            }
+        }
         tally_comm_destroy(comm);
     }
     MPI_Finalize();

@@ -131,6 +131,29 @@ TALLY_API tally_status_t tally_comm_get_algorithm(tally_comm_t *comm,
                                                   tally_op_t op,
                                                   const char **name);
 
+/* Not collective: predicted seconds of one call with `algorithm` forced, by
+ * the communicator's cost model (see tally-info --explain).  Fails with
+ * TALLY_ERR_UNKNOWN_ALGORITHM for a name tally does not have and
+ * TALLY_ERR_UNSUPPORTED when the algorithm cannot serve dtype and op. */
+TALLY_API tally_status_t tally_comm_predict(tally_comm_t *comm, const char *algorithm,
+                                            size_t count, tally_dtype_t dtype,
+                                            tally_op_t op, double *seconds);
+
+/* Not collective: writes why tally_allreduce would run the algorithm it
+ * runs for these arguments on comm (the deciding rule and its source, and
+ * every candidate's predicted time) to stream. */
+TALLY_API tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count,
+                                            tally_dtype_t dtype, tally_op_t op,
+                                            FILE *stream);
+
+/* Not collective: writes the communicator's shape (nodes, ranks per node,
+ * placement), its cost model and its rule table to stream. */
+TALLY_API tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream);
+
+/* Writes a compact summary of what hwloc sees on this node (packages, NUMA
+ * nodes, cores, PUs, caches, GPUs, NICs, this process's binding). */
+TALLY_API tally_status_t tally_topology_print(FILE *stream);
+
 /* Writes every TALLY_* environment variable with its default, its current
  * value and its documentation to stream. */
 TALLY_API tally_status_t tally_config_print(FILE *stream);

@@ -30,12 +30,24 @@ for t in "$BUILD"/tests/unit/test_*; do
     run "unit $(basename "$t")" timeout -k 5 300 "$t"
 done
 
+# The tuning-file parser under libFuzzer for about a minute (prints SKIP and
+# passes where clang cannot build a fuzzer); TALLY_TEST_FUZZ=0 leaves it out.
+if [ "${TALLY_TEST_FUZZ:-1}" = 1 ]; then
+    run "fuzz fuzz_tuning" env BUILD="$BUILD" "$here/fuzz/run-fuzz.sh"
+else
+    echo "=== SKIP fuzz_tuning: TALLY_TEST_FUZZ=0"
+fi
+
 for t in "$BUILD"/tests/mpi/test_*; do
     [ -x "$t" ] || continue
     for np in ${TALLY_TEST_NP:-1 2 3 4 5}; do
         run "mpi $(basename "$t") np=$np" "$here/mpirun.sh" "$np" 600 "$t"
     done
 done
+
+run "topology: tally-info on a fake machine (HWLOC_XMLFILE) np=3" \
+    "$here/topo/run-topo-mpi.sh" "$BUILD"
+run "tally-tune -o FILE --verify np=2" env BUILD="$BUILD" "$here/tune/run-tune.sh"
 
 if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
     free_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "../core/dtype.h"
 #include "../mem/mem.h"
+#include "../topo/model.h"
 #include "tally.h"
 
 struct tally_comm;
@@ -20,6 +21,7 @@ typedef struct tally_algo_args {
     size_t elem_size;
     tally_dtype_t dtype;
     tally_op_t op; /* AVG: reduce as SUM, then tally_algo_finish() divides */
+    size_t segment_size; /* bytes per pipelined message: the rule's, or TALLY_SEGMENT_SIZE */
     struct tally_comm *comm;
 } tally_algo_args_t;
 
@@ -46,6 +48,8 @@ typedef struct tally_algo {
     const char *summary; /* one line for tally-info and messages */
     tally_algo_restrictions_t restrictions;
     tally_status_t (*run)(const tally_algo_args_t *args);
+    /* Predicted seconds for one call (model.h); the header comment's cost. */
+    double (*predict)(const tally_cost_t *cost);
 } tally_algo_t;
 
 /* The registry: every algorithm, in a fixed order, NULL-terminated. */

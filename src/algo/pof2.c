@@ -9,12 +9,34 @@ int tally_pof2_real_rank(const tally_pof2_t *fold, int newrank)
     return newrank < fold->rem ? 2 * newrank + 1 : newrank + fold->rem;
 }
 
+int tally_pof2_below(int p)
+{
+    int pof2 = 1;
+    while (pof2 <= p / 2)
+        pof2 *= 2;
+    return pof2;
+}
+
+int tally_pof2_partner(int rank, int size, int mask)
+{
+    const tally_pof2_t f = {.pof2 = tally_pof2_below(size), .rem = size - tally_pof2_below(size)};
+    int newrank = rank < 2 * f.rem ? (rank % 2 ? rank / 2 : -1) : rank - f.rem;
+    if (newrank < 0 || (newrank ^ mask) >= f.pof2)
+        return -1;
+    return tally_pof2_real_rank(&f, newrank ^ mask);
+}
+
+int tally_pof2_fold_partner(int rank, int size, int unused)
+{
+    (void)unused;
+    int rem = size - tally_pof2_below(size);
+    return rank < 2 * rem ? rank ^ 1 : -1;
+}
+
 tally_status_t tally_pof2_fold(const tally_algo_args_t *args, tally_pof2_t *fold)
 {
     const int p = args->comm->size, r = args->comm->rank;
-    int pof2 = 1;
-    while (pof2 * 2 <= p)
-        pof2 *= 2;
+    int pof2 = tally_pof2_below(p);
     tally_pof2_t f = {.pof2 = pof2, .rem = p - pof2, .data = args->sendbuf};
     if (r < 2 * f.rem) {
         if (r % 2 == 0) {

@@ -19,6 +19,14 @@ typedef struct tally_pof2 {
     const char *data; /* where this rank's current contribution lives */
 } tally_pof2_t;
 
+/* For the cost model (tally_partner_fn): the partner of real rank `rank`
+ * of `size` when participants exchange at distance `mask`, or -1 for a
+ * rank that sits out; and the partner in the fold and unfold steps. */
+int tally_pof2_partner(int rank, int size, int mask);
+int tally_pof2_fold_partner(int rank, int size, int unused);
+/* The largest power of two <= p. */
+int tally_pof2_below(int p);
+
 /* The real rank of participant `newrank`. */
 int tally_pof2_real_rank(const tally_pof2_t *fold, int newrank);
 

@@ -95,10 +95,31 @@ static tally_status_t rabenseifner_run(const tally_algo_args_t *args)
     return tally_pof2_unfold(args, &fold);
 }
 
+static double rabenseifner_predict(const tally_cost_t *c)
+{
+    const int p = c->shape->size, pof2 = tally_pof2_below(p);
+    double t = tally_cost_call(c);
+    if (p == 1)
+        return t + tally_cost_copy(c, c->bytes);
+    if (pof2 != p)
+        t += 2.0 * tally_cost_step(c, tally_pof2_fold_partner, 0, c->bytes) +
+             tally_cost_reduce(c, c->bytes);
+    /* Halving sends half the window at distance pof2/2 first; doubling
+     * sends the same amounts back in reverse order. */
+    double window = c->bytes;
+    for (int mask = pof2 / 2; mask >= 1; mask >>= 1) {
+        window /= 2.0;
+        t += 2.0 * tally_cost_step(c, tally_pof2_partner, mask, window) +
+             tally_cost_reduce(c, window);
+    }
+    return t;
+}
+
 const tally_algo_t tally_algo_rabenseifner = {
     .name = "rabenseifner",
     .summary = "recursive-halving reduce-scatter + recursive-doubling allgather",
     .restrictions = {TALLY_ALL_DTYPES, TALLY_ALL_OPS, TALLY_ALGO_HOST_ONLY,
                      "host memory only"},
     .run = rabenseifner_run,
+    .predict = rabenseifner_predict,
 };

@@ -56,10 +56,26 @@ static tally_status_t recursive_doubling_run(const tally_algo_args_t *args)
     return tally_pof2_unfold(args, &fold);
 }
 
+static double recursive_doubling_predict(const tally_cost_t *c)
+{
+    const int p = c->shape->size, pof2 = tally_pof2_below(p);
+    double t = tally_cost_call(c);
+    if (p == 1)
+        return t + tally_cost_copy(c, c->bytes);
+    if (pof2 != p) /* fold (reduced on arrival) and unfold */
+        t += 2.0 * tally_cost_step(c, tally_pof2_fold_partner, 0, c->bytes) +
+             tally_cost_reduce(c, c->bytes);
+    for (int mask = 1; mask < pof2; mask <<= 1)
+        t += tally_cost_step(c, tally_pof2_partner, mask, c->bytes) +
+             tally_cost_reduce(c, c->bytes);
+    return t;
+}
+
 const tally_algo_t tally_algo_recursive_doubling = {
     .name = "recursive_doubling",
     .summary = "log2(p) whole-vector exchanges; latency-optimal, for small vectors",
     .restrictions = {TALLY_ALL_DTYPES, TALLY_ALL_OPS, TALLY_ALGO_HOST_ONLY,
                      "host memory only"},
     .run = recursive_doubling_run,
+    .predict = recursive_doubling_predict,
 };

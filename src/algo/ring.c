@@ -75,10 +75,27 @@ static tally_status_t ring_run(const tally_algo_args_t *args)
     return TALLY_SUCCESS;
 }
 
+static int ring_next(int rank, int size, int unused)
+{
+    (void)unused;
+    return (rank + 1) % size;
+}
+
+static double ring_predict(const tally_cost_t *c)
+{
+    const int p = c->shape->size;
+    if (p == 1)
+        return tally_cost_call(c) + tally_cost_copy(c, c->bytes);
+    double block = c->bytes / p;
+    return tally_cost_call(c) + 2.0 * (p - 1) * tally_cost_step(c, ring_next, 0, block) +
+           (p - 1) * tally_cost_reduce(c, block);
+}
+
 const tally_algo_t tally_algo_ring = {
     .name = "ring",
     .summary = "pipelined ring reduce-scatter + allgather; bandwidth-optimal",
     .restrictions = {TALLY_ALL_DTYPES, TALLY_ALL_OPS, TALLY_ALGO_HOST_ONLY,
                      "host memory only"},
     .run = ring_run,
+    .predict = ring_predict,
 };

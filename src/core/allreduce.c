@@ -8,39 +8,43 @@
 #include "dtype.h"
 #include "log.h"
 
+tally_status_t tally_check_arguments(const char *fn, const tally_comm_t *comm, size_t count,
+                                     tally_dtype_t dtype, tally_op_t op)
+{
+    if (!comm) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s: comm is NULL", fn);
+        return TALLY_ERR_NULL_COMM;
+    }
+    if (!tally_dtype_valid(dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: dtype %d is not a tally_dtype_t", fn, (int)dtype);
+        return TALLY_ERR_INVALID_DTYPE;
+    }
+    if (!tally_op_valid(op)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: op %d is not a tally_op_t", fn, (int)op);
+        return TALLY_ERR_INVALID_OP;
+    }
+    if (!tally_op_defined_on(op, dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: %s is defined on %s types only, not %s", fn,
+                  tally_op_name(op), op == TALLY_AVG ? "floating" : "integer",
+                  tally_dtype_name(dtype));
+        return TALLY_ERR_OP_DTYPE_MISMATCH;
+    }
+    if (count > SIZE_MAX / tally_dtype_size(dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: count %zu of %s overflows", fn, count,
+                  tally_dtype_name(dtype));
+        return TALLY_ERR_COUNT_TOO_LARGE;
+    }
+    return TALLY_SUCCESS;
+}
+
 /* The checks every call makes before touching anything; on failure the
  * message says which argument was wrong. */
 static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t count,
                                tally_dtype_t dtype, tally_op_t op,
                                const tally_comm_t *comm)
 {
-    if (!comm) {
-        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_allreduce: comm is NULL");
-        return TALLY_ERR_NULL_COMM;
-    }
-    if (!tally_dtype_valid(dtype)) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: dtype %d is not a tally_dtype_t",
-                  (int)dtype);
-        return TALLY_ERR_INVALID_DTYPE;
-    }
-    if (!tally_op_valid(op)) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: op %d is not a tally_op_t",
-                  (int)op);
-        return TALLY_ERR_INVALID_OP;
-    }
-    if (!tally_op_defined_on(op, dtype)) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR,
-                  "tally_allreduce: %s is defined on %s types only, not %s",
-                  tally_op_name(op), op == TALLY_AVG ? "floating" : "integer",
-                  tally_dtype_name(dtype));
-        return TALLY_ERR_OP_DTYPE_MISMATCH;
-    }
+    TALLY_CHECK(tally_check_arguments("tally_allreduce", comm, count, dtype, op));
     size_t es = tally_dtype_size(dtype);
-    if (count > SIZE_MAX / es) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: count %zu of %s overflows",
-                  count, tally_dtype_name(dtype));
-        return TALLY_ERR_COUNT_TOO_LARGE;
-    }
     if (count == 0)
         return TALLY_SUCCESS;
     if (recvbuf == TALLY_IN_PLACE) {
@@ -97,7 +101,11 @@ static tally_status_t prepare(const void *sendbuf, void *recvbuf, size_t count,
     };
     tally_memtype_t memtype;
     TALLY_CHECK(call_memtype(args, &memtype));
-    return tally_select(comm, count * args->elem_size, dtype, op, memtype, false, algo);
+    tally_choice_t choice;
+    TALLY_CHECK(tally_select(comm, count * args->elem_size, dtype, op, memtype, false, &choice));
+    args->segment_size = choice.segment_size;
+    *algo = choice.algo;
+    return TALLY_SUCCESS;
 }
 
 tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
@@ -118,14 +126,10 @@ tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
 {
     if (!name)
         return TALLY_ERR_INVALID_ARGUMENT;
-    tally_status_t st = validate(TALLY_IN_PLACE, NULL, 0, dtype, op, comm);
-    if (st != TALLY_SUCCESS)
-        return st;
+    TALLY_CHECK(tally_check_arguments("tally_comm_get_algorithm", comm, count, dtype, op));
     size_t es = tally_dtype_size(dtype);
-    if (count > SIZE_MAX / es)
-        return TALLY_ERR_COUNT_TOO_LARGE;
-    const tally_algo_t *algo;
-    TALLY_CHECK(tally_select(comm, count * es, dtype, op, TALLY_MEM_HOST, true, &algo));
-    *name = algo->name;
+    tally_choice_t choice;
+    TALLY_CHECK(tally_select(comm, count * es, dtype, op, TALLY_MEM_HOST, true, &choice));
+    *name = choice.algo->name;
     return TALLY_SUCCESS;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../mem/mem.h"
+#include "../topo/topo.h"
 #include "log.h"
 
 /* Parses the configuration and resolves TALLY_ALGO on this rank alone. */
@@ -57,6 +58,33 @@ static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
     return TALLY_SUCCESS;
 }
 
+/* Collective: the shape, the cost model (measured if TALLY_CALIBRATE=1)
+ * and the rule table, checked to be the same on every rank. */
+static tally_status_t describe_machine(tally_comm_t *c)
+{
+    tally_status_t st = tally_shape_create(c->mpi, tally_topo_get(), &c->shape);
+    TALLY_CHECK(agree(c->mpi, st, 0, "communicator shapes", ""));
+    tally_model_defaults(&c->model, &c->shape);
+    if (c->config.calibrate) {
+        st = tally_model_calibrate(&c->model, c->mpi, &c->shape);
+        if (st != TALLY_SUCCESS)
+            goto fail_shape;
+    }
+    st = tally_plan_build(&c->plan, &c->config, &c->shape, &c->model, c->rank);
+    st = agree(c->mpi, st, st == TALLY_SUCCESS ? c->plan.hash : 0, "rule tables",
+               "every rank must read identical TALLY_TUNING_FILE contents and see the "
+               "same TALLY_MODEL and TALLY_CALIBRATE results (tally-info shows the table)");
+    if (st != TALLY_SUCCESS)
+        goto fail_plan;
+    return TALLY_SUCCESS;
+
+fail_plan:
+    tally_plan_free(&c->plan);
+fail_shape:
+    tally_shape_free(&c->shape);
+    return st;
+}
+
 tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
 {
     if (!out)
@@ -92,8 +120,9 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
     tally_status_t st = agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0,
                               "TALLY_* settings",
                               "every rank must see the same TALLY_ALGO, TALLY_SEGMENT_SIZE, "
-                              "TALLY_PIPELINE_DEPTH and TALLY_FALLBACK (mpirun -x NAME "
-                              "passes a variable to every rank)");
+                              "TALLY_PIPELINE_DEPTH, TALLY_FALLBACK, TALLY_MODEL and "
+                              "TALLY_CALIBRATE (mpirun -x NAME passes a variable to every "
+                              "rank)");
     if (st != TALLY_SUCCESS)
         goto fail_free;
     c->config = cfg;
@@ -106,9 +135,11 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
     c->cuda_available = tally_mem_cuda_available();
-    tally_plan_build(&c->plan, c->size);
-    TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks, algorithm %s", c->size,
-              c->forced ? c->forced->name : "auto");
+    st = describe_machine(c);
+    if (st != TALLY_SUCCESS)
+        goto fail_dup;
+    TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks on %d nodes, algorithm %s",
+              c->size, c->shape.nodes, c->forced ? c->forced->name : "auto");
     *out = c;
     return TALLY_SUCCESS;
 
@@ -126,6 +157,8 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     tally_status_t st = TALLY_SUCCESS;
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
+    tally_plan_free(&comm->plan);
+    tally_shape_free(&comm->shape);
     free(comm->scratch);
     free(comm);
     return st;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include "../algo/algo.h"
 #include "../select/select.h"
+#include "../topo/model.h"
+#include "../topo/shape.h"
 #include "config.h"
 #include "tally.h"
 
@@ -15,12 +17,19 @@ struct tally_comm {
     int size;
     tally_config_t config;
     const tally_algo_t *forced; /* TALLY_ALGO or tally_comm_set_algorithm; NULL: auto */
-    tally_plan_t plan;          /* the rules for this communicator's size */
+    tally_shape_t shape;        /* nodes, ranks per node, placement */
+    tally_model_t model;        /* the cost model for this machine */
+    tally_plan_t plan;          /* the rule table for this shape, and its cache */
     bool cuda_available;
     unsigned fallback_warned;   /* a bit per registry index, to warn once */
     void *scratch;              /* pooled temporary space, grown on demand */
     size_t scratch_bytes;
 };
+
+/* The checks on comm, count, dtype and op that every entry point taking
+ * them makes; `fn` names the entry point in the message. */
+tally_status_t tally_check_arguments(const char *fn, const struct tally_comm *comm,
+                                     size_t count, tally_dtype_t dtype, tally_op_t op);
 
 /* Returns at least `bytes` of scratch space owned by comm (valid until the
  * next call), or NULL when the allocation fails. */

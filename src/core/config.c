@@ -28,12 +28,14 @@ static const char *const fallback_names[] = {"error", "warn", "silent", NULL};
 static const char *const log_level_names[] = {"none", "error", "warn", "info",
                                               "debug", NULL};
 static const char *const preload_names[] = {"off", "on", NULL};
+static const char *const model_names[] = {"off", "on", NULL};
 
 static bool parse_algo(const config_field_t *field, const char *text, void *dst);
 static bool parse_size_field(const config_field_t *field, const char *text, void *dst);
 static bool parse_unsigned_field(const config_field_t *field, const char *text,
                                  void *dst);
 static bool parse_enum(const config_field_t *field, const char *text, void *dst);
+static bool parse_path(const config_field_t *field, const char *text, void *dst);
 
 #define FIELD(member) offsetof(tally_config_t, member)
 
@@ -73,6 +75,27 @@ static const config_field_t config_table[] = {
      "communicator size and algorithm, and the calls passed to the MPI "
      "counted by reason; 0 prints nothing.",
      parse_unsigned_field, FIELD(stats), NULL, 0, 1},
+    {"TALLY_TUNING_FILE", "",
+     "A tuning file (tally-tuning(5), written by tally-tune(1)) whose rows "
+     "come before tally's own rules: the first row matching the "
+     "communicator size, node count and byte count chooses the algorithm "
+     "and segment size; TALLY_ALGO still overrides it. Rows naming an "
+     "algorithm tally does not have are disabled with a warning; malformed "
+     "lines are reported with file and line and skipped. A file that cannot "
+     "be read makes tally_comm_create fail. Empty: no file.",
+     parse_path, FIELD(tuning_file), NULL, 0, TALLY_PATH_MAX - 1},
+    {"TALLY_MODEL", "on",
+     "on: tally's rules come from its alpha-beta cost model of the "
+     "communicator (tally-info --explain BYTES shows the predictions); off: "
+     "the built-in size thresholds decide.",
+     parse_enum, FIELD(model), model_names, 0, 0},
+    {"TALLY_CALIBRATE", "0",
+     "1: tally_comm_create measures the cost model's latency and bandwidth "
+     "per level (same package, same node, across nodes; short ping-pongs "
+     "between one pair of ranks per level) and the reduction rate, and uses "
+     "them instead of the built-in constants; takes tens of milliseconds "
+     "and is collective, so set it on every rank. 0: built-in constants.",
+     parse_unsigned_field, FIELD(calibrate), NULL, 0, 1},
 };
 
 #define CONFIG_FIELDS (sizeof config_table / sizeof config_table[0])
@@ -162,6 +185,15 @@ static bool parse_enum(const config_field_t *field, const char *text, void *dst)
     return false;
 }
 
+static bool parse_path(const config_field_t *field, const char *text, void *dst)
+{
+    size_t len = strlen(text);
+    if (len > field->max)
+        return false;
+    memcpy(dst, text, len + 1);
+    return true;
+}
+
 static void describe_expected(const config_field_t *field, char *buf, size_t len)
 {
     if (field->choices) {
@@ -170,6 +202,8 @@ static void describe_expected(const config_field_t *field, char *buf, size_t len
             used += (size_t)snprintf(buf + used, len - used, " %s", field->choices[i]);
     } else if (field->parse == parse_algo) {
         snprintf(buf, len, "an algorithm name");
+    } else if (field->parse == parse_path) {
+        snprintf(buf, len, "a path of at most %zu bytes", field->max);
     } else {
         snprintf(buf, len, "a number from %zu to %zu", field->min, field->max);
     }
@@ -229,6 +263,11 @@ uint64_t tally_config_hash(const tally_config_t *cfg)
     h = fnv1a(h, &cfg->pipeline_depth, sizeof cfg->pipeline_depth);
     int fallback = (int)cfg->fallback;
     h = fnv1a(h, &fallback, sizeof fallback);
+    /* The tuning file's path may differ between nodes; the rule table it
+     * yields is compared separately.  Calibration is collective, so ranks
+     * must agree on it before it starts. */
+    h = fnv1a(h, &cfg->model, sizeof cfg->model);
+    h = fnv1a(h, &cfg->calibrate, sizeof cfg->calibrate);
     return h;
 }
 

@@ -16,6 +16,7 @@ typedef enum tally_fallback {
 } tally_fallback_t;
 
 #define TALLY_ALGO_NAME_MAX 64
+#define TALLY_PATH_MAX 4096
 
 typedef struct tally_config {
     char algo[TALLY_ALGO_NAME_MAX]; /* "auto" or an algorithm name */
@@ -25,6 +26,9 @@ typedef struct tally_config {
     tally_log_level_t log_level;
     int preload;                    /* libtally-preload.so: 1 on, 0 off */
     unsigned stats;                 /* libtally-preload.so: 1 prints a table */
+    char tuning_file[TALLY_PATH_MAX]; /* "" or a tally-tuning(5) file */
+    int model;                      /* 1: rules from the cost model; 0: built-in rules */
+    unsigned calibrate;             /* 1: measure the model's costs at creation */
 } tally_config_t;
 
 /* Fills *cfg from the environment through the table.  On a bad value returns

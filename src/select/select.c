@@ -1,40 +1,247 @@
-/* select.c - which algorithm runs.  The built-in rules are data: the first
- * row whose rank range and byte limit match, and whose algorithm can serve
- * the call, wins.  The rows are resolved once per communicator
- * (tally_plan_build), so a call compares sizes and restriction bits only.
- * The topology-driven selection replaces these rows later. */
+/* select.c - the rule table and the choice per call (see select.h).
+ *
+ * The rows are data, keyed by algorithm name; they are resolved once per
+ * communicator (tally_plan_build), so a call compares byte ranges and
+ * restriction bits only, and then not even that once its answer is in the
+ * plan's cache. */
 #include "select.h"
 
-#include <stdint.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../core/comm.h"
 #include "../core/log.h"
 
-/* Measured with make bench (tally-bench -R 5, medians) on 1 node x 2..5
- * ranks: the MPI's own allreduce is hard to beat for a few words (nothing
- * sits on top of it); recursive doubling's single exchange wins up to
- * 64 KiB (256 KiB on 2 ranks, where it moves no more than a ring); the
- * pipelined ring wins beyond. */
-static const tally_rule_t builtin_rules[] = {
-    /* min ranks, max ranks, up to bytes, algorithm */
-    {1, 0, 2048, "mpi"},
-    {1, 2, (size_t)256 << 10, "recursive_doubling"},
-    {1, 0, (size_t)64 << 10, "recursive_doubling"},
-    {1, 0, SIZE_MAX, "ring"},
-};
+_Static_assert(TALLY_RULE_NAME_MAX == TALLY_ALGO_NAME_MAX, "one name limit");
 
+/* Used when TALLY_MODEL=off, and behind the model's rows for calls no row
+ * can serve.  Measured with tally-bench -R 5 on 1 node x 2..5 ranks: the
+ * MPI's own allreduce is hard to beat for a few words; recursive doubling's
+ * single exchange wins up to 64 KiB (256 KiB on 2 ranks, where it moves no
+ * more than a ring); the pipelined ring wins beyond. */
+static const tally_rule_t builtin_rules[] = {
+    /* ranks       nodes        bytes               segment  algorithm */
+    {1, INT_MAX, 1, INT_MAX, 0, 2048, 0, "mpi", TALLY_RULE_BUILTIN, 0},
+    {1, 2, 1, INT_MAX, 0, (size_t)256 << 10, 0, "recursive_doubling", TALLY_RULE_BUILTIN, 0},
+    {1, INT_MAX, 1, INT_MAX, 0, (size_t)64 << 10, 0, "recursive_doubling", TALLY_RULE_BUILTIN, 0},
+    {1, INT_MAX, 1, INT_MAX, 0, SIZE_MAX, 0, "ring", TALLY_RULE_BUILTIN, 0},
+};
 #define BUILTIN_RULES (sizeof builtin_rules / sizeof builtin_rules[0])
 
-void tally_plan_build(tally_plan_t *plan, int ranks)
+/* The model's rows: one candidate size per power of two up to 2^40, ranges
+ * meeting at the geometric midpoints; two sets of at most 41 rows. */
+#define MODEL_POINTS 41
+#define MODEL_ROWS (2 * MODEL_POINTS)
+
+const char *tally_rule_source_name(tally_rule_source_t source)
 {
-    plan->nrules = 0;
-    for (size_t i = 0; i < BUILTIN_RULES && plan->nrules < TALLY_MAX_RULES; i++) {
-        const tally_rule_t *rule = &builtin_rules[i];
-        if (ranks < rule->min_ranks || (rule->max_ranks != 0 && ranks > rule->max_ranks))
+    switch (source) {
+    case TALLY_RULE_FILE: return "file";
+    case TALLY_RULE_MODEL: return "model";
+    case TALLY_RULE_BUILTIN: return "built-in";
+    }
+    return "?";
+}
+
+static bool unrestricted(const tally_algo_t *algo)
+{
+    const tally_algo_restrictions_t *r = &algo->restrictions;
+    return r->dtypes == TALLY_ALL_DTYPES && r->ops == TALLY_ALL_OPS &&
+           !(r->flags & TALLY_ALGO_NO_FLOAT_MINMAX);
+}
+
+/* The cheapest algorithm for `bytes` (optionally among unrestricted ones).
+ * Predictions within 3% count as equal and the earlier registry entry wins,
+ * so that near-ties do not make rows flap between sizes. */
+static const tally_algo_t *cheapest(const tally_shape_t *shape, const tally_model_t *model,
+                                    size_t bytes, bool only_unrestricted)
+{
+    tally_cost_t cost = tally_cost_make(model, shape, bytes);
+    const tally_algo_t *best = NULL;
+    double best_t = INFINITY;
+    for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
+        if (!(*a)->predict || (only_unrestricted && !unrestricted(*a)))
             continue;
-        const tally_algo_t *algo = tally_algo_find(rule->algo);
-        if (algo)
-            plan->rules[plan->nrules++] = (tally_plan_rule_t){rule->max_bytes, algo};
+        double t = (*a)->predict(&cost);
+        if (t < best_t * 0.97) {
+            best_t = t;
+            best = *a;
+        }
+    }
+    return best;
+}
+
+/* Appends rows for the points where `use[k]`, merging neighbours with the
+ * same winner; ranges meet at the geometric midpoint of two sizes. */
+static size_t emit_rows(const tally_algo_t *const *winner, const bool *use,
+                        tally_plan_rule_t *rows, size_t n, size_t max)
+{
+    for (int k = 0; k < MODEL_POINTS && n < max; k++) {
+        if (!use[k] || !winner[k])
+            continue;
+        size_t lo = k == 0 ? 0 : (size_t)((double)((size_t)1 << k) / M_SQRT2) + 1;
+        int last = k;
+        while (last + 1 < MODEL_POINTS && use[last + 1] && winner[last + 1] == winner[k])
+            last++;
+        size_t hi = last + 1 == MODEL_POINTS
+                        ? SIZE_MAX
+                        : (size_t)((double)((size_t)1 << (last + 1)) / M_SQRT2);
+        rows[n++] = (tally_plan_rule_t){lo, hi, winner[k], 0, TALLY_RULE_MODEL, 0};
+        k = last;
+    }
+    return n;
+}
+
+size_t tally_model_rules(const tally_shape_t *shape, const tally_model_t *model,
+                         tally_plan_rule_t *rows, size_t max)
+{
+    const tally_algo_t *any[MODEL_POINTS], *plain[MODEL_POINTS];
+    bool all[MODEL_POINTS], restricted[MODEL_POINTS];
+    for (int k = 0; k < MODEL_POINTS; k++) {
+        any[k] = cheapest(shape, model, (size_t)1 << k, false);
+        plain[k] = cheapest(shape, model, (size_t)1 << k, true);
+        all[k] = true;
+        restricted[k] = any[k] && !unrestricted(any[k]);
+    }
+    /* Behind a restricted winner (mpi cannot serve float16, say), the
+     * cheapest algorithm that serves everything. */
+    size_t n = emit_rows(any, all, rows, 0, max);
+    return emit_rows(plain, restricted, rows, n, max);
+}
+
+/* Reports problems in the tuning file from rank 0 only. */
+typedef struct report_ctx {
+    const char *path;
+    int rank;
+} report_ctx_t;
+
+static void report_line(void *ctx, unsigned line, const char *message)
+{
+    const report_ctx_t *rc = ctx;
+    if (rc->rank == 0)
+        TALLY_LOG(NULL, TALLY_LOG_WARN, "%s:%u: %s; line ignored", rc->path, line, message);
+}
+
+static bool row_matches(const tally_rule_t *row, const tally_shape_t *shape)
+{
+    return shape->size >= row->min_ranks && shape->size <= row->max_ranks &&
+           shape->nodes >= row->min_nodes && shape->nodes <= row->max_nodes;
+}
+
+/* Resolves `row` into rows[*n] if it applies to this shape and names an
+ * algorithm tally has; an unknown name disables the row with a warning. */
+static void add_row(const tally_rule_t *row, const tally_shape_t *shape, const char *path,
+                    int rank, tally_plan_rule_t *rows, size_t *n)
+{
+    const tally_algo_t *algo = tally_algo_find(row->algo);
+    if (!algo) {
+        if (rank == 0)
+            TALLY_LOG(NULL, TALLY_LOG_WARN,
+                      "%s:%u: no algorithm named \"%s\" in this tally; row disabled", path,
+                      row->line, row->algo);
+        return;
+    }
+    if (row_matches(row, shape))
+        rows[(*n)++] = (tally_plan_rule_t){row->min_bytes, row->max_bytes, algo,
+                                           row->segment, row->source, row->line};
+}
+
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
+{
+    const unsigned char *bytes = data;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ bytes[i]) * 1099511628211ull;
+    return hash;
+}
+
+static uint64_t hash_rules(const tally_plan_rule_t *rows, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t fields[4] = {rows[i].min_bytes, rows[i].max_bytes, rows[i].segment,
+                              (uint64_t)rows[i].source};
+        h = fnv1a(h, fields, sizeof fields);
+        h = fnv1a(h, rows[i].algo->name, strlen(rows[i].algo->name) + 1);
+    }
+    return h;
+}
+
+tally_status_t tally_plan_build(tally_plan_t *plan, const tally_config_t *cfg,
+                                const tally_shape_t *shape, const tally_model_t *model,
+                                int rank)
+{
+    tally_rule_t *file_rows = NULL;
+    size_t nfile = 0;
+    if (cfg->tuning_file[0] != '\0') {
+        file_rows = malloc(TALLY_TUNING_MAX_RULES * sizeof *file_rows);
+        if (!file_rows)
+            return TALLY_ERR_NO_MEMORY;
+        report_ctx_t ctx = {cfg->tuning_file, rank};
+        char err[TALLY_PATH_MAX + 128];
+        if (!tally_tuning_load(cfg->tuning_file, file_rows, TALLY_TUNING_MAX_RULES, &nfile,
+                               report_line, &ctx, err, sizeof err)) {
+            TALLY_LOG(NULL, TALLY_LOG_ERROR, "TALLY_TUNING_FILE: %s", err);
+            free(file_rows);
+            return TALLY_ERR_INVALID_CONFIG;
+        }
+    }
+    tally_plan_rule_t *rows = malloc((nfile + MODEL_ROWS + BUILTIN_RULES) * sizeof *rows);
+    if (!rows) {
+        free(file_rows);
+        return TALLY_ERR_NO_MEMORY;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nfile; i++)
+        add_row(&file_rows[i], shape, cfg->tuning_file, rank, rows, &n);
+    free(file_rows);
+    if (cfg->model)
+        n += tally_model_rules(shape, model, rows + n, MODEL_ROWS);
+    for (size_t i = 0; i < BUILTIN_RULES; i++)
+        add_row(&builtin_rules[i], shape, "built-in rules", rank, rows, &n);
+
+    tally_plan_t built = {.rules = rows, .nrules = n, .hash = hash_rules(rows, n)};
+    *plan = built;
+    return TALLY_SUCCESS;
+}
+
+void tally_plan_free(tally_plan_t *plan)
+{
+    free(plan->rules);
+    plan->rules = NULL;
+    plan->nrules = 0;
+}
+
+static void write_bytes(FILE *stream, size_t lo, size_t hi)
+{
+    char buf[64];
+    if (hi == SIZE_MAX)
+        snprintf(buf, sizeof buf, "%zu-", lo);
+    else
+        snprintf(buf, sizeof buf, "%zu-%zu", lo, hi);
+    fprintf(stream, "%-26s", buf);
+}
+
+void tally_plan_write(const tally_plan_t *plan, const tally_config_t *cfg, FILE *stream)
+{
+    fprintf(stream, "rules (first match wins; a row whose algorithm cannot serve a call is "
+                    "passed over):\n");
+    fprintf(stream, "  %-26s %-20s %-10s %s\n", "bytes", "algorithm", "segment", "source");
+    for (size_t i = 0; i < plan->nrules; i++) {
+        const tally_plan_rule_t *r = &plan->rules[i];
+        fprintf(stream, "  ");
+        write_bytes(stream, r->min_bytes, r->max_bytes);
+        char seg[32];
+        if (r->segment)
+            snprintf(seg, sizeof seg, "%zu", r->segment);
+        else
+            snprintf(seg, sizeof seg, "default");
+        fprintf(stream, " %-20s %-10s %s", r->algo->name, seg,
+                tally_rule_source_name(r->source));
+        if (r->source == TALLY_RULE_FILE)
+            fprintf(stream, " %s:%u", cfg->tuning_file, r->line);
+        fputc('\n', stream);
     }
 }
 
@@ -75,34 +282,68 @@ static tally_status_t forced_does_not_fit(struct tally_comm *comm, const char *w
     return TALLY_SUCCESS;
 }
 
-tally_status_t tally_select(struct tally_comm *comm, size_t bytes, tally_dtype_t dtype,
-                            tally_op_t op, tally_memtype_t memtype, bool quiet,
-                            const tally_algo_t **out)
+static size_t cache_slot(size_t bytes, tally_dtype_t dtype, tally_op_t op,
+                         tally_memtype_t memtype)
 {
+    uint64_t key = (uint64_t)bytes * 0x9E3779B97F4A7C15ull ^
+                   ((uint64_t)dtype << 16 | (uint64_t)op << 8 | (uint64_t)memtype);
+    key ^= key >> 29;
+    return (size_t)(key % TALLY_PLAN_CACHE_SLOTS);
+}
+
+/* tally's own choice from the rows, uncached. */
+static tally_status_t choose(struct tally_comm *comm, size_t bytes, tally_dtype_t dtype,
+                             tally_op_t op, tally_memtype_t memtype, bool quiet,
+                             tally_choice_t *out)
+{
+    const tally_plan_t *plan = &comm->plan;
+    for (size_t i = 0; i < plan->nrules; i++) {
+        const tally_plan_rule_t *rule = &plan->rules[i];
+        if (bytes >= rule->min_bytes && bytes <= rule->max_bytes &&
+            tally_algo_fits(rule->algo, dtype, op, memtype, NULL)) {
+            *out = (tally_choice_t){rule->algo,
+                                    rule->segment ? rule->segment : comm->config.segment_size,
+                                    rule};
+            return TALLY_SUCCESS;
+        }
+    }
+    /* No row's algorithm fits: take any algorithm that does. */
     const char *why = NULL;
-    if (comm->forced) {
-        if (tally_algo_fits(comm->forced, dtype, op, memtype, &why)) {
-            *out = comm->forced;
-            return TALLY_SUCCESS;
-        }
-        TALLY_CHECK(forced_does_not_fit(comm, why, dtype, op, quiet));
-    }
-    for (size_t i = 0; i < comm->plan.nrules; i++) {
-        const tally_plan_rule_t *rule = &comm->plan.rules[i];
-        if (bytes <= rule->max_bytes && tally_algo_fits(rule->algo, dtype, op, memtype, NULL)) {
-            *out = rule->algo;
-            return TALLY_SUCCESS;
-        }
-    }
-    /* No rule's algorithm fits: take any algorithm that does. */
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
         if (tally_algo_fits(*a, dtype, op, memtype, &why)) {
-            *out = *a;
+            *out = (tally_choice_t){*a, comm->config.segment_size, NULL};
             return TALLY_SUCCESS;
         }
     }
     if (!quiet)
         TALLY_LOG(comm, TALLY_LOG_ERROR, "no algorithm can serve %s %s on %s memory: %s",
-              tally_dtype_name(dtype), tally_op_name(op), tally_memtype_name(memtype), why);
+                  tally_dtype_name(dtype), tally_op_name(op), tally_memtype_name(memtype),
+                  why);
     return TALLY_ERR_UNSUPPORTED;
+}
+
+tally_status_t tally_select(struct tally_comm *comm, size_t bytes, tally_dtype_t dtype,
+                            tally_op_t op, tally_memtype_t memtype, bool quiet,
+                            tally_choice_t *out)
+{
+    if (comm->forced) {
+        const char *why = NULL;
+        if (tally_algo_fits(comm->forced, dtype, op, memtype, &why)) {
+            *out = (tally_choice_t){comm->forced, comm->config.segment_size, NULL};
+            return TALLY_SUCCESS;
+        }
+        TALLY_CHECK(forced_does_not_fit(comm, why, dtype, op, quiet));
+    }
+    tally_plan_cache_slot_t *slot =
+        &comm->plan.cache[cache_slot(bytes, dtype, op, memtype)];
+    if (slot->valid && slot->bytes == bytes && slot->dtype == dtype && slot->op == op &&
+        slot->memtype == memtype) {
+        *out = slot->choice;
+        return TALLY_SUCCESS;
+    }
+    tally_choice_t choice;
+    TALLY_CHECK(choose(comm, bytes, dtype, op, memtype, quiet, &choice));
+    *slot = (tally_plan_cache_slot_t){true, bytes, dtype, op, memtype, choice};
+    *out = choice;
+    return TALLY_SUCCESS;
 }

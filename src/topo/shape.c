@@ -54,6 +54,7 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
     for (int r = 0; r < size; r++)
         leader_node[r] = -1;
     int nodes = 0;
+    size_t min_cache = 0;
     for (int r = 0; r < size; r++) {
         int leader = entries[r].leader;
         /* A leader is the first rank of its node and leads itself. */
@@ -63,6 +64,9 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
             leader_node[leader] = nodes++;
         node_of[r] = leader_node[leader];
         package_of[r] = entries[r].package;
+        size_t cache = (size_t)(entries[r].cache_kib > 0 ? entries[r].cache_kib : 0) << 10;
+        if (cache > 0 && (min_cache == 0 || cache < min_cache))
+            min_cache = cache;
         per_node[node_of[r]]++;
         int pus = entries[r].node_pus;
         if (pus > 0 && (node_pus[node_of[r]] == 0 || pus < node_pus[node_of[r]]))
@@ -75,6 +79,7 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
         .min_per_node = INT_MAX,
         .placement = classify_placement(node_of, size, nodes),
         .oversubscription = 1.0,
+        .min_cache_bytes = min_cache,
         .node = node_of[rank],
         .local_size = per_node[node_of[rank]],
     };
@@ -133,6 +138,9 @@ tally_status_t tally_shape_create(MPI_Comm comm, const tally_topo_t *topo, tally
         .leader = rank,
         .package = topo->valid && topo->binding_known ? topo->bound_package : -1,
         .node_pus = topo->valid && topo->this_system ? topo->pus : 0,
+        .cache_kib = !topo->valid ? 0
+                     : topo->cache_bytes[1] ? (int)(topo->cache_bytes[1] >> 10)
+                                            : (int)(topo->cache_bytes[0] >> 10),
     };
     /* The node's first rank (split by key = rank keeps the order). */
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Bcast(&mine.leader, 1, MPI_INT, 0, node), st, free_node);
@@ -141,7 +149,7 @@ tally_status_t tally_shape_create(MPI_Comm comm, const tally_topo_t *topo, tally
         st = TALLY_ERR_NO_MEMORY;
         goto free_node;
     }
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Allgather(&mine, 3, MPI_INT, entries, 3, MPI_INT, comm), st,
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Allgather(&mine, 4, MPI_INT, entries, 4, MPI_INT, comm), st,
                          free_entries);
     st = tally_shape_derive(size, rank, entries, out);
 free_entries:

@@ -179,7 +179,7 @@ tally_status_t tally_p2p_exchange_reduce(const tally_algo_args_t *args,
         .comm = comm,
         .step = step,
         .elem_size = args->elem_size,
-        .seg_elems = comm->config.segment_size / args->elem_size,
+        .seg_elems = args->segment_size / args->elem_size,
         .depth = comm->config.pipeline_depth,
     };
     if (pl.seg_elems == 0)

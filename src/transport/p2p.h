@@ -26,7 +26,7 @@ tally_status_t tally_p2p_recv(struct tally_comm *comm, void *buf, size_t bytes,
  *     acc[i] = incoming[i] op local[i]   if incoming_first
  *     acc[i] = local[i] op incoming[i]   otherwise
  * (acc may be local).  Both sides cut their data into the same
- * comm->config.segment_size segments, pipeline_depth of them in flight. */
+ * args->segment_size segments, pipeline_depth of them in flight. */
 typedef struct tally_p2p_reduce_step {
     const void *sbuf;
     size_t scount;

@@ -1,0 +1,294 @@
+/* model.c - the cost model's constants, its calibration and the helpers
+ * that price an algorithm's steps (see model.h).
+ *
+ * The built-in constants describe a typical x86 server node and a 10 Gbit/s
+ * network; they were checked against this project's measurements (tally-info
+ * --explain beside tally-bench):
+ *   same package   alpha 0.4 us, beta 1/6 GB/s   (shared-memory single copy)
+ *   across package alpha 0.7 us, beta 1/4.5 GB/s
+ *   across nodes   alpha 10 us,  beta 1/1.25 GB/s (10 Gbit/s TCP)
+ *   reduction      gamma 1/7.5 GB/s, copy 1/10 GB/s, three times faster in cache
+ *   oversubscribed a message also waits ~1.5 us for its peer to be scheduled
+ *   messages up to the 4 KiB eager limit move at 2.5 GB/s within a node
+ *   (copied through the MPI's queue); longer ones pay a 4 us rendezvous
+ * TALLY_CALIBRATE=1 replaces the link, gamma and copy figures by measured
+ * ones. */
+#include "model.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "../reduce/reduce.h"
+#include "shape.h"
+
+#define GB 1e9
+
+const char *tally_level_name(tally_level_t level)
+{
+    switch (level) {
+    case TALLY_LEVEL_PACKAGE: return "same package";
+    case TALLY_LEVEL_NODE: return "same node";
+    case TALLY_LEVEL_NETWORK: return "across nodes";
+    case TALLY_LEVEL_COUNT: break;
+    }
+    return "?";
+}
+
+void tally_model_defaults(tally_model_t *model, const tally_shape_t *shape)
+{
+    *model = (tally_model_t){
+        .link = {
+            [TALLY_LEVEL_PACKAGE] = {0.4e-6, 1.0 / (6.0 * GB)},
+            [TALLY_LEVEL_NODE] = {0.7e-6, 1.0 / (4.5 * GB)},
+            [TALLY_LEVEL_NETWORK] = {10e-6, 1.0 / (1.25 * GB)},
+        },
+        .gamma = 1.0 / (7.5 * GB),
+        .copy = 1.0 / (10.0 * GB),
+        .cache_speedup = 5.0,
+        .cache_bytes = (size_t)1 << 20,
+        .eager_bytes = 4096,  /* Open MPI's shared-memory eager limit */
+        .rendezvous = 4.0e-6,
+        .eager_beta = 1.0 / (2.5 * GB),
+        .call = 0.15e-6,
+        .switch_wait = 1.5e-6,
+        .mpi_latency_bytes = 4096,
+        .mpi_factor = 1.3,
+    };
+    if (shape && shape->min_cache_bytes > 0)
+        model->cache_bytes = shape->min_cache_bytes;
+}
+
+void tally_model_write(const tally_model_t *model, FILE *stream)
+{
+    fprintf(stream, "cost model (%s):\n",
+            model->calibrated ? "measured by TALLY_CALIBRATE=1" : "built-in constants");
+    for (int l = 0; l < TALLY_LEVEL_COUNT; l++)
+        fprintf(stream, "  %-13s alpha %8.2f us   beta %6.2f GB/s%s\n",
+                tally_level_name((tally_level_t)l), model->link[l].alpha * 1e6,
+                1.0 / model->link[l].beta / GB,
+                model->calibrated && !model->measured[l] ? "   (built-in: no such pair)" : "");
+    fprintf(stream, "  reduce %.2f GB/s, copy %.2f GB/s, both %.1fx faster within %zu KiB of cache\n",
+            1.0 / model->gamma / GB, 1.0 / model->copy / GB, model->cache_speedup,
+            model->cache_bytes >> 10);
+    fprintf(stream, "  messages up to %zu B: %.2f GB/s within a node (eager); above: +%.2f us "
+                    "(rendezvous)\n",
+            model->eager_bytes, 1.0 / model->eager_beta / GB, model->rendezvous * 1e6);
+    fprintf(stream, "  tally's own cost %.2f us a call\n", model->call * 1e6);
+    fprintf(stream, "  oversubscribed: latency and CPU work times ranks per PU, +%.2f us a message\n",
+            model->switch_wait * 1e6);
+    fprintf(stream, "  mpi: recursive doubling up to %zu B, else %.2fx tally's ring\n",
+            model->mpi_latency_bytes, model->mpi_factor);
+}
+
+tally_cost_t tally_cost_make(const tally_model_t *model, const tally_shape_t *shape,
+                             size_t bytes)
+{
+    /* Send and receive buffers of every rank sharing a core's cache. */
+    double working_set = 2.0 * (double)bytes * shape->oversubscription;
+    return (tally_cost_t){
+        .model = model,
+        .shape = shape,
+        .bytes = (double)bytes,
+        .in_cache = working_set <= (double)model->cache_bytes,
+    };
+}
+
+static tally_level_t level_of(const tally_shape_t *shape, int a, int b)
+{
+    if (!tally_shape_same_node(shape, a, b))
+        return TALLY_LEVEL_NETWORK;
+    /* Unknown bindings count as one package: the optimistic intra-node case. */
+    if (shape->package_of[a] < 0 || shape->package_of[b] < 0 ||
+        shape->package_of[a] == shape->package_of[b])
+        return TALLY_LEVEL_PACKAGE;
+    return TALLY_LEVEL_NODE;
+}
+
+/* CPU-bound work within a node: slowed by oversubscription, faster in cache. */
+static double cpu_factor(const tally_cost_t *cost)
+{
+    double f = cost->shape->oversubscription;
+    return cost->in_cache ? f / cost->model->cache_speedup : f;
+}
+
+double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int arg,
+                       double bytes)
+{
+    const tally_shape_t *shape = cost->shape;
+    const tally_model_t *m = cost->model;
+    const int p = shape->size;
+    /* Off-node senders per node share the node's link. */
+    int *off_node = calloc((size_t)shape->nodes, sizeof *off_node);
+    for (int r = 0; off_node && r < p; r++) {
+        int q = partner(r, p, arg);
+        if (q >= 0 && !tally_shape_same_node(shape, r, q))
+            off_node[shape->node_of[r]]++;
+    }
+    double worst = 0.0;
+    for (int r = 0; r < p; r++) {
+        int q = partner(r, p, arg);
+        if (q < 0)
+            continue;
+        tally_level_t level = level_of(shape, r, q);
+        double alpha = m->link[level].alpha, beta = m->link[level].beta;
+        if (bytes > (double)m->eager_bytes)
+            alpha += m->rendezvous;
+        if (level == TALLY_LEVEL_NETWORK) {
+            int sharing = off_node ? off_node[shape->node_of[r]] : shape->max_per_node;
+            beta *= sharing > 1 ? sharing : 1;
+        } else {
+            alpha *= shape->oversubscription;
+            if (shape->oversubscription > 1.0)
+                alpha += m->switch_wait;
+            if (bytes <= (double)m->eager_bytes)
+                beta = m->eager_beta * shape->oversubscription;
+            else
+                beta *= cpu_factor(cost);
+        }
+        double t = alpha + bytes * beta;
+        if (t > worst)
+            worst = t;
+    }
+    free(off_node);
+    return worst;
+}
+
+double tally_cost_reduce(const tally_cost_t *cost, double bytes)
+{
+    return bytes * cost->model->gamma * cpu_factor(cost);
+}
+
+double tally_cost_copy(const tally_cost_t *cost, double bytes)
+{
+    return bytes * cost->model->copy * cpu_factor(cost);
+}
+
+double tally_cost_call(const tally_cost_t *cost)
+{
+    return cost->model->call * cost->shape->oversubscription;
+}
+
+/* --- calibration ----------------------------------------------------------- */
+
+#define CALIBRATE_TAG 7001
+
+/* The first pair (a < b) whose level is `level`, or false. */
+static bool find_pair(const tally_shape_t *shape, tally_level_t level, int *a, int *b)
+{
+    for (int i = 0; i < shape->size; i++)
+        for (int j = i + 1; j < shape->size; j++)
+            if (level_of(shape, i, j) == level) {
+                *a = i;
+                *b = j;
+                return true;
+            }
+    return false;
+}
+
+/* Half the mean round trip of `bytes` between a and b (on a and b only). */
+static tally_status_t ping_pong(MPI_Comm comm, int me, int a, int b, void *buf, int bytes,
+                                int rounds, double *seconds)
+{
+    int peer = me == a ? b : a;
+    double start = 0.0;
+    for (int i = -2; i < rounds; i++) { /* two rounds of warm-up */
+        if (i == 0)
+            start = PMPI_Wtime();
+        if (me == a) {
+            TALLY_MPI_CHECK(NULL, PMPI_Send(buf, bytes, MPI_BYTE, peer, CALIBRATE_TAG, comm));
+            TALLY_MPI_CHECK(NULL, PMPI_Recv(buf, bytes, MPI_BYTE, peer, CALIBRATE_TAG, comm,
+                                            MPI_STATUS_IGNORE));
+        } else {
+            TALLY_MPI_CHECK(NULL, PMPI_Recv(buf, bytes, MPI_BYTE, peer, CALIBRATE_TAG, comm,
+                                            MPI_STATUS_IGNORE));
+            TALLY_MPI_CHECK(NULL, PMPI_Send(buf, bytes, MPI_BYTE, peer, CALIBRATE_TAG, comm));
+        }
+    }
+    *seconds = (PMPI_Wtime() - start) / (2.0 * rounds);
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
+                                     const tally_shape_t *shape)
+{
+    int me;
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_rank(comm, &me));
+    /* Large enough to leave the cache, small enough to stay quick. */
+    size_t big = model->cache_bytes * 4;
+    if (big < ((size_t)4 << 20))
+        big = (size_t)4 << 20;
+    if (big > ((size_t)16 << 20))
+        big = (size_t)16 << 20;
+    char *buf = malloc(2 * big);
+    /* measured[0..2]: alpha per level, [3..5]: beta, [6]: gamma, [7]: copy,
+     * [8]: 1 where this rank failed; MAX over ranks. */
+    double measured[9] = {0};
+    tally_status_t st = TALLY_SUCCESS;
+    /* Every rank learns whether every buffer exists before a pair starts,
+     * so no rank waits for a partner that gave up. */
+    int have = buf != NULL, all_have = 0;
+    if (PMPI_Allreduce(&have, &all_have, 1, MPI_INT, MPI_LAND, comm) != MPI_SUCCESS) {
+        free(buf);
+        return TALLY_ERR_MPI;
+    }
+    if (!all_have) {
+        free(buf);
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "TALLY_CALIBRATE: a rank could not allocate %zu bytes",
+                  2 * big);
+        return TALLY_ERR_NO_MEMORY;
+    }
+    memset(buf, 0, 2 * big);
+    for (int l = 0; l < TALLY_LEVEL_COUNT; l++) {
+        int a, b;
+        if (!find_pair(shape, (tally_level_t)l, &a, &b) || (me != a && me != b))
+            continue;
+        double small_t = 0.0, big_t = 0.0;
+        st = ping_pong(comm, me, a, b, buf, 8, 50, &small_t);
+        if (st == TALLY_SUCCESS)
+            st = ping_pong(comm, me, a, b, buf, (int)big, 3, &big_t);
+        if (st != TALLY_SUCCESS) {
+            measured[8] = 1.0;
+            break;
+        }
+        measured[l] = small_t;
+        measured[3 + l] = (big_t - small_t) / (double)big;
+    }
+    /* Best of three: the rate of an undisturbed pass. */
+    double best_reduce = 1e30, best_copy = 1e30;
+    for (int i = 0; i < 3; i++) {
+        double t0 = PMPI_Wtime();
+        tally_reduce(buf, buf, buf + big, big / sizeof(float), TALLY_FLOAT32, TALLY_SUM);
+        double t1 = PMPI_Wtime();
+        memcpy(buf + big, buf, big);
+        double t2 = PMPI_Wtime();
+        if (t1 - t0 < best_reduce)
+            best_reduce = t1 - t0;
+        if (t2 - t1 < best_copy)
+            best_copy = t2 - t1;
+    }
+    measured[6] = best_reduce / (double)big;
+    measured[7] = best_copy / (double)big;
+    free(buf);
+    double all[9];
+    TALLY_MPI_CHECK(NULL, PMPI_Allreduce(measured, all, 9, MPI_DOUBLE, MPI_MAX, comm));
+    if (all[8] != 0.0) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "TALLY_CALIBRATE: a rank could not measure");
+        return st != TALLY_SUCCESS ? st : TALLY_ERR_MPI;
+    }
+    tally_model_t m = *model;
+    for (int l = 0; l < TALLY_LEVEL_COUNT; l++) {
+        if (all[l] > 0.0 && all[3 + l] > 0.0) {
+            m.link[l] = (tally_link_cost_t){all[l], all[3 + l]};
+            m.measured[l] = true;
+        }
+    }
+    if (all[6] > 0.0)
+        m.gamma = all[6];
+    if (all[7] > 0.0)
+        m.copy = all[7];
+    m.calibrated = true;
+    *model = m;
+    return TALLY_SUCCESS;
+}

@@ -1,0 +1,97 @@
+/* model.h - the alpha-beta cost model: what a message costs between two
+ * ranks at each level of the machine, what a byte of reduction costs, and
+ * the helpers each algorithm's predict function uses to price its steps.
+ *
+ * A step in which every rank sends `b` bytes to a partner costs, for the
+ * slowest rank, alpha(level) + b beta(level) (+ the rendezvous hand-shake
+ * above the eager limit), where level is the farthest pair: same package,
+ * same node, or across nodes.  Across nodes, the ranks of a node that send
+ * off-node in the same step share its link, so beta is multiplied by their
+ * number.  Within a node, copies and reductions run on the CPUs: when ranks
+ * outnumber PUs they are slowed by ranks / PUs, and while a call's working
+ * set fits the private cache they are `cache_speedup` times faster. */
+#ifndef TALLY_MODEL_H
+#define TALLY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "tally.h"
+
+struct tally_topo;
+struct tally_shape;
+
+typedef enum tally_level {
+    TALLY_LEVEL_PACKAGE, /* both ranks on one package (or bindings unknown) */
+    TALLY_LEVEL_NODE,    /* same node, different packages */
+    TALLY_LEVEL_NETWORK, /* different nodes */
+    TALLY_LEVEL_COUNT
+} tally_level_t;
+
+typedef struct tally_link_cost {
+    double alpha; /* seconds per message */
+    double beta;  /* seconds per byte, out of cache */
+} tally_link_cost_t;
+
+typedef struct tally_model {
+    tally_link_cost_t link[TALLY_LEVEL_COUNT];
+    double gamma;          /* seconds per byte reduced, out of cache */
+    double copy;           /* seconds per byte copied locally, out of cache */
+    double cache_speedup;  /* intra-node beta, gamma and copy divide by it in cache */
+    size_t cache_bytes;    /* private cache of one rank (hwloc: L2, else L1) */
+    size_t eager_bytes;    /* longer messages pay `rendezvous` */
+    double rendezvous;     /* seconds */
+    double eager_beta;     /* seconds per byte of a message within a node up to
+                              eager_bytes: copied in and out of the MPI's
+                              shared-memory queue, fragment by fragment */
+    double call;           /* tally's own cost per call of its point-to-point
+                              algorithms (lookup, nonblocking segment pipeline);
+                              the mpi algorithm is a single PMPI call */
+    double switch_wait;    /* seconds a message waits for its peer to be scheduled
+                              when ranks outnumber PUs */
+    size_t mpi_latency_bytes; /* up to here the MPI's own allreduce is recursive doubling */
+    double mpi_factor;     /* above it, the MPI's allreduce costs tally's ring times this */
+    bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
+    bool measured[TALLY_LEVEL_COUNT]; /* ... and the links of levels the shape has */
+} tally_model_t;
+
+const char *tally_level_name(tally_level_t level);
+
+/* The built-in constants, with the smallest private cache of the shape's
+ * ranks (so that every rank computes the same model) when known. */
+void tally_model_defaults(tally_model_t *model, const struct tally_shape *shape);
+
+/* Collective over comm: measures alpha and beta of every level present in
+ * the shape with ping-pongs between one pair of ranks, and gamma and copy
+ * on every rank; every rank ends with the same numbers (the slowest rank's).
+ * On error the model is unchanged. */
+tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
+                                     const struct tally_shape *shape);
+
+/* The parameters, one line each, for tally-info. */
+void tally_model_write(const tally_model_t *model, FILE *stream);
+
+/* What an algorithm's predict function prices: one call of `bytes` on the
+ * communicator of `shape` (not in place). */
+typedef struct tally_cost {
+    const tally_model_t *model;
+    const struct tally_shape *shape;
+    double bytes;
+    bool in_cache; /* the working set fits each rank's share of the private cache */
+} tally_cost_t;
+
+tally_cost_t tally_cost_make(const tally_model_t *model, const struct tally_shape *shape,
+                             size_t bytes);
+
+/* The partner of `rank` in a step (arg: the step's parameter), or -1 when
+ * the rank sits the step out. */
+typedef int (*tally_partner_fn)(int rank, int size, int arg);
+
+/* One step in which every rank with a partner exchanges `bytes` with it. */
+double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int arg,
+                       double bytes);
+double tally_cost_reduce(const tally_cost_t *cost, double bytes);
+double tally_cost_copy(const tally_cost_t *cost, double bytes);
+double tally_cost_call(const tally_cost_t *cost);
+
+#endif

@@ -1,0 +1,398 @@
+/* test_select.c - the communicator shape, the cost model's rows and the
+ * rule table: ranges at their edges, the precedence of the sources
+ * (TALLY_ALGO > tuning file > model > built-in), rows that cannot serve a
+ * call, unknown names, a missing file, and the per-communicator cache.  No
+ * MPI communication: the shape comes from hand-made allgather entries. */
+#include <check.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/comm.h"
+#include "select/select.h"
+#include "topo/model.h"
+#include "topo/shape.h"
+
+/* Entries for `size` ranks where rank r lives on node node_of[r], a node
+ * of `pus` PUs. */
+static tally_shape_t shape_on(int size, const int *node_of, int rank, int pus)
+{
+    tally_shape_entry_t e[64];
+    for (int r = 0; r < size; r++) {
+        int leader = r;
+        for (int q = 0; q < r; q++)
+            if (node_of[q] == node_of[r]) {
+                leader = q;
+                break;
+            }
+        e[r] = (tally_shape_entry_t){leader, -1, pus, 0};
+    }
+    tally_shape_t s;
+    ck_assert_int_eq(tally_shape_derive(size, rank, e, &s), TALLY_SUCCESS);
+    return s;
+}
+
+static tally_shape_t shape_of(int size, const int *node_of, int rank)
+{
+    return shape_on(size, node_of, rank, 2);
+}
+
+START_TEST(test_shape_placements)
+{
+    const int by_node[6] = {0, 0, 0, 1, 1, 1};
+    tally_shape_t s = shape_of(6, by_node, 4);
+    ck_assert_int_eq(s.nodes, 2);
+    ck_assert_int_eq(s.min_per_node, 3);
+    ck_assert_int_eq(s.max_per_node, 3);
+    ck_assert_int_eq(s.placement, TALLY_PLACEMENT_CONSECUTIVE);
+    ck_assert_int_eq(s.node, 1);
+    ck_assert_int_eq(s.local_rank, 1);
+    ck_assert_int_eq(s.local_size, 3);
+    ck_assert(s.oversubscription > 1.49 && s.oversubscription < 1.51); /* 3 ranks, 2 PUs */
+    ck_assert_int_eq(s.max_per_package, 0);                              /* unbound */
+    tally_shape_free(&s);
+
+    const int rr[6] = {0, 1, 2, 0, 1, 2};
+    s = shape_of(6, rr, 5);
+    ck_assert_int_eq(s.nodes, 3);
+    ck_assert_int_eq(s.placement, TALLY_PLACEMENT_ROUND_ROBIN);
+    ck_assert_int_eq(s.node, 2);
+    ck_assert_int_eq(s.local_rank, 1);
+    tally_shape_free(&s);
+
+    const int uneven[3] = {0, 0, 1};
+    s = shape_of(3, uneven, 0);
+    ck_assert_int_eq(s.min_per_node, 1);
+    ck_assert_int_eq(s.max_per_node, 2);
+    ck_assert_int_eq(s.placement, TALLY_PLACEMENT_CONSECUTIVE);
+    tally_shape_free(&s);
+
+    const int scattered[4] = {0, 1, 1, 0};
+    s = shape_of(4, scattered, 0);
+    ck_assert_int_eq(s.placement, TALLY_PLACEMENT_SCATTERED);
+    tally_shape_free(&s);
+
+    const int one[1] = {0};
+    s = shape_of(1, one, 0);
+    ck_assert_int_eq(s.placement, TALLY_PLACEMENT_ONE_NODE);
+    ck_assert(s.oversubscription == 1.0);
+    tally_shape_free(&s);
+}
+END_TEST
+
+START_TEST(test_shape_packages_and_bad_entries)
+{
+    /* 4 ranks, one node, bound 3 to package 0 and 1 to package 1. */
+    tally_shape_entry_t e[4] = {{0, 0, 8, 512}, {0, 0, 8, 1024}, {0, 1, 8, 0}, {0, 0, 8, 2048}};
+    tally_shape_t s;
+    ck_assert_int_eq(tally_shape_derive(4, 2, e, &s), TALLY_SUCCESS);
+    ck_assert_int_eq(s.max_per_package, 3);
+    ck_assert_uint_eq(s.min_cache_bytes, 512 << 10); /* the smallest known */
+    ck_assert(tally_shape_same_package(&s, 0, 1));
+    ck_assert(!tally_shape_same_package(&s, 0, 2));
+    ck_assert(s.oversubscription == 1.0);
+    tally_shape_free(&s);
+
+    s.size = -7; /* must stay untouched on failure */
+    tally_shape_entry_t bad_leader[2] = {{1, -1, 0, 0}, {1, -1, 0, 0}}; /* leader after rank 0 */
+    ck_assert_int_eq(tally_shape_derive(2, 0, bad_leader, &s), TALLY_ERR_INVALID_ARGUMENT);
+    tally_shape_entry_t not_a_leader[2] = {{0, -1, 0, 0}, {5, -1, 0, 0}};
+    ck_assert_int_eq(tally_shape_derive(2, 0, not_a_leader, &s), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_shape_derive(2, 2, e, &s), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(s.size, -7);
+}
+END_TEST
+
+/* The model's rows cover every byte count once, in order. */
+static void check_model_rows(const tally_shape_t *shape)
+{
+    tally_model_t model;
+    tally_model_defaults(&model, NULL);
+    tally_plan_rule_t rows[128];
+    size_t n = tally_model_rules(shape, &model, rows, 128);
+    ck_assert_uint_ge(n, 1);
+    ck_assert_uint_eq(rows[0].min_bytes, 0);
+    size_t i = 1;
+    for (; i < n && rows[i].min_bytes != 0; i++) {
+        ck_assert_uint_eq(rows[i].min_bytes, rows[i - 1].max_bytes + 1);
+        ck_assert_ptr_ne(rows[i].algo, rows[i - 1].algo); /* neighbours merged */
+    }
+    ck_assert_uint_eq(rows[i - 1].max_bytes, SIZE_MAX);
+    for (size_t k = 0; k < n; k++) {
+        ck_assert_int_eq(rows[k].source, TALLY_RULE_MODEL);
+        ck_assert_uint_le(rows[k].min_bytes, rows[k].max_bytes);
+    }
+    /* The best predicted at a point is the row's algorithm there. */
+    size_t probe[] = {8, 1 << 20, (size_t)64 << 20};
+    for (size_t p = 0; p < 3; p++) {
+        tally_cost_t cost = tally_cost_make(&model, shape, probe[p]);
+        const tally_plan_rule_t *row = NULL;
+        for (size_t k = 0; k < n && !row; k++)
+            if (probe[p] >= rows[k].min_bytes && probe[p] <= rows[k].max_bytes)
+                row = &rows[k];
+        ck_assert_ptr_nonnull(row);
+        double chosen = row->algo->predict(&cost);
+        for (const tally_algo_t *const *a = tally_algo_registry; *a; a++)
+            ck_assert(chosen <= (*a)->predict(&cost) / 0.97 + 1e-12);
+    }
+}
+
+START_TEST(test_model_rows)
+{
+    const int one[8] = {0};
+    const int two[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    const int rr[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    for (int size = 1; size <= 8; size++) {
+        tally_shape_t s = shape_of(size, one, 0);
+        check_model_rows(&s);
+        tally_shape_free(&s);
+    }
+    tally_shape_t s = shape_of(8, two, 0);
+    check_model_rows(&s);
+    tally_shape_free(&s);
+    s = shape_of(8, rr, 0);
+    check_model_rows(&s);
+    tally_shape_free(&s);
+}
+END_TEST
+
+START_TEST(test_model_network_contention)
+{
+    /* Round-robin placement puts every ring link on the network: a ring
+     * step costs more than with ranks in blocks by node. */
+    const int blocks[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    const int rr[8] = {0, 1, 0, 1, 0, 1, 0, 1};
+    tally_model_t model;
+    tally_model_defaults(&model, NULL);
+    tally_shape_t a = shape_on(8, blocks, 0, 64), b = shape_on(8, rr, 0, 64);
+    tally_cost_t ca = tally_cost_make(&model, &a, (size_t)64 << 20);
+    tally_cost_t cb = tally_cost_make(&model, &b, (size_t)64 << 20);
+    const tally_algo_t *ring = tally_algo_find("ring");
+    ck_assert(ring->predict(&cb) > 2.0 * ring->predict(&ca));
+    /* And the network dominates: more than an intra-node-only shape. */
+    const int one[8] = {0};
+    tally_shape_t c = shape_on(8, one, 0, 64);
+    tally_cost_t cc = tally_cost_make(&model, &c, (size_t)64 << 20);
+    ck_assert(ring->predict(&ca) > ring->predict(&cc));
+    tally_shape_free(&a);
+    tally_shape_free(&b);
+    tally_shape_free(&c);
+}
+END_TEST
+
+/* A communicator object without MPI, enough for tally_select. */
+typedef struct fake {
+    struct tally_comm comm;
+    char path[64];
+} fake_t;
+
+static void clear_env(void)
+{
+    const char *vars[] = {"TALLY_ALGO", "TALLY_SEGMENT_SIZE", "TALLY_FALLBACK", "TALLY_LOG_LEVEL",
+                          "TALLY_TUNING_FILE", "TALLY_MODEL", "TALLY_CALIBRATE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    setenv("TALLY_LOG_LEVEL", "none", 1);
+}
+
+/* Writes `text` to a temporary file and points TALLY_TUNING_FILE at it. */
+static void tuning_file(fake_t *f, const char *text)
+{
+    strcpy(f->path, "/tmp/tally-test-select-XXXXXX");
+    int fd = mkstemp(f->path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    setenv("TALLY_TUNING_FILE", f->path, 1);
+}
+
+static tally_status_t fake_make(fake_t *f, int size, int nodes)
+{
+    memset(&f->comm, 0, sizeof f->comm);
+    char err[256];
+    ck_assert_int_eq(tally_config_load(&f->comm.config, err, sizeof err), TALLY_SUCCESS);
+    if (strcmp(f->comm.config.algo, "auto") != 0)
+        f->comm.forced = tally_algo_find(f->comm.config.algo);
+    int node_of[64];
+    for (int r = 0; r < size; r++)
+        node_of[r] = r * nodes / size;
+    f->comm.size = size;
+    f->comm.shape = shape_of(size, node_of, 0);
+    tally_model_defaults(&f->comm.model, NULL);
+    return tally_plan_build(&f->comm.plan, &f->comm.config, &f->comm.shape, &f->comm.model, 0);
+}
+
+static void fake_free(fake_t *f)
+{
+    tally_plan_free(&f->comm.plan);
+    tally_shape_free(&f->comm.shape);
+    if (f->path[0])
+        unlink(f->path);
+}
+
+static const char *chosen(fake_t *f, size_t bytes, tally_dtype_t dtype, tally_op_t op)
+{
+    tally_choice_t c;
+    ck_assert_int_eq(tally_select(&f->comm, bytes, dtype, op, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    return c.algo->name;
+}
+
+START_TEST(test_file_rows_edges_and_precedence)
+{
+    clear_env();
+    fake_t f = {0};
+    tuning_file(&f, "# ranks nodes bytes algorithm segment\n"
+                    "4 1 100-199 rabenseifner 4K\n"
+                    "4 1 200 ring\n"
+                    "4 2 0-* mpi\n"            /* other node count: not this comm */
+                    "3 1 0-* mpi\n"            /* other size */
+                    "2-8 1 1000-2000 no_such_algorithm\n"
+                    "4 1 1000-2000 ring\n"
+                    "4 1 1500-3000 rabenseifner\n"); /* overlaps: the first wins */
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_str_eq(chosen(&f, 100, TALLY_FLOAT32, TALLY_SUM), "rabenseifner");
+    ck_assert_str_eq(chosen(&f, 199, TALLY_FLOAT32, TALLY_SUM), "rabenseifner");
+    ck_assert_str_eq(chosen(&f, 200, TALLY_FLOAT32, TALLY_SUM), "ring");
+    ck_assert_str_eq(chosen(&f, 1000, TALLY_FLOAT32, TALLY_SUM), "ring");
+    ck_assert_str_eq(chosen(&f, 2000, TALLY_FLOAT32, TALLY_SUM), "ring");
+    ck_assert_str_eq(chosen(&f, 2001, TALLY_FLOAT32, TALLY_SUM), "rabenseifner");
+    ck_assert_str_eq(chosen(&f, 3000, TALLY_FLOAT32, TALLY_SUM), "rabenseifner");
+    /* The row's segment size is used; elsewhere TALLY_SEGMENT_SIZE. */
+    tally_choice_t c;
+    ck_assert_int_eq(tally_select(&f.comm, 150, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_uint_eq(c.segment_size, 4096);
+    ck_assert_int_eq(c.rule->source, TALLY_RULE_FILE);
+    ck_assert_uint_eq(c.rule->line, 2);
+    ck_assert_int_eq(tally_select(&f.comm, 200, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_uint_eq(c.segment_size, 256 * 1024);
+    /* Outside the file's rows, the model's row decides. */
+    ck_assert_int_eq(tally_select(&f.comm, 99, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_int_eq(c.rule->source, TALLY_RULE_MODEL);
+    ck_assert_int_eq(tally_select(&f.comm, 201, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_int_eq(c.rule->source, TALLY_RULE_MODEL);
+    /* Rows for other shapes and the unknown name are not in the plan. */
+    for (size_t i = 0; i < f.comm.plan.nrules; i++)
+        ck_assert(f.comm.plan.rules[i].source != TALLY_RULE_FILE ||
+                  strcmp(f.comm.plan.rules[i].algo->name, "mpi") != 0);
+    uint64_t hash = f.comm.plan.hash;
+    fake_free(&f);
+
+    /* TALLY_MODEL=off: the built-in rows come right after the file's. */
+    setenv("TALLY_MODEL", "off", 1);
+    tuning_file(&f, "4 1 100-199 rabenseifner 4K\n");
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_uint_ne(f.comm.plan.hash, hash);
+    ck_assert_int_eq(tally_select(&f.comm, 99, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_int_eq(c.rule->source, TALLY_RULE_BUILTIN);
+    ck_assert_str_eq(c.algo->name, "mpi");
+    ck_assert_str_eq(chosen(&f, 2049, TALLY_FLOAT32, TALLY_SUM), "recursive_doubling");
+    ck_assert_str_eq(chosen(&f, 65536, TALLY_FLOAT32, TALLY_SUM), "recursive_doubling");
+    ck_assert_str_eq(chosen(&f, 65537, TALLY_FLOAT32, TALLY_SUM), "ring");
+    fake_free(&f);
+
+    /* TALLY_ALGO beats the file. */
+    setenv("TALLY_ALGO", "ring", 1);
+    tuning_file(&f, "4 1 0-* rabenseifner\n");
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_str_eq(chosen(&f, 150, TALLY_FLOAT32, TALLY_SUM), "ring");
+    ck_assert_str_eq(chosen(&f, 1 << 20, TALLY_FLOAT32, TALLY_SUM), "ring");
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_rows_that_cannot_serve)
+{
+    clear_env();
+    fake_t f = {0};
+    /* mpi cannot serve float16 or float MIN: the next matching row does. */
+    tuning_file(&f, "* * 0-1M mpi\n* * 0-1M rabenseifner\n");
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT32, TALLY_SUM), "mpi");
+    ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT16, TALLY_SUM), "rabenseifner");
+    ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT64, TALLY_MIN), "rabenseifner");
+    ck_assert_str_eq(chosen(&f, 4096, TALLY_INT64, TALLY_MIN), "mpi");
+    /* The cache answers per (bytes, dtype, op): asking again agrees. */
+    ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT16, TALLY_SUM), "rabenseifner");
+    ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT32, TALLY_SUM), "mpi");
+    /* CUDA memory: no host-only algorithm fits; nothing at all does here. */
+    tally_choice_t c;
+    ck_assert_int_eq(tally_select(&f.comm, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_CUDA, true, &c),
+                     TALLY_ERR_UNSUPPORTED);
+    fake_free(&f);
+
+    /* Forced mpi on float16: the fallback policy decides. */
+    unsetenv("TALLY_TUNING_FILE");
+    f.path[0] = '\0';
+    setenv("TALLY_ALGO", "mpi", 1);
+    setenv("TALLY_FALLBACK", "error", 1);
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_select(&f.comm, 64, TALLY_FLOAT16, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_ERR_UNSUPPORTED);
+    fake_free(&f);
+    setenv("TALLY_FALLBACK", "silent", 1);
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_select(&f.comm, 64, TALLY_FLOAT16, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_str_ne(c.algo->name, "mpi");
+    ck_assert_ptr_nonnull(c.rule); /* tally's own row */
+    fake_free(&f);
+}
+END_TEST
+
+START_TEST(test_missing_and_empty_files)
+{
+    clear_env();
+    fake_t f = {0};
+    ck_assert_int_eq(fake_make(&f, 2, 1), TALLY_SUCCESS);
+    strcpy(f.comm.config.tuning_file, "/nonexistent/tally.tune");
+    tally_plan_t untouched = {.nrules = 12345};
+    ck_assert_int_eq(tally_plan_build(&untouched, &f.comm.config, &f.comm.shape, &f.comm.model, 0),
+                     TALLY_ERR_INVALID_CONFIG);
+    ck_assert_uint_eq(untouched.nrules, 12345);
+    fake_free(&f);
+
+    /* An empty file and no file give the same table. */
+    tuning_file(&f, "");
+    ck_assert_int_eq(fake_make(&f, 2, 1), TALLY_SUCCESS);
+    uint64_t empty = f.comm.plan.hash;
+    fake_free(&f);
+    unsetenv("TALLY_TUNING_FILE");
+    f.path[0] = '\0';
+    ck_assert_int_eq(fake_make(&f, 2, 1), TALLY_SUCCESS);
+    ck_assert_uint_eq(f.comm.plan.hash, empty);
+    fake_free(&f);
+}
+END_TEST
+
+static Suite *select_suite(void)
+{
+    Suite *s = suite_create("select");
+    TCase *tc = tcase_create("select");
+    tcase_add_test(tc, test_shape_placements);
+    tcase_add_test(tc, test_shape_packages_and_bad_entries);
+    tcase_add_test(tc, test_model_rows);
+    tcase_add_test(tc, test_model_network_contention);
+    tcase_add_test(tc, test_file_rows_edges_and_precedence);
+    tcase_add_test(tc, test_rows_that_cannot_serve);
+    tcase_add_test(tc, test_missing_and_empty_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(select_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
