@@ -2,6 +2,8 @@
 #include "tally_test.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -227,4 +229,21 @@ uint64_t tt_hash(const void *buf, size_t bytes)
         h *= 1099511628211ull;
     }
     return h;
+}
+
+int tt_all_ok(int ok, const char *fmt, ...)
+{
+    if (!ok) {
+        int rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "rank %d: ", rank);
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n");
+        va_end(ap);
+    }
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    return all;
 }

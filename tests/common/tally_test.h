@@ -33,6 +33,11 @@ void tt_fill(void *buf, size_t count, tally_dtype_t dtype, tally_op_t op, int ra
 void tt_reference(void *out, const void *all, size_t count, int p, tally_dtype_t dtype,
                   tally_op_t op);
 
+/* MPI tests: true on every rank of MPI_COMM_WORLD iff ok on every rank; a
+ * failing rank prints why (printf-style) on stderr first.  Agreeing on each
+ * assertion means no rank is ever left waiting in a collective. */
+int tt_all_ok(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Float conversions of the reference, independent of the library's. */
 float tt_half_to_float(uint16_t h);
 uint16_t tt_float_to_half(float f);

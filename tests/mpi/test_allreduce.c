@@ -6,7 +6,6 @@
 #include <check.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +18,6 @@
 
 static int world_rank, world_size;
 
-/* True on every rank iff ok on every rank; a failing rank says why. */
-static int all_ok(int ok, const char *fmt, ...)
-{
-    if (!ok) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "rank %d: ", world_rank);
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
-        va_end(ap);
-    }
-    int all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-    return all;
-}
-
 static tally_comm_t *make_comm(const char *segment, const char *depth)
 {
     setenv("TALLY_SEGMENT_SIZE", segment, 1);
@@ -45,7 +28,7 @@ static tally_comm_t *make_comm(const char *segment, const char *depth)
     unsetenv("TALLY_SEGMENT_SIZE");
     unsetenv("TALLY_PIPELINE_DEPTH");
     unsetenv("TALLY_FALLBACK");
-    ck_assert_msg(all_ok(st == TALLY_SUCCESS, "tally_comm_create: %s", tally_strerror(st)),
+    ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS, "tally_comm_create: %s", tally_strerror(st)),
                   "tally_comm_create failed");
     return comm;
 }
@@ -128,7 +111,7 @@ static int check_one(tally_comm_t *comm, const char *algo, size_t count,
         ok = 0;
         what = "result differs from rank 0's";
     }
-    int agreed = all_ok(ok, "%s %s %s count=%zu %s: %s", algo, tt_dtype_name(dtype),
+    int agreed = tt_all_ok(ok, "%s %s %s count=%zu %s: %s", algo, tt_dtype_name(dtype),
                         tt_op_name(op), count, in_place ? "in-place" : "out-of-place", what);
     free(recv.base);
     free(send);
@@ -271,9 +254,9 @@ START_TEST(test_random_floats_identical)
         }
         uint64_t h = tt_hash(recv, count * sizeof *recv), h0 = h;
         MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-        ck_assert_msg(all_ok(h == h0, "%s: bits differ from rank 0", algos[a]),
+        ck_assert_msg(tt_all_ok(h == h0, "%s: bits differ from rank 0", algos[a]),
                       "%s: ranks disagree", algos[a]);
-        ck_assert_msg(all_ok(worst <= 1.0, "%s: error %.3g units", algos[a], worst),
+        ck_assert_msg(tt_all_ok(worst <= 1.0, "%s: error %.3g units", algos[a], worst),
                       "%s: error beyond the summation bound", algos[a]);
     }
     free(send);
@@ -300,7 +283,7 @@ START_TEST(test_nan_propagates)
             int ok = 1;
             for (int i = 0; i < 9; i++)
                 ok &= (i % 3 == 0) ? isnan(recv[i]) : !isnan(recv[i]);
-            ck_assert_msg(all_ok(ok, "%s %s: NaN lost or invented", algos[a],
+            ck_assert_msg(tt_all_ok(ok, "%s %s: NaN lost or invented", algos[a],
                                  tt_op_name(ops[o])),
                           "NaN handling");
         }
@@ -463,7 +446,7 @@ START_TEST(test_count_above_int_max)
         const uint8_t rank_sum = (uint8_t)(7 * world_size * (world_size - 1) / 2);
         for (size_t i = 0; i < count; i++)
             bad += recv[i] != (uint8_t)(i * 31 * (size_t)world_size + rank_sum);
-        ck_assert_msg(all_ok(bad == 0, "%s: %zu wrong bytes", algos[a], bad),
+        ck_assert_msg(tt_all_ok(bad == 0, "%s: %zu wrong bytes", algos[a], bad),
                       "%s above INT_MAX", algos[a]);
     }
     free(send);

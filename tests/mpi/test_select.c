@@ -5,7 +5,6 @@
  * tally_comm_predict / tally_comm_explain on bad and good input.  Every
  * assertion is agreed across ranks so no rank is left in a collective. */
 #include <check.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,23 +12,9 @@
 #include <unistd.h>
 
 #include "tally.h"
+#include "tally_test.h"
 
 static int world_rank, world_size;
-
-static int all_ok(int ok, const char *fmt, ...)
-{
-    if (!ok) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "rank %d: ", world_rank);
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
-        va_end(ap);
-    }
-    int all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-    return all;
-}
 
 /* Rank 0 writes `text` (with %d replaced by the world size) to a file
  * every rank can read; returns its path in buf. */
@@ -75,7 +60,7 @@ START_TEST(test_file_chooses_and_results_exact)
     setenv("TALLY_TUNING_FILE", path, 1);
     tally_comm_t *comm = NULL;
     tally_status_t st = tally_comm_create(MPI_COMM_WORLD, &comm);
-    ck_assert_msg(all_ok(st == TALLY_SUCCESS, "create: %s", tally_strerror(st)), "create");
+    ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS, "create: %s", tally_strerror(st)), "create");
     const struct { size_t count; const char *algo; } cases[] = {
         {1, "rabenseifner"}, {999, "rabenseifner"}, {1000, "rabenseifner"},
         {1001, "ring"}, {16384, "ring"}, {16385, "recursive_doubling"}, {99991, "recursive_doubling"},
@@ -83,7 +68,7 @@ START_TEST(test_file_chooses_and_results_exact)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *name = NULL;
         st = tally_comm_get_algorithm(comm, cases[i].count, TALLY_INT32, TALLY_SUM, &name);
-        ck_assert_msg(all_ok(st == TALLY_SUCCESS && strcmp(name, cases[i].algo) == 0,
+        ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS && strcmp(name, cases[i].algo) == 0,
                              "%zu int32: %s, expected %s", cases[i].count,
                              st == TALLY_SUCCESS ? name : tally_strerror(st), cases[i].algo),
                       "choice");
@@ -97,7 +82,7 @@ START_TEST(test_file_chooses_and_results_exact)
             bad += buf[k] != (int32_t)want;
         }
         free(buf);
-        ck_assert_msg(all_ok(st == TALLY_SUCCESS && bad == 0, "%zu int32 via %s: %s, %zu wrong",
+        ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS && bad == 0, "%zu int32 via %s: %s, %zu wrong",
                              cases[i].count, cases[i].algo, tally_strerror(st), bad),
                       "result");
     }
@@ -108,7 +93,7 @@ START_TEST(test_file_chooses_and_results_exact)
     const char *name = NULL;
     if (st == TALLY_SUCCESS)
         st = tally_comm_get_algorithm(comm, 5, TALLY_INT32, TALLY_SUM, &name);
-    ck_assert_msg(all_ok(st == TALLY_SUCCESS && strcmp(name, "ring") == 0, "forced: %s",
+    ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS && strcmp(name, "ring") == 0, "forced: %s",
                          st == TALLY_SUCCESS ? name : tally_strerror(st)),
                   "TALLY_ALGO");
     tally_comm_destroy(comm);
@@ -131,14 +116,14 @@ START_TEST(test_ranks_with_different_tables_fail_together)
     setenv("TALLY_TUNING_FILE", world_rank == world_size - 1 ? b : a, 1);
     tally_comm_t *comm = NULL;
     tally_status_t st = tally_comm_create(MPI_COMM_WORLD, &comm);
-    ck_assert_msg(all_ok(st == TALLY_ERR_CONFIG_MISMATCH && comm == NULL, "got %s",
+    ck_assert_msg(tt_all_ok(st == TALLY_ERR_CONFIG_MISMATCH && comm == NULL, "got %s",
                          tally_strerror(st)),
                   "mismatch detected on every rank");
     /* One rank without the file: also a mismatch, not a hang. */
     if (world_rank == 0)
         unsetenv("TALLY_TUNING_FILE");
     st = tally_comm_create(MPI_COMM_WORLD, &comm);
-    ck_assert_msg(all_ok(st == TALLY_ERR_CONFIG_MISMATCH, "got %s", tally_strerror(st)),
+    ck_assert_msg(tt_all_ok(st == TALLY_ERR_CONFIG_MISMATCH, "got %s", tally_strerror(st)),
                   "file on some ranks only");
     clear_env();
     remove_file(a);
@@ -152,7 +137,7 @@ START_TEST(test_missing_file_fails_everywhere)
     setenv("TALLY_TUNING_FILE", "/nonexistent/dir/tally.tune", 1);
     tally_comm_t *comm = NULL;
     tally_status_t st = tally_comm_create(MPI_COMM_WORLD, &comm);
-    ck_assert_msg(all_ok(st == TALLY_ERR_INVALID_CONFIG && comm == NULL, "got %s",
+    ck_assert_msg(tt_all_ok(st == TALLY_ERR_INVALID_CONFIG && comm == NULL, "got %s",
                          tally_strerror(st)),
                   "missing file");
     clear_env();
@@ -179,11 +164,11 @@ START_TEST(test_shape_calibration_predict_explain)
     setenv("TALLY_CALIBRATE", "1", 1);
     tally_comm_t *comm = NULL;
     tally_status_t st = tally_comm_create(MPI_COMM_WORLD, &comm);
-    ck_assert_msg(all_ok(st == TALLY_SUCCESS, "create: %s", tally_strerror(st)), "create");
+    ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS, "create: %s", tally_strerror(st)), "create");
     char shape[128];
     snprintf(shape, sizeof shape, "%d rank%s on 1 node", world_size, world_size == 1 ? "" : "s");
-    ck_assert_msg(all_ok(print_contains(comm, shape), "shape"), "shape");
-    ck_assert_msg(all_ok(print_contains(comm, "measured by TALLY_CALIBRATE=1"), "calibrated"),
+    ck_assert_msg(tt_all_ok(print_contains(comm, shape), "shape"), "shape");
+    ck_assert_msg(tt_all_ok(print_contains(comm, "measured by TALLY_CALIBRATE=1"), "calibrated"),
                   "calibrated");
 
     double t_small = 0, t_big = 0, t = 0;
@@ -202,7 +187,7 @@ START_TEST(test_shape_calibration_predict_explain)
           TALLY_ERR_NULL_COMM;
     ok &= tally_comm_explain(comm, 4, TALLY_FLOAT32, TALLY_SUM, NULL) ==
           TALLY_ERR_INVALID_ARGUMENT;
-    ck_assert_msg(all_ok(ok, "predict: small %g big %g", t_small, t_big), "predict");
+    ck_assert_msg(tt_all_ok(ok, "predict: small %g big %g", t_small, t_big), "predict");
 
     char *text = NULL;
     size_t len = 0;
@@ -213,7 +198,7 @@ START_TEST(test_shape_calibration_predict_explain)
     tally_comm_get_algorithm(comm, 1 << 20, TALLY_FLOAT16, TALLY_SUM, &name);
     char runs[96];
     snprintf(runs, sizeof runs, "runs %s:", name ? name : "?");
-    ck_assert_msg(all_ok(st == TALLY_SUCCESS && strstr(text, runs) &&
+    ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS && strstr(text, runs) &&
                              strstr(text, "cannot serve it") && strstr(text, "<- runs"),
                          "explain:\n%s", text),
                   "explain");
