@@ -93,7 +93,7 @@ extern const tally_algo_t tally_algo_recursive_doubling;
 
 static double mpi_predict(const tally_cost_t *c)
 {
-    if (c->bytes <= (double)c->model->mpi_latency_bytes)
+    if (c->bytes < (double)c->model->mpi_latency_bytes)
         return tally_algo_recursive_doubling.predict(c) - tally_cost_call(c);
     return tally_algo_ring.predict(c) * c->model->mpi_factor - tally_cost_call(c);
 }

@@ -102,15 +102,17 @@ static double rabenseifner_predict(const tally_cost_t *c)
     if (p == 1)
         return t + tally_cost_copy(c, c->bytes);
     if (pof2 != p)
-        t += 2.0 * tally_cost_step(c, tally_pof2_fold_partner, 0, c->bytes) +
-             tally_cost_reduce(c, c->bytes);
+        t += tally_cost_step(c, tally_pof2_fold_partner, 0, c->bytes) +
+             tally_cost_reduce(c, c->bytes) +
+             tally_cost_deliver(c, tally_pof2_fold_partner, 0, c->bytes);
     /* Halving sends half the window at distance pof2/2 first; doubling
      * sends the same amounts back in reverse order. */
     double window = c->bytes;
     for (int mask = pof2 / 2; mask >= 1; mask >>= 1) {
         window /= 2.0;
-        t += 2.0 * tally_cost_step(c, tally_pof2_partner, mask, window) +
-             tally_cost_reduce(c, window);
+        t += tally_cost_step(c, tally_pof2_partner, mask, window) +
+             tally_cost_reduce(c, window) +
+             tally_cost_deliver(c, tally_pof2_partner, mask, window);
     }
     return t;
 }

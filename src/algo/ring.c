@@ -87,8 +87,9 @@ static double ring_predict(const tally_cost_t *c)
     if (p == 1)
         return tally_cost_call(c) + tally_cost_copy(c, c->bytes);
     double block = c->bytes / p;
-    return tally_cost_call(c) + 2.0 * (p - 1) * tally_cost_step(c, ring_next, 0, block) +
-           (p - 1) * tally_cost_reduce(c, block);
+    return tally_cost_call(c) +
+           (p - 1) * (tally_cost_step(c, ring_next, 0, block) + tally_cost_reduce(c, block) +
+                      tally_cost_deliver(c, ring_next, 0, block));
 }
 
 const tally_algo_t tally_algo_ring = {

@@ -9,8 +9,9 @@
  *   across nodes   alpha 10 us,  beta 1/1.25 GB/s (10 Gbit/s TCP)
  *   reduction      gamma 1/7.5 GB/s, copy 1/10 GB/s, three times faster in cache
  *   oversubscribed a message also waits ~1.5 us for its peer to be scheduled
- *   messages up to the 4 KiB eager limit move at 2.5 GB/s within a node
- *   (copied through the MPI's queue); longer ones pay a 4 us rendezvous
+ *   messages up to the 4 KiB eager limit move at 2.1 GB/s within a node
+ *   (copied through the MPI's queue); longer ones pay a 3 us rendezvous
+ *   allgather steps land in the caller's buffer: no cache speed-up (measured)
  * TALLY_CALIBRATE=1 replaces the link, gamma and copy figures by measured
  * ones. */
 #include "model.h"
@@ -49,8 +50,8 @@ void tally_model_defaults(tally_model_t *model, const tally_shape_t *shape)
         .cache_speedup = 5.0,
         .cache_bytes = (size_t)1 << 20,
         .eager_bytes = 4096,  /* Open MPI's shared-memory eager limit */
-        .rendezvous = 4.0e-6,
-        .eager_beta = 1.0 / (2.5 * GB),
+        .rendezvous = 3.0e-6,
+        .eager_beta = 1.0 / (2.1 * GB),
         .call = 0.15e-6,
         .switch_wait = 1.5e-6,
         .mpi_latency_bytes = 4096,
@@ -78,15 +79,15 @@ void tally_model_write(const tally_model_t *model, FILE *stream)
     fprintf(stream, "  tally's own cost %.2f us a call\n", model->call * 1e6);
     fprintf(stream, "  oversubscribed: latency and CPU work times ranks per PU, +%.2f us a message\n",
             model->switch_wait * 1e6);
-    fprintf(stream, "  mpi: recursive doubling up to %zu B, else %.2fx tally's ring\n",
+    fprintf(stream, "  mpi: recursive doubling below %zu B, else %.2fx tally's ring\n",
             model->mpi_latency_bytes, model->mpi_factor);
 }
 
 tally_cost_t tally_cost_make(const tally_model_t *model, const tally_shape_t *shape,
                              size_t bytes)
 {
-    /* Send and receive buffers of every rank sharing a core's cache. */
-    double working_set = 2.0 * (double)bytes * shape->oversubscription;
+    /* Send, receive and scratch buffers of every rank sharing a core's cache. */
+    double working_set = 3.0 * (double)bytes * shape->oversubscription;
     return (tally_cost_t){
         .model = model,
         .shape = shape,
@@ -113,8 +114,8 @@ static double cpu_factor(const tally_cost_t *cost)
     return cost->in_cache ? f / cost->model->cache_speedup : f;
 }
 
-double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int arg,
-                       double bytes)
+static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int arg,
+                       double bytes, bool into_scratch)
 {
     const tally_shape_t *shape = cost->shape;
     const tally_model_t *m = cost->model;
@@ -144,8 +145,10 @@ double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int a
                 alpha += m->switch_wait;
             if (bytes <= (double)m->eager_bytes)
                 beta = m->eager_beta * shape->oversubscription;
-            else
+            else if (into_scratch)
                 beta *= cpu_factor(cost);
+            else
+                beta *= shape->oversubscription;
         }
         double t = alpha + bytes * beta;
         if (t > worst)
@@ -153,6 +156,18 @@ double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int a
     }
     free(off_node);
     return worst;
+}
+
+double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int arg,
+                       double bytes)
+{
+    return exchange(cost, partner, arg, bytes, true);
+}
+
+double tally_cost_deliver(const tally_cost_t *cost, tally_partner_fn partner, int arg,
+                          double bytes)
+{
+    return exchange(cost, partner, arg, bytes, false);
 }
 
 double tally_cost_reduce(const tally_cost_t *cost, double bytes)

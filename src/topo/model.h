@@ -49,7 +49,7 @@ typedef struct tally_model {
                               the mpi algorithm is a single PMPI call */
     double switch_wait;    /* seconds a message waits for its peer to be scheduled
                               when ranks outnumber PUs */
-    size_t mpi_latency_bytes; /* up to here the MPI's own allreduce is recursive doubling */
+    size_t mpi_latency_bytes; /* below this the MPI's own allreduce is recursive doubling */
     double mpi_factor;     /* above it, the MPI's allreduce costs tally's ring times this */
     bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
     bool measured[TALLY_LEVEL_COUNT]; /* ... and the links of levels the shape has */
@@ -87,9 +87,14 @@ tally_cost_t tally_cost_make(const tally_model_t *model, const struct tally_shap
  * the rank sits the step out. */
 typedef int (*tally_partner_fn)(int rank, int size, int arg);
 
-/* One step in which every rank with a partner exchanges `bytes` with it. */
+/* One step in which every rank with a partner exchanges `bytes` with it,
+ * received into tally's pooled scratch (to be reduced). */
 double tally_cost_step(const tally_cost_t *cost, tally_partner_fn partner, int arg,
                        double bytes);
+/* The same, received straight into the caller's buffer (allgather and
+ * unfold steps): measured here to gain nothing from the cache. */
+double tally_cost_deliver(const tally_cost_t *cost, tally_partner_fn partner, int arg,
+                          double bytes);
 double tally_cost_reduce(const tally_cost_t *cost, double bytes);
 double tally_cost_copy(const tally_cost_t *cost, double bytes);
 double tally_cost_call(const tally_cost_t *cost);
