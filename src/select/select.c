@@ -52,9 +52,9 @@ static bool unrestricted(const tally_algo_t *algo)
            !(r->flags & TALLY_ALGO_NO_FLOAT_MINMAX);
 }
 
-/* The cheapest algorithm for `bytes` (optionally among unrestricted ones).
- * Predictions within 3% count as equal and the earlier registry entry wins,
- * so that near-ties do not make rows flap between sizes. */
+/* The cheapest algorithm for `bytes` (optionally among unrestricted ones);
+ * on an exact tie (ring and Rabenseifner on 2 ranks) the earlier registry
+ * entry. */
 static const tally_algo_t *cheapest(const tally_shape_t *shape, const tally_model_t *model,
                                     size_t bytes, bool only_unrestricted)
 {
@@ -65,7 +65,7 @@ static const tally_algo_t *cheapest(const tally_shape_t *shape, const tally_mode
         if (!(*a)->predict || (only_unrestricted && !unrestricted(*a)))
             continue;
         double t = (*a)->predict(&cost);
-        if (t < best_t * 0.97) {
+        if (t < best_t) {
             best_t = t;
             best = *a;
         }

@@ -86,13 +86,14 @@ void tally_model_write(const tally_model_t *model, FILE *stream)
 tally_cost_t tally_cost_make(const tally_model_t *model, const tally_shape_t *shape,
                              size_t bytes)
 {
-    /* Send, receive and scratch buffers of every rank sharing a core's cache. */
-    double working_set = 3.0 * (double)bytes * shape->oversubscription;
+    /* Send, receive and scratch buffers and the peer's buffer a copy reads,
+     * of every rank sharing a core's cache. */
+    double working_set = 4.0 * (double)bytes * shape->oversubscription;
     return (tally_cost_t){
         .model = model,
         .shape = shape,
         .bytes = (double)bytes,
-        .in_cache = working_set <= (double)model->cache_bytes,
+        .in_cache = working_set < (double)model->cache_bytes,
     };
 }
 
