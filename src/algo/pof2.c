@@ -71,6 +71,6 @@ tally_status_t tally_pof2_unfold(const tally_algo_args_t *args, const tally_pof2
     if (r >= 2 * fold->rem)
         return TALLY_SUCCESS;
     if (r % 2 == 0)
-        return tally_p2p_recv(args->comm, args->recvbuf, bytes, r + 1);
-    return tally_p2p_send(args->comm, args->recvbuf, bytes, r - 1);
+        return tally_p2p_deliver(args, NULL, 0, MPI_PROC_NULL, args->recvbuf, bytes, r + 1);
+    return tally_p2p_deliver(args, args->recvbuf, bytes, r - 1, NULL, 0, MPI_PROC_NULL);
 }

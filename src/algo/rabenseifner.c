@@ -83,8 +83,8 @@ static tally_status_t rabenseifner_run(const tally_algo_args_t *args)
             int partner = tally_pof2_real_rank(&fold, (int)(me ^ mask));
             size_t other_lo = (me & mask) ? lo - mask : hi;
             size_t other_hi = other_lo + mask;
-            TALLY_CHECK(tally_p2p_sendrecv(
-                args->comm, recv + window_offset(n, nb, lo) * es,
+            TALLY_CHECK(tally_p2p_deliver(
+                args, recv + window_offset(n, nb, lo) * es,
                 window_count(n, nb, lo, hi) * es, partner,
                 recv + window_offset(n, nb, other_lo) * es,
                 window_count(n, nb, other_lo, other_hi) * es, partner));

@@ -67,10 +67,10 @@ static tally_status_t ring_run(const tally_algo_args_t *args)
                       tally_block_count(n, p, own));
     for (size_t s = 0; s + 1 < p; s++) {
         size_t out = (r + 1 + p - s) % p, in = (r + p - s) % p;
-        TALLY_CHECK(tally_p2p_sendrecv(comm, recv + tally_block_offset(n, p, out) * es,
-                                       tally_block_count(n, p, out) * es, next,
-                                       recv + tally_block_offset(n, p, in) * es,
-                                       tally_block_count(n, p, in) * es, prev));
+        TALLY_CHECK(tally_p2p_deliver(args, recv + tally_block_offset(n, p, out) * es,
+                                      tally_block_count(n, p, out) * es, next,
+                                      recv + tally_block_offset(n, p, in) * es,
+                                      tally_block_count(n, p, in) * es, prev));
     }
     return TALLY_SUCCESS;
 }

@@ -7,6 +7,7 @@
 #include "p2p.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../core/comm.h"
@@ -43,15 +44,70 @@ tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
     return TALLY_SUCCESS;
 }
 
-tally_status_t tally_p2p_send(struct tally_comm *comm, const void *buf, size_t bytes,
-                              int dst)
+/* Posts segment k of a delivery into its slot, if the slot is free. */
+static tally_status_t post_segment(struct tally_comm *comm, bool is_send, char *buf,
+                                   size_t bytes, size_t seg, size_t k, int peer,
+                                   MPI_Request *req)
 {
-    return tally_p2p_sendrecv(comm, buf, bytes, dst, NULL, 0, MPI_PROC_NULL);
+    int n = (int)min_size(seg, bytes - k * seg);
+    if (is_send)
+        TALLY_MPI_CHECK(comm, PMPI_Isend(buf + k * seg, n, MPI_BYTE, peer, TALLY_P2P_TAG,
+                                         comm->mpi, req));
+    else
+        TALLY_MPI_CHECK(comm, PMPI_Irecv(buf + k * seg, n, MPI_BYTE, peer, TALLY_P2P_TAG,
+                                         comm->mpi, req));
+    return TALLY_SUCCESS;
 }
 
-tally_status_t tally_p2p_recv(struct tally_comm *comm, void *buf, size_t bytes, int src)
+static void cancel_pending(MPI_Request *reqs, unsigned n);
+
+tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf,
+                                 size_t sbytes, int dst, void *rbuf, size_t rbytes, int src)
 {
-    return tally_p2p_sendrecv(comm, NULL, 0, MPI_PROC_NULL, buf, bytes, src);
+    struct tally_comm *comm = args->comm;
+    const tally_shape_t *shape = &comm->shape;
+    const bool across = (sbytes > 0 && !tally_shape_same_node(shape, comm->rank, dst)) ||
+                        (rbytes > 0 && !tally_shape_same_node(shape, comm->rank, src));
+    size_t seg = min_size(args->segment_size ? args->segment_size : 1, TALLY_P2P_MAX_MESSAGE);
+    if (!across || (sbytes <= seg && rbytes <= seg))
+        return tally_p2p_sendrecv(comm, sbuf, sbytes, dst, rbuf, rbytes, src);
+    const unsigned depth = min_size(comm->config.pipeline_depth, TALLY_P2P_MAX_DEPTH);
+    const size_t nsend = (sbytes + seg - 1) / seg, nrecv = (rbytes + seg - 1) / seg;
+    /* [0, depth): receives, [depth, 2 depth): sends; segment k in slot k mod depth. */
+    MPI_Request req[2 * TALLY_P2P_MAX_DEPTH];
+    for (unsigned i = 0; i < 2 * depth; i++)
+        req[i] = MPI_REQUEST_NULL;
+    size_t posted_recv = 0, posted_send = 0;
+    tally_status_t st = TALLY_SUCCESS;
+    for (;;) {
+        /* Receives first, so that the peer's sends always find them. */
+        while (st == TALLY_SUCCESS && posted_recv < nrecv &&
+               req[posted_recv % depth] == MPI_REQUEST_NULL) {
+            st = post_segment(comm, false, rbuf, rbytes, seg, posted_recv, src,
+                              &req[posted_recv % depth]);
+            posted_recv++;
+        }
+        while (st == TALLY_SUCCESS && posted_send < nsend &&
+               req[depth + posted_send % depth] == MPI_REQUEST_NULL) {
+            st = post_segment(comm, true, (char *)sbuf, sbytes, seg, posted_send, dst,
+                              &req[depth + posted_send % depth]);
+            posted_send++;
+        }
+        if (st != TALLY_SUCCESS)
+            break;
+        int done = 0, idx[2 * TALLY_P2P_MAX_DEPTH];
+        int rc = PMPI_Waitsome((int)(2 * depth), req, &done, idx, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            tally_log_mpi_error(comm, rc, "PMPI_Waitsome", __FILE__, __LINE__);
+            st = TALLY_ERR_MPI;
+            break;
+        }
+        if (done == MPI_UNDEFINED) /* nothing left in flight */
+            break;
+    }
+    if (st != TALLY_SUCCESS)
+        cancel_pending(req, 2 * depth);
+    return st;
 }
 
 /* The state of one pipelined exchange: a window of `depth` requests each

@@ -15,11 +15,13 @@ tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
                                   size_t sbytes, int dst, void *rbuf,
                                   size_t rbytes, int src);
 
-/* Blocking send or receive of any byte count. */
-tally_status_t tally_p2p_send(struct tally_comm *comm, const void *buf,
-                              size_t bytes, int dst);
-tally_status_t tally_p2p_recv(struct tally_comm *comm, void *buf, size_t bytes,
-                              int src);
+/* The same for the steps that deliver finished data (allgather phases):
+ * between nodes the transfer is cut into args->segment_size messages with
+ * TALLY_PIPELINE_DEPTH in flight each way, since one large message over TCP
+ * was measured at half the rate of a pipelined one; within a node a
+ * single message is cheapest (one copy). */
+tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf,
+                                 size_t sbytes, int dst, void *rbuf, size_t rbytes, int src);
 
 /* One pipelined step: sends scount elements of sbuf to dst while receiving
  * rcount elements from src, and for each received segment computes
