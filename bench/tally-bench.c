@@ -71,7 +71,8 @@ static bool op_needs_integer(tally_op_t op)
 #define NOPS (sizeof op_names / sizeof op_names[0])
 
 /* Every algorithm tally has, for -a all (the public API cannot list them). */
-static const char *const tally_algorithms[] = {"ring", "recursive_doubling", "rabenseifner"};
+static const char *const tally_algorithms[] = {"ring", "recursive_doubling", "rabenseifner",
+                                               "shm", "hier", "hier_leader"};
 
 /* The known-result input of the check: small integers, different on every
  * rank and element, whose reduction is exact in every dtype. */
@@ -385,7 +386,8 @@ static void usage(FILE *out)
             "  -w WARMUP     untimed iterations before them (default 5)\n"
             "  -c 0|1        check results against known values (default 1)\n"
             "  -a LIST       comma-separated: auto (tally's choice), mpi (MPI_Allreduce\n"
-            "                directly), ring, recursive_doubling, rabenseifner,\n"
+            "                directly), ring, recursive_doubling, rabenseifner, shm,\n"
+            "                hier, hier_leader,\n"
             "                tally:NAME (force NAME in tally, e.g. tally:mpi), all\n"
             "                (default auto,mpi)\n"
             "  -d DTYPE      int8 uint8 int16 uint16 int32 uint32 int64 uint64 float16\n"

@@ -33,7 +33,7 @@
 #define MAX_ALGOS 32
 #define NAME_LEN 64    /* the longest name a tuning file row takes, with its NUL */
 #define PATH_LEN 4096  /* the longest TALLY_TUNING_FILE, with its NUL */
-#define DEFAULT_ALGOS "ring,recursive_doubling,rabenseifner,mpi"
+#define DEFAULT_ALGOS "ring,recursive_doubling,rabenseifner,mpi,shm,hier,hier_leader"
 #define MAX_SIZES 512  /* keeps the file well below the 1 MiB tally reads */
 /* What tally reads of a file (tally-tuning(5)): longer lines are malformed,
  * rows beyond the first 256 are ignored. */

@@ -8,6 +8,7 @@
 #include "../core/dtype.h"
 #include "../mem/mem.h"
 #include "../topo/model.h"
+#include "../topo/shape.h"
 #include "tally.h"
 
 struct tally_comm;
@@ -28,7 +29,9 @@ typedef struct tally_algo_args {
 /* Restriction flags beyond the dtype and op masks. */
 enum {
     TALLY_ALGO_HOST_ONLY = 1u << 0,      /* both buffers must be host memory */
-    TALLY_ALGO_NO_FLOAT_MINMAX = 1u << 1 /* MIN/MAX only on integer dtypes */
+    TALLY_ALGO_NO_FLOAT_MINMAX = 1u << 1, /* MIN/MAX only on integer dtypes */
+    TALLY_ALGO_ONE_NODE = 1u << 2,        /* every rank on one node */
+    TALLY_ALGO_NODE_PEERS = 1u << 3       /* several nodes, one with two ranks or more */
 };
 
 #define TALLY_DTYPE_BIT(d) (1u << (unsigned)(d))
@@ -60,6 +63,12 @@ const tally_algo_t *tally_algo_find(const char *name);
  * restriction that failed. */
 bool tally_algo_fits(const tally_algo_t *algo, tally_dtype_t dtype,
                      tally_op_t op, tally_memtype_t memtype, const char **why);
+
+/* Whether algo can run on a communicator of this shape at all (the
+ * ONE_NODE and NODE_PEERS flags); fixed per communicator, so rules whose
+ * algorithm does not fit are dropped when the plan is built. */
+bool tally_algo_fits_shape(const tally_algo_t *algo, const tally_shape_t *shape,
+                           const char **why);
 
 /* Block arithmetic: count elements split into nblocks contiguous blocks whose
  * sizes differ by at most one, the larger ones first. */

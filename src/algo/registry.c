@@ -11,12 +11,18 @@ extern const tally_algo_t tally_algo_ring;
 extern const tally_algo_t tally_algo_recursive_doubling;
 extern const tally_algo_t tally_algo_rabenseifner;
 extern const tally_algo_t tally_algo_mpi;
+extern const tally_algo_t tally_algo_shm;
+extern const tally_algo_t tally_algo_hier;
+extern const tally_algo_t tally_algo_hier_leader;
 
 const tally_algo_t *const tally_algo_registry[] = {
     &tally_algo_ring,
     &tally_algo_recursive_doubling,
     &tally_algo_rabenseifner,
     &tally_algo_mpi,
+    &tally_algo_shm,
+    &tally_algo_hier,
+    &tally_algo_hier_leader,
     NULL,
 };
 
@@ -42,6 +48,20 @@ bool tally_algo_fits(const tally_algo_t *algo, tally_dtype_t dtype, tally_op_t o
         failed = "it does not support MIN or MAX on floating types";
     else if ((r->flags & TALLY_ALGO_HOST_ONLY) && memtype != TALLY_MEM_HOST)
         failed = "it needs host memory";
+    if (failed && why)
+        *why = failed;
+    return failed == NULL;
+}
+
+bool tally_algo_fits_shape(const tally_algo_t *algo, const tally_shape_t *shape,
+                           const char **why)
+{
+    const unsigned flags = algo->restrictions.flags;
+    const char *failed = NULL;
+    if ((flags & TALLY_ALGO_ONE_NODE) && shape->nodes != 1)
+        failed = "it needs every rank on one node";
+    else if ((flags & TALLY_ALGO_NODE_PEERS) && (shape->nodes < 2 || shape->max_per_node < 2))
+        failed = "it needs several nodes, one of them with two ranks or more";
     if (failed && why)
         *why = failed;
     return failed == NULL;

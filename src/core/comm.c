@@ -3,9 +3,11 @@
 #include "comm.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../algo/node_shards.h"
 #include "../mem/mem.h"
 #include "../topo/topo.h"
 #include "log.h"
@@ -58,19 +60,28 @@ static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
     return TALLY_SUCCESS;
 }
 
-/* Collective: the shape, the cost model (measured if TALLY_CALIBRATE=1)
- * and the rule table, checked to be the same on every rank. */
-static tally_status_t describe_machine(tally_comm_t *c)
+/* Collective: the shape, the cost model (measured if TALLY_CALIBRATE=1,
+ * or taken from `parent`) and the rule table, checked to be the same on
+ * every rank. */
+static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *parent)
 {
     tally_status_t st = tally_shape_create(c->mpi, tally_topo_get(), &c->shape);
     TALLY_CHECK(agree(c->mpi, st, 0, "communicator shapes", ""));
     tally_model_defaults(&c->model, &c->shape);
-    if (c->config.calibrate) {
+    c->model.shm_chunk = c->config.shm_chunk;
+    if (parent && parent->model.calibrated) {
+        for (int l = 0; l < TALLY_LEVEL_COUNT; l++)
+            if (parent->model.measured[l])
+                c->model.link[l] = parent->model.link[l];
+        c->model.gamma = parent->model.gamma;
+        c->model.copy = parent->model.copy;
+    } else if (c->config.calibrate) {
         st = tally_model_calibrate(&c->model, c->mpi, &c->shape);
         if (st != TALLY_SUCCESS)
             goto fail_shape;
     }
-    st = tally_plan_build(&c->plan, &c->config, &c->shape, &c->model, c->rank);
+    /* A group's rank 0 stays quiet about the tuning file: its parent's spoke. */
+    st = tally_plan_build(&c->plan, &c->config, &c->shape, &c->model, parent ? -1 : c->rank);
     st = agree(c->mpi, st, st == TALLY_SUCCESS ? c->plan.hash : 0, "rule tables",
                "every rank must read identical TALLY_TUNING_FILE contents and see the "
                "same TALLY_MODEL and TALLY_CALIBRATE results (tally-info shows the table)");
@@ -82,6 +93,32 @@ fail_plan:
     tally_plan_free(&c->plan);
 fail_shape:
     tally_shape_free(&c->shape);
+    return st;
+}
+
+/* The collective rest of creation, once c's configuration is agreed:
+ * a private duplicate of comm, then the machine's description. */
+static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_comm_t *parent)
+{
+    tally_status_t st = TALLY_SUCCESS;
+    c->mpi = MPI_COMM_NULL;
+    /* A private duplicate keeps tally's messages apart from the user's. */
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_dup(comm, &c->mpi));
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_set_errhandler(c->mpi, MPI_ERRORS_RETURN), st,
+                         fail_dup);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
+    c->cuda_available = tally_mem_cuda_available();
+    st = describe_machine(c, parent);
+    if (st != TALLY_SUCCESS)
+        goto fail_dup;
+    TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks on %d nodes, algorithm %s%s",
+              c->size, c->shape.nodes, c->forced ? c->forced->name : "auto",
+              parent ? " (a group across nodes)" : "");
+    return TALLY_SUCCESS;
+
+fail_dup:
+    PMPI_Comm_free(&c->mpi);
     return st;
 }
 
@@ -127,27 +164,37 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
         goto fail_free;
     c->config = cfg;
     c->forced = forced;
-    c->mpi = MPI_COMM_NULL;
-    /* A private duplicate keeps tally's messages apart from the user's. */
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_dup(comm, &c->mpi), st, fail_free);
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_set_errhandler(c->mpi, MPI_ERRORS_RETURN), st,
-                         fail_dup);
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
-    c->cuda_available = tally_mem_cuda_available();
-    st = describe_machine(c);
+    st = finish_create(c, comm, NULL);
     if (st != TALLY_SUCCESS)
-        goto fail_dup;
-    TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks on %d nodes, algorithm %s",
-              c->size, c->shape.nodes, c->forced ? c->forced->name : "auto");
+        goto fail_free;
     *out = c;
     return TALLY_SUCCESS;
 
-fail_dup:
-    PMPI_Comm_free(&c->mpi);
 fail_free:
     free(c);
     return st;
+}
+
+tally_status_t tally_comm_create_nested(MPI_Comm mpi, const tally_comm_t *parent,
+                                        tally_comm_t **out)
+{
+    tally_comm_t *c = calloc(1, sizeof *c);
+    tally_status_t st = agree(mpi, c ? TALLY_SUCCESS : TALLY_ERR_NO_MEMORY, 0,
+                              "group allocations", "");
+    if (st != TALLY_SUCCESS) {
+        free(c);
+        return st;
+    }
+    c->config = parent->config;
+    snprintf(c->config.algo, sizeof c->config.algo, "auto");
+    c->nested = true;
+    st = finish_create(c, mpi, parent);
+    if (st != TALLY_SUCCESS) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    return TALLY_SUCCESS;
 }
 
 tally_status_t tally_comm_destroy(tally_comm_t *comm)
@@ -155,6 +202,7 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     if (!comm)
         return TALLY_SUCCESS;
     tally_status_t st = TALLY_SUCCESS;
+    tally_node_shards_release(comm);
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
     tally_plan_free(&comm->plan);

@@ -24,7 +24,20 @@ struct tally_comm {
     unsigned fallback_warned;   /* a bit per registry index, to warn once */
     void *scratch;              /* pooled temporary space, grown on demand */
     size_t scratch_bytes;
+    /* shm, hier, hier_leader: the node's shared window and, per kind of
+     * sharding, the groups across nodes; made at their first call. */
+    struct tally_shm *shm;
+    struct tally_node_shards *shards[2];
+    bool shm_unavailable;       /* they could not be made: the ring runs instead */
+    bool nested;                /* a group made by hier or hier_leader */
 };
+
+/* A communicator over `mpi` (which it duplicates) for one of parent's
+ * groups across nodes: parent's configuration without a forced algorithm,
+ * its cost model's measured figures, and no second report of tuning-file
+ * problems.  Collective over `mpi`. */
+tally_status_t tally_comm_create_nested(MPI_Comm mpi, const struct tally_comm *parent,
+                                        struct tally_comm **out);
 
 /* The checks on comm, count, dtype and op that every entry point taking
  * them makes; `fn` names the entry point in the message. */

@@ -42,8 +42,11 @@ static bool parse_path(const config_field_t *field, const char *text, void *dst)
 static const config_field_t config_table[] = {
     {"TALLY_ALGO", "auto",
      "Algorithm for every allreduce: auto (tally's choice by size), ring, "
-     "recursive_doubling, rabenseifner or mpi (the MPI's own allreduce). A "
-     "name tally does not have makes tally_comm_create fail.",
+     "recursive_doubling, rabenseifner, mpi (the MPI's own allreduce), shm "
+     "(one node, through shared memory), hier (shared memory within nodes, "
+     "every rank on the wire across them) or hier_leader (node leaders "
+     "across nodes). A name tally does not have makes tally_comm_create "
+     "fail; one whose restrictions do not fit follows TALLY_FALLBACK.",
      parse_algo, FIELD(algo), NULL, 0, 0},
     {"TALLY_SEGMENT_SIZE", "256K",
      "Bytes per pipelined message in the point-to-point algorithms (ring, "
@@ -96,6 +99,13 @@ static const config_field_t config_table[] = {
      "them instead of the built-in constants; takes tens of milliseconds "
      "and is collective, so set it on every rank. 0: built-in constants.",
      parse_unsigned_field, FIELD(calibrate), NULL, 0, 1},
+    {"TALLY_SHM_CHUNK", "256K",
+     "Bytes of a message that shm, hier and hier_leader move through the "
+     "node's shared window at a time; each rank's window holds two such "
+     "chunks, so one fills while the other drains. Larger chunks mean fewer "
+     "barriers and, for hier, fewer allreduces across nodes; smaller ones "
+     "stay in the cache. Suffixes K, M, G; 4K to 1G; the same on every rank.",
+     parse_size_field, FIELD(shm_chunk), NULL, 4096, (size_t)1 << 30},
 };
 
 #define CONFIG_FIELDS (sizeof config_table / sizeof config_table[0])
@@ -268,6 +278,8 @@ uint64_t tally_config_hash(const tally_config_t *cfg)
      * must agree on it before it starts. */
     h = fnv1a(h, &cfg->model, sizeof cfg->model);
     h = fnv1a(h, &cfg->calibrate, sizeof cfg->calibrate);
+    uint64_t chunk = cfg->shm_chunk;
+    h = fnv1a(h, &chunk, sizeof chunk);
     return h;
 }
 

@@ -29,6 +29,7 @@ typedef struct tally_config {
     char tuning_file[TALLY_PATH_MAX]; /* "" or a tally-tuning(5) file */
     int model;                      /* 1: rules from the cost model; 0: built-in rules */
     unsigned calibrate;             /* 1: measure the model's costs at creation */
+    size_t shm_chunk;               /* bytes per shared-memory pipeline chunk */
 } tally_config_t;
 
 /* Fills *cfg from the environment through the table.  On a bad value returns

@@ -9,6 +9,14 @@
 #include "../topo/topo.h"
 #include "select.h"
 
+/* Whether algo can serve this call on comm: its shape, dtype, op, host memory. */
+static bool serves(const tally_algo_t *algo, const tally_comm_t *comm, tally_dtype_t dtype,
+                   tally_op_t op, const char **why)
+{
+    return tally_algo_fits_shape(algo, &comm->shape, why) &&
+           tally_algo_fits(algo, dtype, op, TALLY_MEM_HOST, why);
+}
+
 tally_status_t tally_comm_predict(tally_comm_t *comm, const char *algorithm, size_t count,
                                   tally_dtype_t dtype, tally_op_t op, double *seconds)
 {
@@ -18,7 +26,7 @@ tally_status_t tally_comm_predict(tally_comm_t *comm, const char *algorithm, siz
     const tally_algo_t *algo = tally_algo_find(algorithm);
     if (!algo)
         return TALLY_ERR_UNKNOWN_ALGORITHM;
-    if (!tally_algo_fits(algo, dtype, op, TALLY_MEM_HOST, NULL))
+    if (!serves(algo, comm, dtype, op, NULL))
         return TALLY_ERR_UNSUPPORTED;
     tally_cost_t cost = tally_cost_make(&comm->model, &comm->shape,
                                         count * tally_dtype_size(dtype));
@@ -89,7 +97,7 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
     const tally_algo_t *cheapest = NULL;
     double best = 0.0;
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++)
-        if (tally_algo_fits(*a, dtype, op, TALLY_MEM_HOST, NULL)) {
+        if (serves(*a, comm, dtype, op, NULL)) {
             double t = (*a)->predict(&cost);
             if (!cheapest || t < best) {
                 best = t;
@@ -102,7 +110,7 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
         const char *why = NULL;
         fprintf(stream, "    %-20s ", (*a)->name);
-        if (!tally_algo_fits(*a, dtype, op, TALLY_MEM_HOST, &why)) {
+        if (!serves(*a, comm, dtype, op, &why)) {
             fprintf(stream, "%12s  cannot serve it: %s\n", "-", why);
             continue;
         }

@@ -23,6 +23,8 @@ _Static_assert(TALLY_RULE_NAME_MAX == TALLY_ALGO_NAME_MAX, "one name limit");
  * more than a ring); the pipelined ring wins beyond. */
 static const tally_rule_t builtin_rules[] = {
     /* ranks       nodes        bytes               segment  algorithm */
+    {1, INT_MAX, 2, INT_MAX, 0, (size_t)16 << 10, 0, "hier_leader", TALLY_RULE_BUILTIN, 0},
+    {1, INT_MAX, 2, INT_MAX, 0, SIZE_MAX, 0, "hier", TALLY_RULE_BUILTIN, 0},
     {1, INT_MAX, 1, INT_MAX, 0, 2048, 0, "mpi", TALLY_RULE_BUILTIN, 0},
     {1, 2, 1, INT_MAX, 0, (size_t)256 << 10, 0, "recursive_doubling", TALLY_RULE_BUILTIN, 0},
     {1, INT_MAX, 1, INT_MAX, 0, (size_t)64 << 10, 0, "recursive_doubling", TALLY_RULE_BUILTIN, 0},
@@ -62,7 +64,8 @@ static const tally_algo_t *cheapest(const tally_shape_t *shape, const tally_mode
     const tally_algo_t *best = NULL;
     double best_t = INFINITY;
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
-        if (!(*a)->predict || (only_unrestricted && !unrestricted(*a)))
+        if (!(*a)->predict || (only_unrestricted && !unrestricted(*a)) ||
+            !tally_algo_fits_shape(*a, shape, NULL))
             continue;
         double t = (*a)->predict(&cost);
         if (t < best_t) {
@@ -143,7 +146,7 @@ static void add_row(const tally_rule_t *row, const tally_shape_t *shape, const c
                       row->line, row->algo);
         return;
     }
-    if (row_matches(row, shape))
+    if (row_matches(row, shape) && tally_algo_fits_shape(algo, shape, NULL))
         rows[(*n)++] = (tally_plan_rule_t){row->min_bytes, row->max_bytes, algo,
                                            row->segment, row->source, row->line};
 }
@@ -310,7 +313,8 @@ static tally_status_t choose(struct tally_comm *comm, size_t bytes, tally_dtype_
     /* No row's algorithm fits: take any algorithm that does. */
     const char *why = NULL;
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
-        if (tally_algo_fits(*a, dtype, op, memtype, &why)) {
+        if (tally_algo_fits_shape(*a, &comm->shape, NULL) &&
+            tally_algo_fits(*a, dtype, op, memtype, &why)) {
             *out = (tally_choice_t){*a, comm->config.segment_size, NULL};
             return TALLY_SUCCESS;
         }
@@ -328,7 +332,8 @@ tally_status_t tally_select(struct tally_comm *comm, size_t bytes, tally_dtype_t
 {
     if (comm->forced) {
         const char *why = NULL;
-        if (tally_algo_fits(comm->forced, dtype, op, memtype, &why)) {
+        if (tally_algo_fits_shape(comm->forced, &comm->shape, &why) &&
+            tally_algo_fits(comm->forced, dtype, op, memtype, &why)) {
             *out = (tally_choice_t){comm->forced, comm->config.segment_size, NULL};
             return TALLY_SUCCESS;
         }

@@ -56,6 +56,7 @@ void tally_model_defaults(tally_model_t *model, const tally_shape_t *shape)
         .switch_wait = 1.5e-6,
         .mpi_latency_bytes = 4096,
         .mpi_factor = 1.3,
+        .shm_chunk = (size_t)256 << 10,
     };
     if (shape && shape->min_cache_bytes > 0)
         model->cache_bytes = shape->min_cache_bytes;
@@ -97,6 +98,7 @@ tally_cost_t tally_cost_make(const tally_model_t *model, const tally_shape_t *sh
         .shape = shape,
         .bytes = (double)bytes,
         .in_cache = working_set < (double)model->cache_bytes,
+        .link_share = 1.0,
     };
 }
 
@@ -142,7 +144,7 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
             alpha += m->rendezvous;
         if (level == TALLY_LEVEL_NETWORK) {
             int sharing = off_node ? off_node[shape->node_of[r]] : shape->max_per_node;
-            beta *= sharing > 1 ? sharing : 1;
+            beta *= (sharing > 1 ? sharing : 1) * cost->link_share;
         } else {
             alpha *= shape->oversubscription;
             if (shape->oversubscription > 1.0)
@@ -187,6 +189,13 @@ double tally_cost_copy(const tally_cost_t *cost, double bytes)
 double tally_cost_call(const tally_cost_t *cost)
 {
     return cost->model->call * cost->shape->oversubscription;
+}
+
+double tally_cost_sync(const tally_cost_t *cost)
+{
+    const tally_model_t *m = cost->model;
+    double f = cost->shape->oversubscription;
+    return m->link[TALLY_LEVEL_PACKAGE].alpha * f + (f > 1.0 ? m->switch_wait : 0.0);
 }
 
 /* --- calibration ----------------------------------------------------------- */

@@ -51,6 +51,7 @@ typedef struct tally_model {
                               when ranks outnumber PUs */
     size_t mpi_latency_bytes; /* below this the MPI's own allreduce is recursive doubling */
     double mpi_factor;     /* above it, the MPI's allreduce costs tally's ring times this */
+    size_t shm_chunk;      /* TALLY_SHM_CHUNK: bytes per shared-memory pipeline chunk */
     bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
     bool measured[TALLY_LEVEL_COUNT]; /* ... and the links of levels the shape has */
 } tally_model_t;
@@ -78,6 +79,8 @@ typedef struct tally_cost {
     const struct tally_shape *shape;
     double bytes;
     bool in_cache; /* the working set fits each rank's share of the private cache */
+    double link_share; /* senders per node on the network beyond those in this
+                          communicator (hier's groups run side by side); 1 */
 } tally_cost_t;
 
 tally_cost_t tally_cost_make(const tally_model_t *model, const struct tally_shape *shape,
@@ -98,5 +101,7 @@ double tally_cost_deliver(const tally_cost_t *cost, tally_partner_fn partner, in
 double tally_cost_reduce(const tally_cost_t *cost, double bytes);
 double tally_cost_copy(const tally_cost_t *cost, double bytes);
 double tally_cost_call(const tally_cost_t *cost);
+/* One barrier among a node's ranks through shared memory. */
+double tally_cost_sync(const tally_cost_t *cost);
 
 #endif

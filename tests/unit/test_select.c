@@ -191,8 +191,9 @@ typedef struct fake {
 
 static void clear_env(void)
 {
-    const char *vars[] = {"TALLY_ALGO", "TALLY_SEGMENT_SIZE", "TALLY_FALLBACK", "TALLY_LOG_LEVEL",
-                          "TALLY_TUNING_FILE", "TALLY_MODEL", "TALLY_CALIBRATE"};
+    const char *vars[] = {"TALLY_ALGO",        "TALLY_SEGMENT_SIZE", "TALLY_FALLBACK",
+                          "TALLY_LOG_LEVEL",   "TALLY_TUNING_FILE",  "TALLY_MODEL",
+                          "TALLY_CALIBRATE",   "TALLY_SHM_CHUNK"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     setenv("TALLY_LOG_LEVEL", "none", 1);
@@ -373,6 +374,80 @@ START_TEST(test_missing_and_empty_files)
 }
 END_TEST
 
+/* shm fits one node only; hier and hier_leader need several nodes and a
+ * node with two ranks or more; rows, model rows and forced choices obey. */
+START_TEST(test_shape_restrictions)
+{
+    const tally_algo_t *shm = tally_algo_find("shm"), *hier = tally_algo_find("hier"),
+                       *leader = tally_algo_find("hier_leader"), *ring = tally_algo_find("ring");
+    ck_assert(shm && hier && leader && ring);
+    const int one[4] = {0, 0, 0, 0}, two[4] = {0, 0, 1, 1}, singles[4] = {0, 1, 2, 3},
+              uneven[3] = {0, 0, 1};
+    tally_shape_t s1 = shape_of(4, one, 0), s2 = shape_of(4, two, 0),
+                  s4 = shape_of(4, singles, 0), s3 = shape_of(3, uneven, 2);
+    const char *why = NULL;
+    ck_assert(tally_algo_fits_shape(shm, &s1, NULL));
+    ck_assert(!tally_algo_fits_shape(shm, &s2, &why));
+    ck_assert_ptr_nonnull(strstr(why, "one node"));
+    ck_assert(!tally_algo_fits_shape(hier, &s1, NULL));
+    ck_assert(!tally_algo_fits_shape(leader, &s1, NULL));
+    ck_assert(tally_algo_fits_shape(hier, &s2, NULL));
+    ck_assert(tally_algo_fits_shape(leader, &s3, NULL));
+    why = NULL;
+    ck_assert(!tally_algo_fits_shape(hier, &s4, &why)); /* one rank per node */
+    ck_assert_ptr_nonnull(strstr(why, "two ranks"));
+    ck_assert(tally_algo_fits_shape(ring, &s4, NULL));
+
+    /* The model's rows never name an algorithm that does not fit; on two
+     * nodes of two ranks a hierarchical one wins the large sizes, on one
+     * node shm does. */
+    tally_model_t model;
+    tally_model_defaults(&model, NULL);
+    const tally_shape_t *shapes[] = {&s1, &s2, &s3, &s4};
+    for (size_t i = 0; i < 4; i++) {
+        tally_plan_rule_t rows[128];
+        size_t n = tally_model_rules(shapes[i], &model, rows, 128);
+        for (size_t k = 0; k < n; k++)
+            ck_assert_msg(tally_algo_fits_shape(rows[k].algo, shapes[i], NULL),
+                          "model row %zu names %s, which does not fit", k, rows[k].algo->name);
+    }
+    tally_cost_t c1 = tally_cost_make(&model, &s1, (size_t)64 << 20);
+    tally_cost_t c2 = tally_cost_make(&model, &s2, (size_t)64 << 20);
+    ck_assert(shm->predict(&c1) < ring->predict(&c1));
+    ck_assert(hier->predict(&c2) < ring->predict(&c2));
+    tally_shape_free(&s1);
+    tally_shape_free(&s2);
+    tally_shape_free(&s3);
+    tally_shape_free(&s4);
+
+    /* A file row for hier on one node is dropped (the next row serves), and
+     * a forced shm on two nodes falls back by TALLY_FALLBACK. */
+    clear_env();
+    fake_t f = {0};
+    tuning_file(&f, "4 * 0-* hier\n"
+                    "4 * 0-* rabenseifner\n");
+    ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
+    ck_assert_str_eq(chosen(&f, 1 << 20, TALLY_FLOAT32, TALLY_SUM), "rabenseifner");
+    fake_free(&f);
+    clear_env();
+    setenv("TALLY_ALGO", "shm", 1);
+    setenv("TALLY_FALLBACK", "error", 1);
+    fake_t g = {0};
+    ck_assert_int_eq(fake_make(&g, 4, 2), TALLY_SUCCESS);
+    tally_choice_t choice;
+    ck_assert_int_eq(tally_select(&g.comm, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true,
+                                  &choice),
+                     TALLY_ERR_UNSUPPORTED);
+    g.comm.config.fallback = TALLY_FALLBACK_SILENT;
+    ck_assert_int_eq(tally_select(&g.comm, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true,
+                                  &choice),
+                     TALLY_SUCCESS);
+    ck_assert(choice.algo != shm);
+    fake_free(&g);
+    clear_env();
+}
+END_TEST
+
 static Suite *select_suite(void)
 {
     Suite *s = suite_create("select");
@@ -384,6 +459,7 @@ static Suite *select_suite(void)
     tcase_add_test(tc, test_file_rows_edges_and_precedence);
     tcase_add_test(tc, test_rows_that_cannot_serve);
     tcase_add_test(tc, test_missing_and_empty_files);
+    tcase_add_test(tc, test_shape_restrictions);
     suite_add_tcase(s, tc);
     return s;
 }

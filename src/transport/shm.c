@@ -1,0 +1,126 @@
+/* shm.c - the node's shared window and the barrier over it (see shm.h).
+ *
+ * The barrier is a counter per rank, each on its own cache line: entering
+ * the k-th barrier stores k into one's own counter (release) and waits
+ * until every counter of the node reads at least k (acquire).  No rank ever
+ * writes another's counter, so there are no atomic read-modify-writes, and
+ * the counters only grow, so a rank already in barrier k + 1 still releases
+ * one waiting in barrier k.  Waiting spins briefly, then yields the CPU:
+ * ranks may share cores (oversubscribed, or emulated hosts on one machine). */
+#include "shm.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+#include "../core/log.h"
+
+#define HEADER_BYTES 128 /* the barrier counter, alone on its cache line(s) */
+#define SPINS_BEFORE_YIELD 4000
+
+static volatile uint64_t *counter_of(const tally_shm_t *shm, int local)
+{
+    return (volatile uint64_t *)shm->segment[local];
+}
+
+char *tally_shm_data(const tally_shm_t *shm, int local, unsigned set)
+{
+    return shm->segment[local] + HEADER_BYTES + (size_t)set * shm->chunk;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+void tally_shm_barrier(tally_shm_t *shm)
+{
+    const uint64_t k = ++shm->epoch;
+    __atomic_store_n(counter_of(shm, shm->local_rank), k, __ATOMIC_RELEASE);
+    for (int q = 0; q < shm->local_size; q++) {
+        unsigned spins = 0;
+        while (__atomic_load_n(counter_of(shm, q), __ATOMIC_ACQUIRE) < k) {
+            if (shm->yield || ++spins > SPINS_BEFORE_YIELD)
+                sched_yield();
+            else
+                cpu_relax();
+        }
+    }
+}
+
+tally_status_t tally_shm_create(MPI_Comm comm, size_t chunk, bool yield, tally_shm_t **out)
+{
+    int rank;
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_rank(comm, &rank));
+    tally_shm_t *shm = calloc(1, sizeof *shm);
+    if (!shm)
+        return TALLY_ERR_NO_MEMORY;
+    shm->chunk = chunk;
+    shm->yield = yield;
+    shm->win = MPI_WIN_NULL;
+    tally_status_t st = TALLY_SUCCESS;
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                                    MPI_INFO_NULL, &shm->node),
+                         st, fail_free);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(shm->node, &shm->local_rank), st, fail_node);
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(shm->node, &shm->local_size), st, fail_node);
+    shm->segment = calloc((size_t)shm->local_size, sizeof *shm->segment);
+    if (!shm->segment) {
+        st = TALLY_ERR_NO_MEMORY;
+        goto fail_node;
+    }
+    /* Each segment on its own pages, placed by its owner's first touch. */
+    MPI_Info info;
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Info_create(&info), st, fail_segments);
+    PMPI_Info_set(info, "alloc_shared_noncontig", "true");
+    char *mine = NULL;
+    int rc = PMPI_Win_allocate_shared((MPI_Aint)(HEADER_BYTES + 2 * chunk), 1, info, shm->node,
+                                      &mine, &shm->win);
+    PMPI_Info_free(&info);
+    if (rc != MPI_SUCCESS) {
+        tally_log_mpi_error(NULL, rc, "PMPI_Win_allocate_shared", __FILE__, __LINE__);
+        st = TALLY_ERR_MPI;
+        goto fail_segments;
+    }
+    for (int q = 0; q < shm->local_size; q++) {
+        MPI_Aint size;
+        int disp;
+        TALLY_MPI_CHECK_GOTO(NULL, PMPI_Win_shared_query(shm->win, q, &size, &disp,
+                                                         &shm->segment[q]),
+                             st, fail_win);
+    }
+    /* A passive-target epoch for the window's whole life: loads and stores
+     * are then legal MPI accesses; the barrier orders them. */
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Win_lock_all(MPI_MODE_NOCHECK, shm->win), st, fail_win);
+    __atomic_store_n(counter_of(shm, shm->local_rank), 0, __ATOMIC_RELEASE);
+    /* No rank may read a counter before its owner has zeroed it. */
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Barrier(shm->node), st, fail_lock);
+    *out = shm;
+    return TALLY_SUCCESS;
+
+fail_lock:
+    PMPI_Win_unlock_all(shm->win);
+fail_win:
+    PMPI_Win_free(&shm->win);
+fail_segments:
+    free(shm->segment);
+fail_node:
+    PMPI_Comm_free(&shm->node);
+fail_free:
+    free(shm);
+    return st;
+}
+
+void tally_shm_destroy(tally_shm_t *shm)
+{
+    if (!shm)
+        return;
+    PMPI_Win_unlock_all(shm->win);
+    PMPI_Win_free(&shm->win);
+    free(shm->segment);
+    PMPI_Comm_free(&shm->node);
+    free(shm);
+}

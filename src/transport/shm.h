@@ -1,0 +1,40 @@
+/* shm.h - intra-node shared memory: one MPI-3 shared window per node of a
+ * communicator, in which every rank owns a segment that all its node's
+ * ranks can read and write with plain loads and stores.
+ *
+ * Each segment holds a small header (this rank's barrier counter, on its
+ * own cache line) and two data sets of `chunk` bytes each, so that a
+ * pipeline can fill one set while slower ranks still read the other. */
+#ifndef TALLY_SHM_H
+#define TALLY_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "tally.h"
+
+typedef struct tally_shm {
+    MPI_Comm node;      /* this node's ranks, in communicator order */
+    MPI_Win win;
+    int local_rank, local_size;
+    size_t chunk;       /* bytes of each data set */
+    char **segment;     /* [local_size]: each rank's segment, mapped here */
+    uint64_t epoch;     /* barriers this rank has entered */
+    bool yield;         /* ranks outnumber cores: give the CPU away while waiting */
+} tally_shm_t;
+
+/* Collective over comm: splits it by node and allocates the window (two
+ * sets of `chunk` bytes per rank).  On failure nothing is left allocated;
+ * *out is set only on success.  The caller agrees on the result across
+ * the whole communicator. */
+tally_status_t tally_shm_create(MPI_Comm comm, size_t chunk, bool yield, tally_shm_t **out);
+void tally_shm_destroy(tally_shm_t *shm);
+
+/* Data set `set` (0 or 1) of local rank `local`'s segment. */
+char *tally_shm_data(const tally_shm_t *shm, int local, unsigned set);
+
+/* Returns when every rank of the node has entered it as often as this one:
+ * what a rank stored before entering is visible to every rank after. */
+void tally_shm_barrier(tally_shm_t *shm);
+
+#endif
