@@ -29,7 +29,7 @@ install_optional() {
 }
 
 packages="make build-essential autoconf pkg-config openmpi-bin libopenmpi-dev
-hwloc libhwloc-dev check gfortran procps coreutils"
+hwloc libhwloc-dev check gfortran procps coreutils iproute2"
 
 missing=
 for p in $packages; do

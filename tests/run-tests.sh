@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-tests.sh - runs every test: the unit tests, then the MPI integration
 # tests under mpirun at 1 to 5 ranks (each run bounded by a timeout), then
-# the count-above-INT_MAX test at 2 ranks, then the drop-in tests
+# the count-above-INT_MAX test at 2 ranks, then the MPI tests on emulated
+# clusters of 2 to 4 hosts (tests/cluster/), then the drop-in tests
 # (ordinary C, Fortran and mpi4py programs with and without
 # libtally-preload.so).  The last line counts the runs:
 # "tests: N passed, N failed".
@@ -60,6 +61,19 @@ if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
     fi
 else
     echo "=== SKIP count above INT_MAX: TALLY_TEST_BIG=0"
+fi
+
+# Emulated multi-node clusters (tests/cluster/): network namespaces need
+# root; where they cannot be made, one SKIP line says why.
+if why=$(sh "$here/cluster/cluster.sh" check); then
+    for shape in "2 2 slot" "2 2 node" "3 2 slot" "3 2 node" "4 1 slot" "2 2,1 slot" \
+        "2 2,1 node"; do
+        set -- $shape
+        run "cluster $1 hosts x $2 slots, --map-by $3" env BUILD="$BUILD" \
+            "$here/cluster/run-cluster-test.sh" "$1" "$2" "$3"
+    done
+else
+    echo "=== SKIP emulated cluster tests: $why"
 fi
 
 pre="$here/preload/run-preload.sh"

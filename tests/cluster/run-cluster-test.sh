@@ -1,0 +1,53 @@
+#!/bin/sh
+# run-cluster-test.sh HOSTS SLOTS MAPPING - one emulated-cluster test run:
+# HOSTS hosts with SLOTS slots (a number, or a list such as 2,1 for uneven
+# nodes), ranks placed by MAPPING (slot: consecutive ranks fill a host;
+# node: round-robin over hosts).  First checks with tally-info that tally
+# sees the intended shape, then runs the MPI tests of the shared-memory and
+# hierarchical algorithms (CK_RUN_CASE=hierarchy: every dtype and op,
+# awkward counts up to 99991 elements, in place or not, identical bits on
+# every rank) on the unlimited links.  Prints "SKIP: reason" and succeeds
+# when this machine cannot host the cluster.
+set -u
+BUILD=${BUILD:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+cluster="$here/cluster.sh"
+hosts=$1
+slots=$2
+mapping=$3
+
+if ! why=$(sh "$cluster" check); then
+    echo "run-cluster-test: SKIP: $why"
+    exit 0
+fi
+
+np=0
+for s in $(echo "$slots" | tr , ' '); do np=$((np + s)); done
+case $slots in *,*) ;; *) np=$((hosts * slots)) ;; esac
+case $mapping in
+slot) map="--map-by slot" expect="consecutive (by node)" ;;
+node) map="--map-by node" expect="round-robin" ;;
+*) echo "run-cluster-test: MAPPING is slot or node" >&2; exit 2 ;;
+esac
+[ "$hosts" = 1 ] && expect="one node"
+# A node of one rank has nothing to interleave.
+[ "$np" = "$hosts" ] && expect="(consecutive (by node)|round-robin)"
+
+opts="--oversubscribe --bind-to none --mca mpi_yield_when_idle 1 $map -np $np"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# shellcheck disable=SC2086
+sh "$cluster" -r none -t 60 "$hosts" "$slots" -- $opts "$BUILD/bin/tally-info" \
+    >"$tmp/info" 2>&1
+if ! grep -Eq "^communicator: $np ranks on $hosts nodes,.* placement $expect\$" "$tmp/info"; then
+    echo "run-cluster-test: FAIL: tally-info does not show $np ranks on $hosts nodes, $expect:"
+    tail -n 30 "$tmp/info"
+    exit 1
+fi
+grep '^communicator:' "$tmp/info"
+
+# shellcheck disable=SC2086
+CK_RUN_CASE=hierarchy TALLY_TEST_MAX_COUNT=100000 \
+    sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts \
+    -x CK_RUN_CASE -x TALLY_TEST_MAX_COUNT "$BUILD/tests/mpi/test_allreduce"
