@@ -12,10 +12,11 @@
  *   collect  copy the shards others own from their window sets to recvbuf
  * Every shard is reduced in one place per node, in one order, then by a
  * flat algorithm that gives identical bits on its group, and only copied
- * after that, so every rank ends with the same bits.  The next chunk uses
- * the other window set; a rank that passed its publish barrier knows every
- * rank has finished collecting from the chunk before, so a set is never
- * overwritten while being read. */
+ * after that, so every rank ends with the same bits.  The next chunk, in
+ * this call or the next one, uses the other window set: a rank publishes
+ * into a set only after the publish barrier of the chunk in between, which
+ * no rank enters before it has finished collecting from that set, so a set
+ * is never overwritten while being read. */
 #include "node_shards.h"
 
 #include <limits.h>
@@ -240,9 +241,9 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
     const size_t per_chunk = shm->chunk / es ? shm->chunk / es : 1;
     const char *send = args->sendbuf;
     char *recv = args->recvbuf;
-    for (size_t start = 0, c = 0; start < args->count; start += per_chunk, c++) {
+    for (size_t start = 0; start < args->count; start += per_chunk) {
         size_t m = args->count - start < per_chunk ? args->count - start : per_chunk;
-        TALLY_CHECK(run_chunk(args, ns, shm, (unsigned)(c & 1), send + start * es,
+        TALLY_CHECK(run_chunk(args, ns, shm, (unsigned)(shm->chunks++ & 1), send + start * es,
                               recv + start * es, m));
     }
     return TALLY_SUCCESS;

@@ -20,6 +20,9 @@ typedef struct tally_shm {
     size_t chunk;       /* bytes of each data set */
     char **segment;     /* [local_size]: each rank's segment, mapped here */
     uint64_t epoch;     /* barriers this rank has entered */
+    uint64_t chunks;    /* chunks run through the window, over all calls: chunk k
+                           uses set k mod 2, so consecutive chunks alternate
+                           even across calls */
     bool yield;         /* ranks outnumber cores: give the CPU away while waiting */
 } tally_shm_t;
 

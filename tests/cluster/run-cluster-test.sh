@@ -25,13 +25,13 @@ np=0
 for s in $(echo "$slots" | tr , ' '); do np=$((np + s)); done
 case $slots in *,*) ;; *) np=$((hosts * slots)) ;; esac
 case $mapping in
-slot) map="--map-by slot" expect="consecutive (by node)" ;;
+slot) map="--map-by slot" expect='consecutive \(by node\)' ;;
 node) map="--map-by node" expect="round-robin" ;;
 *) echo "run-cluster-test: MAPPING is slot or node" >&2; exit 2 ;;
 esac
 [ "$hosts" = 1 ] && expect="one node"
 # A node of one rank has nothing to interleave.
-[ "$np" = "$hosts" ] && expect="(consecutive (by node)|round-robin)"
+[ "$np" = "$hosts" ] && expect='(consecutive \(by node\)|round-robin)'
 
 opts="--oversubscribe --bind-to none --mca mpi_yield_when_idle 1 $map -np $np"
 tmp=$(mktemp -d)

@@ -330,6 +330,37 @@ START_TEST(test_random_floats_identical)
 }
 END_TEST
 
+/* Back-to-back calls in place, each reading what the last one wrote: a
+ * rank that races into the next call must not overwrite data a slower
+ * rank is still reading (the shared-memory window's sets). */
+START_TEST(test_back_to_back_in_place)
+{
+    const char *algos[] = {"shm", "hier", "hier_leader", "ring"};
+    tally_comm_t *comm = make_comm_chunked("1K", "2", "4K");
+    enum { COUNT = 3001, CALLS = 150 };
+    int32_t *buf = malloc(COUNT * sizeof *buf);
+    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+        ck_assert_int_eq(tally_comm_set_algorithm(comm, algos[a]), TALLY_SUCCESS);
+        long bad = 0;
+        for (int call = 0; call < CALLS; call++) {
+            for (int i = 0; i < COUNT; i++)
+                buf[i] = call * 7 + i % 13 + world_rank;
+            ck_assert_int_eq(tally_allreduce(TALLY_IN_PLACE, buf, COUNT, TALLY_INT32, TALLY_SUM,
+                                             comm),
+                             TALLY_SUCCESS);
+            const int32_t ranks = world_size * (world_size - 1) / 2;
+            for (int i = 0; i < COUNT; i++)
+                bad += buf[i] != (call * 7 + i % 13) * world_size + ranks;
+        }
+        ck_assert_msg(tt_all_ok(bad == 0, "%s: %ld wrong elements over %d calls", algos[a], bad,
+                                (int)CALLS),
+                      "%s: back-to-back calls in place", algos[a]);
+    }
+    free(buf);
+    tally_comm_destroy(comm);
+}
+END_TEST
+
 /* NaN propagates through SUM/MIN/MAX in every algorithm, identically. */
 START_TEST(test_nan_propagates)
 {
@@ -547,6 +578,7 @@ static Suite *allreduce_suite(void)
     tcase_add_test(hierarchy, test_hier_leader);
     tcase_add_test(hierarchy, test_random_floats_identical);
     tcase_add_test(hierarchy, test_nan_propagates);
+    tcase_add_test(hierarchy, test_back_to_back_in_place);
     suite_add_tcase(s, hierarchy);
     if (getenv("TALLY_TEST_BIG")) {
         TCase *big = tcase_create("big");
