@@ -4,6 +4,7 @@
 #                   packages and runs ./configure the first time)
 #   make check      unit tests and MPI integration tests
 #   make bench      tally-bench against the host MPI, 2 ranks, 8 B .. 64 MiB
+#   make bench-cluster  the same on an emulated 2 x 2 cluster, 1 Gbit links
 #   make install PREFIX=/usr/local
 #
 # ./configure writes build/config.mk; pass CONFIGURE_FLAGS=--without-cuda to
@@ -53,7 +54,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-bound install clean distclean vec-report
+.PHONY: all deps check bench bench-cluster bench-bound install clean distclean vec-report
 all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%)
 
 deps:
@@ -124,9 +125,24 @@ check: deps all $(UNIT_BINS) $(MPI_BINS) $(PRELOAD_TESTS)
 
 # The main job: every algorithm and tally's choice against the host MPI.
 BENCH_NP    ?= 2
-BENCH_ARGS  ?= -b 8 -e 64M -f 2 -n 20 -w 5 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,recursive_doubling
+BENCH_ARGS  ?= -b 8 -e 64M -f 2 -n 20 -w 5 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,recursive_doubling,shm
 bench: deps all
 	tests/mpirun.sh $(BENCH_NP) 900 $(BUILD)/bin/tally-bench $(BENCH_ARGS)
+
+# The same on an emulated cluster (tests/cluster/cluster.sh, as root):
+# CLUSTER_HOSTS hosts x CLUSTER_SLOTS ranks joined by CLUSTER_RATE links,
+# ranks placed by slot (consecutive), then round-robin (--map-by node).
+CLUSTER_HOSTS ?= 2
+CLUSTER_SLOTS ?= 2
+CLUSTER_RATE  ?= 1gbit
+CLUSTER_ARGS  ?= -b 4M -e 64M -f 2 -n 3 -w 1 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,hier,hier_leader
+bench-cluster: deps all
+	@for map in slot node; do \
+	    echo "== $(CLUSTER_HOSTS) hosts x $(CLUSTER_SLOTS) ranks, $(CLUSTER_RATE) links, --map-by $$map"; \
+	    sh tests/cluster/cluster.sh -r $(CLUSTER_RATE) -t 1800 $(CLUSTER_HOSTS) $(CLUSTER_SLOTS) -- \
+	        --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 --map-by $$map \
+	        -np $$(($(CLUSTER_HOSTS) * $(CLUSTER_SLOTS))) $(BUILD)/bin/tally-bench $(CLUSTER_ARGS) || exit 1; \
+	done
 
 # What bounds a 2-rank point-to-point allreduce here (bench/bound.c).
 $(BUILD)/bench/bound: bench/bound.c $(BUILD)/config.mk
