@@ -52,6 +52,7 @@ typedef struct tally_model {
     size_t mpi_latency_bytes; /* below this the MPI's own allreduce is recursive doubling */
     double mpi_factor;     /* above it, the MPI's allreduce costs tally's ring times this */
     size_t shm_chunk;      /* TALLY_SHM_CHUNK: bytes per shared-memory pipeline chunk */
+    double shm_sync;       /* one barrier on shared-memory counters, ranks on their own cores */
     bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
     bool measured[TALLY_LEVEL_COUNT]; /* ... and the links of levels the shape has */
 } tally_model_t;

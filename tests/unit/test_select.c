@@ -295,6 +295,17 @@ START_TEST(test_file_rows_edges_and_precedence)
                      TALLY_SUCCESS);
     ck_assert_int_eq(c.rule->source, TALLY_RULE_BUILTIN);
     ck_assert_str_eq(c.algo->name, "mpi");
+    ck_assert_str_eq(chosen(&f, 2048, TALLY_FLOAT32, TALLY_SUM), "mpi");
+    ck_assert_str_eq(chosen(&f, 2049, TALLY_FLOAT32, TALLY_SUM), "shm"); /* one node */
+    fake_free(&f);
+    /* Two nodes of two ranks: the hierarchical rows; one rank per node: flat. */
+    unsetenv("TALLY_TUNING_FILE");
+    f.path[0] = '\0';
+    ck_assert_int_eq(fake_make(&f, 4, 2), TALLY_SUCCESS);
+    ck_assert_str_eq(chosen(&f, 16384, TALLY_FLOAT32, TALLY_SUM), "hier_leader");
+    ck_assert_str_eq(chosen(&f, 16385, TALLY_FLOAT32, TALLY_SUM), "hier");
+    fake_free(&f);
+    ck_assert_int_eq(fake_make(&f, 4, 4), TALLY_SUCCESS);
     ck_assert_str_eq(chosen(&f, 2049, TALLY_FLOAT32, TALLY_SUM), "recursive_doubling");
     ck_assert_str_eq(chosen(&f, 65536, TALLY_FLOAT32, TALLY_SUM), "recursive_doubling");
     ck_assert_str_eq(chosen(&f, 65537, TALLY_FLOAT32, TALLY_SUM), "ring");
