@@ -419,6 +419,31 @@ static void measure_size(tune_t *t, int s)
     }
 }
 
+/* A size whose winner beats the algorithm that wins both neighbouring
+ * sizes by less than TIE_MARGIN is a tie that noise decided (measured here:
+ * such single-size flips did not repeat in the next run): the neighbours'
+ * algorithm keeps it, so the file does not switch back and forth. */
+#define TIE_MARGIN 0.03
+
+static void smooth_winners(tune_t *t, bool live)
+{
+    for (int s = 1; s + 1 < t->nsizes; s++) {
+        const int w = t->winner[s], x = t->winner[s - 1];
+        const size_t cell = (size_t)s * t->nalgos;
+        if (w < 0 || x < 0 || x == w || t->winner[s + 1] != x || t->state[cell + x] != CELL_OK)
+            continue;
+        const double *median = &t->median[cell];
+        if (median[x] > median[w] * (1.0 + TIE_MARGIN))
+            continue;
+        if (live)
+            printf("# %zu bytes: %s measured within %.0f%% of %s, which wins both "
+                   "neighbouring sizes; %s kept\n",
+                   t->counts[s] * t->opt->dt->size, t->algos[w], TIE_MARGIN * 100,
+                   t->algos[x], t->algos[x]);
+        t->winner[s] = x;
+    }
+}
+
 /* ------------------------------------------------------------- the file */
 
 /* "256K" where the value is a whole number of K, M or G, else decimal. */
@@ -740,6 +765,7 @@ static void sweep(tune_t *t)
             fflush(stdout);
         }
     }
+    smooth_winners(t, live);
 }
 
 static int run(const options_t *opt, int argc, char **argv, MPI_Comm world)

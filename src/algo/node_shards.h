@@ -3,9 +3,9 @@
  * each shard is allreduced across nodes by the ranks that own it, and the
  * node's ranks copy every finished shard out of the window.
  *
- * A message is cut into chunks of TALLY_SHM_CHUNK bytes (two in the window
- * at once) and every chunk into S shards.  On a node of L ranks, local rank
- * l owns the shards s with s mod L = l.  S is the same on every node, so a
+ * A message is cut into S shards, moved through the window in pieces of
+ * TALLY_SHM_CHUNK / S bytes (two sets in the window at once).  On a node of
+ * L ranks, local rank l owns the shards s with s mod L = l.  S is the same on every node, so a
  * shard's owners on the different nodes form a group; each group holds a
  * tally sub-communicator (one rank per node) on which the flat algorithms
  * and the selection run.  hier: S = the most ranks on any node, so every

@@ -3,9 +3,9 @@
  * its own part straight from its peers' window segments, and copies the
  * finished parts of the others out of theirs (node_shards.h).
  *
- * The vector is cut into chunks of TALLY_SHM_CHUNK bytes, two in flight
- * (the window holds two sets per rank), each chunk into p parts.  No
- * message passes through the MPI: a chunk costs two barriers on counters
+ * The vector is cut into p parts, moved in rounds of TALLY_SHM_CHUNK bytes
+ * (a piece of every part), two rounds in flight (the window holds two sets
+ * per rank).  No message passes through the MPI: a round costs two barriers on counters
  * in shared memory, and the reduced part is copied into the window while
  * it is still in the L1 cache.
  *
@@ -15,7 +15,7 @@
  * Restrictions: host memory; every rank on one node (hier is the
  * multi-node form); a window that cannot be made runs the ring instead.
  *
- * Example, p = 3, one chunk with parts a b c; rank r owns part r:
+ * Example, p = 3, one round with parts a b c; rank r owns part r:
  *
  *   phase      rank 0             rank 1             rank 2
  *   publish    window: - b0 c0    window: a1 - c1    window: a2 b2 -

@@ -187,7 +187,6 @@ tally_status_t tally_comm_create_nested(MPI_Comm mpi, const tally_comm_t *parent
     }
     c->config = parent->config;
     snprintf(c->config.algo, sizeof c->config.algo, "auto");
-    c->nested = true;
     st = finish_create(c, mpi, parent);
     if (st != TALLY_SUCCESS) {
         free(c);

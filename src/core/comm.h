@@ -29,7 +29,6 @@ struct tally_comm {
     struct tally_shm *shm;
     struct tally_node_shards *shards[2];
     bool shm_unavailable;       /* they could not be made: the ring runs instead */
-    bool nested;                /* a group made by hier or hier_leader */
 };
 
 /* A communicator over `mpi` (which it duplicates) for one of parent's

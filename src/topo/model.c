@@ -12,9 +12,10 @@
  *   messages up to the 4 KiB eager limit move at 2.1 GB/s within a node
  *   (copied through the MPI's queue); longer ones pay a 3 us rendezvous
  *   allgather steps land in the caller's buffer: no cache speed-up (measured)
- *   a barrier on shared-memory counters 0.15 us (shm at 8 B on 2 ranks: 0.3
- *   to 0.4 us a call, two barriers and tally's own cost included; as fast as
- *   the MPI's own allreduce up to 256 B, so the tie goes to the MPI)
+ *   a barrier on shared-memory counters 0.25 us: shm's two barriers cost
+ *   about as much as the one exchange of the MPI's own allreduce up to
+ *   256 B on 2 ranks (0.3 us each when cores answer fast, 1.1 against 0.7
+ *   us when they do not); from 512 B shm wins in both states
  * TALLY_CALIBRATE=1 replaces the link, gamma and copy figures by measured
  * ones. */
 #include "model.h"
@@ -60,7 +61,7 @@ void tally_model_defaults(tally_model_t *model, const tally_shape_t *shape)
         .mpi_latency_bytes = 4096,
         .mpi_factor = 1.3,
         .shm_chunk = (size_t)256 << 10,
-        .shm_sync = 0.15e-6,
+        .shm_sync = 0.25e-6,
     };
     if (shape && shape->min_cache_bytes > 0)
         model->cache_bytes = shape->min_cache_bytes;
