@@ -9,8 +9,9 @@
  *     barrier
  *     reduce   each owned piece: recvbuf = l's own contribution op those of
  *              the other local ranks in rank order (from their sets)
- *   across nodes (hier, hier_leader): one allreduce in place of each whole
- *     owned shard on its group, so the nodes synchronise once per call
+ *   across nodes (hier, hier_leader): an allreduce in place of the owned
+ *     shards' part on its group; the rounds go in at most 16 units, each
+ *     reduce-scattered, allreduced across nodes and allgathered in turn
  *   allgather, round r:
  *     publish  copy the owned pieces into l's set
  *     barrier
@@ -24,10 +25,11 @@
  * between, which no rank enters before it has finished reading that set,
  * so a set is never overwritten while being read.
  *
- * Measured on the emulated 2 x 2 cluster (1 Gbit): an allreduce across
- * nodes per round (256 KiB) reached wire speed at best but stalled often
- * with four ranks sharing two cores (64 MiB: median 953 ms, best 622);
- * one allreduce per shard was steadier (median 728 ms). */
+ * Measured on the emulated 2 x 2 cluster (1 Gbit, medians of 9 calls): an
+ * allreduce across nodes per round (256 KiB) stalled often with four ranks
+ * sharing two cores (64 MiB: 953 ms, best 622); one per whole shard was
+ * steadier (728 ms) but slow for short vectors (4 MiB: 53 ms); 16 units
+ * give 35 ms at 4 MiB (the wire's 33.5), 171 at 16 MiB, 769 at 64 MiB. */
 #include "node_shards.h"
 
 #include <limits.h>
@@ -43,6 +45,7 @@
 extern const tally_algo_t tally_algo_ring;
 
 /* Reduced blocks are copied into the window while still in the L1 cache. */
+#define ACROSS_UNITS 16
 #define FUSE_BYTES ((size_t)16 << 10)
 
 static int shard_count(const tally_comm_t *comm, tally_shard_kind_t kind)
@@ -284,28 +287,39 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
         y.piece = 1;
     /* Shard 0 is the largest. */
     const size_t rounds = (tally_block_count(y.n, y.shards, 0) + y.piece - 1) / y.piece;
-    const bool one_node = comm->shape.nodes == 1;
-    for (size_t r = 0; r < rounds; r++)
-        reduce_round(args, shm, (unsigned)(shm->chunks++ & 1), &y, r, one_node);
-    if (one_node)
+    if (comm->shape.nodes == 1) {
+        for (size_t r = 0; r < rounds; r++)
+            reduce_round(args, shm, (unsigned)(shm->chunks++ & 1), &y, r, true);
         return TALLY_SUCCESS;
-    /* Across nodes, one allreduce per owned shard: one synchronisation with
-     * the other nodes per call, however long the vector. */
+    }
+    /* Across nodes, the rounds go in at most ACROSS_UNITS units, each
+     * reduce-scattered, allreduced across nodes (one call per owned shard)
+     * and allgathered before the next: short vectors keep a pipeline of
+     * small units, long ones synchronise with the other nodes a bounded
+     * number of times. */
     const tally_op_t across_op = args->op == TALLY_AVG ? TALLY_SUM : args->op;
     char *recv = args->recvbuf;
-    for (size_t s = (size_t)l; s < y.shards; s += (size_t)L) {
-        size_t count = tally_block_count(y.n, y.shards, s), off = shard_off(&y, s) * y.es;
-        if (count == 0) /* the same on every node: the layout is global */
-            continue;
-        TALLY_CHECK(tally_allreduce(TALLY_IN_PLACE, recv + off, count, args->dtype, across_op,
-                                    ns->cross[s]));
-        tally_algo_finish(args, recv + off, count);
-    }
-    for (size_t r = 0; L > 1 && r < rounds; r++) {
-        unsigned set = (unsigned)(shm->chunks++ & 1);
-        publish(shm, set, &y, r, recv, true);
-        tally_shm_barrier(shm);
-        collect(shm, set, &y, r, recv);
+    const size_t per_unit = (rounds + ACROSS_UNITS - 1) / ACROSS_UNITS;
+    for (size_t r0 = 0; r0 < rounds; r0 += per_unit) {
+        const size_t r1 = r0 + per_unit < rounds ? r0 + per_unit : rounds;
+        for (size_t r = r0; r < r1; r++)
+            reduce_round(args, shm, (unsigned)(shm->chunks++ & 1), &y, r, false);
+        for (size_t s = (size_t)l; s < y.shards; s += (size_t)L) {
+            const size_t shard = tally_block_count(y.n, y.shards, s), lo = r0 * y.piece;
+            if (lo >= shard) /* the same on every node: the layout is global */
+                continue;
+            const size_t count = (r1 * y.piece < shard ? r1 * y.piece : shard) - lo;
+            const size_t first = shard_off(&y, s) + lo;
+            TALLY_CHECK(tally_allreduce(TALLY_IN_PLACE, recv + first * y.es, count, args->dtype,
+                                        across_op, ns->cross[s]));
+            tally_algo_finish(args, recv + first * y.es, count);
+        }
+        for (size_t r = r0; L > 1 && r < r1; r++) {
+            unsigned set = (unsigned)(shm->chunks++ & 1);
+            publish(shm, set, &y, r, recv, true);
+            tally_shm_barrier(shm);
+            collect(shm, set, &y, r, recv);
+        }
     }
     return TALLY_SUCCESS;
 }
