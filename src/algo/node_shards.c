@@ -32,7 +32,6 @@
  * give 35 ms at 4 MiB (the wire's 33.5), 171 at 16 MiB, 769 at 64 MiB. */
 #include "node_shards.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +44,23 @@
 extern const tally_algo_t tally_algo_ring;
 
 /* Reduced blocks are copied into the window while still in the L1 cache. */
-#define ACROSS_UNITS 16
 #define FUSE_BYTES ((size_t)16 << 10)
+/* At most this many allreduces across nodes per owned shard and call. */
+#define ACROSS_UNITS 16
 
 static int shard_count(const tally_comm_t *comm, tally_shard_kind_t kind)
 {
     return kind == TALLY_SHARDS_LEADER ? 1 : comm->shape.max_per_node;
+}
+
+static void free_groups(tally_node_shards_t *ns)
+{
+    if (!ns)
+        return;
+    for (int s = 0; s < ns->shards; s++)
+        tally_comm_destroy(ns->cross[s]);
+    free(ns->cross);
+    free(ns);
 }
 
 /* The groups of `kind`: for each shard, the owning rank of every node. */
@@ -90,24 +100,11 @@ static tally_status_t make_groups(tally_comm_t *comm, tally_shard_kind_t kind,
         }
     }
     if (st != TALLY_SUCCESS) {
-        for (int s = 0; s < S; s++)
-            tally_comm_destroy(ns->cross[s]);
-        free(ns->cross);
-        free(ns);
+        free_groups(ns);
         return st;
     }
     *out = ns;
     return TALLY_SUCCESS;
-}
-
-static void free_groups(tally_node_shards_t *ns)
-{
-    if (!ns)
-        return;
-    for (int s = 0; s < ns->shards; s++)
-        tally_comm_destroy(ns->cross[s]);
-    free(ns->cross);
-    free(ns);
 }
 
 void tally_node_shards_release(tally_comm_t *comm)
@@ -142,17 +139,16 @@ static tally_status_t get_resources(tally_comm_t *comm, tally_shard_kind_t kind,
         st = make_groups(comm, kind, &ns);
     int ok = st == TALLY_SUCCESS, all_ok = 0;
     int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm->mpi);
-    if (rc != MPI_SUCCESS) {
-        tally_log_mpi_error(comm, rc, "PMPI_Allreduce", __FILE__, __LINE__);
+    if (rc != MPI_SUCCESS || !all_ok) {
         free_groups(ns);
         if (shm != comm->shm)
             tally_shm_destroy(shm);
+    }
+    if (rc != MPI_SUCCESS) {
+        tally_log_mpi_error(comm, rc, "PMPI_Allreduce", __FILE__, __LINE__);
         return TALLY_ERR_MPI;
     }
     if (!all_ok) {
-        free_groups(ns);
-        if (shm != comm->shm)
-            tally_shm_destroy(shm);
         tally_node_shards_release(comm);
         comm->shm_unavailable = true;
         TALLY_LOG(comm, TALLY_LOG_WARN,
@@ -289,7 +285,7 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
     const size_t rounds = (tally_block_count(y.n, y.shards, 0) + y.piece - 1) / y.piece;
     if (comm->shape.nodes == 1) {
         for (size_t r = 0; r < rounds; r++)
-            reduce_round(args, shm, (unsigned)(shm->chunks++ & 1), &y, r, true);
+            reduce_round(args, shm, tally_shm_next_set(shm), &y, r, true);
         return TALLY_SUCCESS;
     }
     /* Across nodes, the rounds go in at most ACROSS_UNITS units, each
@@ -303,7 +299,7 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
     for (size_t r0 = 0; r0 < rounds; r0 += per_unit) {
         const size_t r1 = r0 + per_unit < rounds ? r0 + per_unit : rounds;
         for (size_t r = r0; r < r1; r++)
-            reduce_round(args, shm, (unsigned)(shm->chunks++ & 1), &y, r, false);
+            reduce_round(args, shm, tally_shm_next_set(shm), &y, r, false);
         for (size_t s = (size_t)l; s < y.shards; s += (size_t)L) {
             const size_t shard = tally_block_count(y.n, y.shards, s), lo = r0 * y.piece;
             if (lo >= shard) /* the same on every node: the layout is global */
@@ -315,7 +311,7 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
             tally_algo_finish(args, recv + first * y.es, count);
         }
         for (size_t r = r0; L > 1 && r < r1; r++) {
-            unsigned set = (unsigned)(shm->chunks++ & 1);
+            unsigned set = tally_shm_next_set(shm);
             publish(shm, set, &y, r, recv, true);
             tally_shm_barrier(shm);
             collect(shm, set, &y, r, recv);

@@ -20,9 +20,7 @@ typedef struct tally_shm {
     size_t chunk;       /* bytes of each data set */
     char **segment;     /* [local_size]: each rank's segment, mapped here */
     uint64_t epoch;     /* barriers this rank has entered */
-    uint64_t chunks;    /* chunks run through the window, over all calls: chunk k
-                           uses set k mod 2, so consecutive chunks alternate
-                           even across calls */
+    uint64_t rounds;    /* rounds run through the window, over all calls */
     bool yield;         /* ranks outnumber cores: give the CPU away while waiting */
 } tally_shm_t;
 
@@ -35,6 +33,14 @@ void tally_shm_destroy(tally_shm_t *shm);
 
 /* Data set `set` (0 or 1) of local rank `local`'s segment. */
 char *tally_shm_data(const tally_shm_t *shm, int local, unsigned set);
+
+/* The data set for the next round: rounds alternate between the two sets
+ * over all calls, not only within one, so a rank racing into the next call
+ * never writes the set a slower rank still reads. */
+static inline unsigned tally_shm_next_set(tally_shm_t *shm)
+{
+    return (unsigned)(shm->rounds++ & 1);
+}
 
 /* Returns when every rank of the node has entered it as often as this one:
  * what a rank stored before entering is visible to every rank after. */
