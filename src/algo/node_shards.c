@@ -39,6 +39,7 @@
 #include "../core/comm.h"
 #include "../core/log.h"
 #include "../reduce/reduce.h"
+#include "../transport/p2p.h"
 #include "../transport/shm.h"
 
 extern const tally_algo_t tally_algo_ring;
@@ -239,14 +240,14 @@ static void collect(const tally_shm_t *shm, unsigned set, const layout_t *y, siz
  * into recvbuf.  On one node (`finish`), each reduced block is completed
  * and copied into the window from the L1 cache, then collected. */
 static void reduce_round(const tally_algo_args_t *args, tally_shm_t *shm, unsigned set,
-                         const layout_t *y, size_t r, bool finish)
+                         const layout_t *y, size_t r, bool finish, MPI_Comm progress)
 {
     const int L = shm->local_size, l = shm->local_rank;
     const char *send = args->sendbuf;
     char *recv = args->recvbuf;
     if (L > 1) {
         publish(shm, set, y, r, send, false);
-        tally_shm_barrier(shm);
+        tally_shm_barrier(shm, progress);
     }
     const size_t step = FUSE_BYTES / y->es ? FUSE_BYTES / y->es : 1;
     for (size_t s = (size_t)l; s < y->shards; s += (size_t)L) {
@@ -262,9 +263,178 @@ static void reduce_round(const tally_algo_args_t *args, tally_shm_t *shm, unsign
         }
     }
     if (finish && L > 1) {
-        tally_shm_barrier(shm);
+        tally_shm_barrier(shm, progress);
         collect(shm, set, y, r, recv);
     }
+}
+
+static tally_op_t across_op(const tally_algo_args_t *args)
+{
+    return args->op == TALLY_AVG ? TALLY_SUM : args->op;
+}
+
+/* The reduce-scatter and allgather rounds [r0, r1) of one unit; MPI is
+ * polled on `progress` between rounds and while waiting. */
+static void reduce_unit(const tally_algo_args_t *args, tally_shm_t *shm, const layout_t *y,
+                        size_t r0, size_t r1, MPI_Comm progress)
+{
+    for (size_t r = r0; r < r1; r++) {
+        reduce_round(args, shm, tally_shm_next_set(shm), y, r, false, progress);
+        tally_shm_progress(progress);
+    }
+}
+
+static void gather_unit(tally_shm_t *shm, const layout_t *y, size_t r0, size_t r1, char *recv,
+                        MPI_Comm progress)
+{
+    for (size_t r = r0; shm->local_size > 1 && r < r1; r++) {
+        unsigned set = tally_shm_next_set(shm);
+        publish(shm, set, y, r, recv, true);
+        tally_shm_barrier(shm, progress);
+        collect(shm, set, y, r, recv);
+        tally_shm_progress(progress);
+    }
+}
+
+/* Elements of shard s in rounds [r0, r1), and where they start; 0 past
+ * the shard's end. */
+static size_t unit_part(const layout_t *y, size_t s, size_t r0, size_t r1, size_t *first)
+{
+    const size_t shard = tally_block_count(y->n, y->shards, s), lo = r0 * y->piece;
+    *first = shard_off(y, s) + lo;
+    if (lo >= shard)
+        return 0;
+    return (r1 * y->piece < shard ? r1 * y->piece : shard) - lo;
+}
+
+/* Two nodes: each owned shard's part of a unit is exchanged with its owner
+ * on the other node and reduced in node order, so both ends get the same
+ * bits.  The exchanges stream: unit u's is in flight while the node
+ * reduce-scatters units u + 1 .. u + STREAM_LAG, and unit u is allgathered
+ * after that.  Every local rank runs the same sequence of window rounds,
+ * so the sets stay in step, and polls MPI while it waits in the window,
+ * since its sends may only move when it does.  Messages stay below Open
+ * MPI's TCP eager limit (64 KiB with its header): a larger one waits for a
+ * rendezvous reply that queues behind the other direction's data (2 x 2
+ * nodes, 1 Gbit: 64 MiB in 624 ms with 256 KiB messages, 572 with 63 KiB;
+ * the wire's minimum is 537). */
+#define STREAM_UNITS 32
+#define STREAM_LAG 4
+#define STREAM_SEGMENT ((size_t)63 << 10)
+#define STREAM_TAG 0x7a12
+
+typedef struct stream {
+    const tally_algo_args_t *args;
+    tally_node_shards_t *ns;
+    const layout_t *y;
+    size_t rounds, per_unit;
+    size_t unit_bytes;        /* the owned shards' part of a unit, at most */
+    char *incoming;           /* [STREAM_LAG + 1][unit_bytes] */
+    MPI_Request *req;         /* [STREAM_LAG + 1][max_req] */
+    size_t max_req;
+    int nreq[STREAM_LAG + 1]; /* requests posted in each slot */
+} stream_t;
+
+/* The rounds of unit u. */
+static void unit_rounds(const stream_t *x, size_t u, size_t *r0, size_t *r1)
+{
+    *r0 = u * x->per_unit;
+    *r1 = *r0 + x->per_unit < x->rounds ? *r0 + x->per_unit : x->rounds;
+}
+
+/* Posts unit u's exchanges into slot u mod (STREAM_LAG + 1). */
+static tally_status_t stream_post(stream_t *x, size_t u)
+{
+    const tally_shm_t *shm = x->args->comm->shm;
+    const size_t k = u % (STREAM_LAG + 1), es = x->y->es;
+    char *incoming = x->incoming + k * x->unit_bytes, *recv = x->args->recvbuf;
+    MPI_Request *req = x->req + k * x->max_req;
+    size_t r0, r1;
+    unit_rounds(x, u, &r0, &r1);
+    x->nreq[k] = 0;
+    for (size_t s = (size_t)shm->local_rank; s < x->y->shards; s += (size_t)shm->local_size) {
+        size_t first, bytes = unit_part(x->y, s, r0, r1, &first) * es;
+        tally_comm_t *g = x->ns->cross[s];
+        const int peer = 1 - g->rank;
+        for (size_t off = 0; off < bytes; off += STREAM_SEGMENT) {
+            int n = (int)(bytes - off < STREAM_SEGMENT ? bytes - off : STREAM_SEGMENT);
+            TALLY_MPI_CHECK(g, PMPI_Irecv(incoming + off, n, MPI_BYTE, peer, STREAM_TAG,
+                                          g->mpi, &req[x->nreq[k]++]));
+            TALLY_MPI_CHECK(g, PMPI_Isend(recv + first * es + off, n, MPI_BYTE, peer,
+                                          STREAM_TAG, g->mpi, &req[x->nreq[k]++]));
+        }
+        incoming += bytes;
+    }
+    return TALLY_SUCCESS;
+}
+
+/* Waits for unit u's exchanges and reduces them: node 0's part first. */
+static tally_status_t stream_complete(stream_t *x, size_t u)
+{
+    const tally_algo_args_t *args = x->args;
+    const tally_shm_t *shm = args->comm->shm;
+    const size_t k = u % (STREAM_LAG + 1), es = x->y->es;
+    const char *incoming = x->incoming + k * x->unit_bytes;
+    char *recv = args->recvbuf;
+    size_t r0, r1;
+    unit_rounds(x, u, &r0, &r1);
+    TALLY_MPI_CHECK(args->comm, PMPI_Waitall(x->nreq[k], x->req + k * x->max_req,
+                                             MPI_STATUSES_IGNORE));
+    for (size_t s = (size_t)shm->local_rank; s < x->y->shards; s += (size_t)shm->local_size) {
+        size_t first, count = unit_part(x->y, s, r0, r1, &first);
+        char *part = recv + first * es;
+        if (x->ns->cross[s]->rank == 0)
+            tally_reduce(part, part, incoming, count, args->dtype, across_op(args));
+        else
+            tally_reduce(part, incoming, part, count, args->dtype, across_op(args));
+        tally_algo_finish(args, part, count);
+        incoming += count * es;
+    }
+    return TALLY_SUCCESS;
+}
+
+static tally_status_t stream_two_nodes(const tally_algo_args_t *args, tally_node_shards_t *ns,
+                                       const layout_t *y, size_t rounds)
+{
+    tally_comm_t *comm = args->comm;
+    tally_shm_t *shm = comm->shm;
+    const size_t L = (size_t)shm->local_size, l = (size_t)shm->local_rank;
+    const size_t owned = (y->shards - l + L - 1) / L;
+    stream_t x = {.args = args, .ns = ns, .y = y, .rounds = rounds};
+    x.per_unit = (rounds + STREAM_UNITS - 1) / STREAM_UNITS;
+    const size_t units = (rounds + x.per_unit - 1) / x.per_unit;
+    const size_t part_bytes = x.per_unit * y->piece * y->es;
+    x.unit_bytes = part_bytes * owned;
+    x.max_req = 2 * owned * ((part_bytes + STREAM_SEGMENT - 1) / STREAM_SEGMENT);
+    /* A rank that owns no shard (hier_leader) only takes part in the rounds. */
+    if (owned) {
+        x.incoming = tally_comm_scratch(comm, (STREAM_LAG + 1) * x.unit_bytes);
+        x.req = malloc((STREAM_LAG + 1) * x.max_req * sizeof *x.req);
+        if (!x.incoming || !x.req) {
+            free(x.req);
+            return TALLY_ERR_NO_MEMORY;
+        }
+    }
+    tally_status_t st = TALLY_SUCCESS;
+    for (size_t u = 0; u < units + STREAM_LAG && st == TALLY_SUCCESS; u++) {
+        size_t r0, r1;
+        if (u < units) {
+            unit_rounds(&x, u, &r0, &r1);
+            reduce_unit(args, shm, y, r0, r1, comm->mpi);
+            st = stream_post(&x, u);
+        }
+        if (st == TALLY_SUCCESS && u >= STREAM_LAG) {
+            st = stream_complete(&x, u - STREAM_LAG);
+            unit_rounds(&x, u - STREAM_LAG, &r0, &r1);
+            if (st == TALLY_SUCCESS)
+                gather_unit(shm, y, r0, r1, args->recvbuf, comm->mpi);
+        }
+    }
+    if (st != TALLY_SUCCESS)
+        for (size_t k = 0; k <= STREAM_LAG; k++)
+            tally_p2p_cancel(x.req + k * x.max_req, (size_t)x.nreq[k]);
+    free(x.req);
+    return st;
 }
 
 tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_kind_t kind)
@@ -285,37 +455,30 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
     const size_t rounds = (tally_block_count(y.n, y.shards, 0) + y.piece - 1) / y.piece;
     if (comm->shape.nodes == 1) {
         for (size_t r = 0; r < rounds; r++)
-            reduce_round(args, shm, tally_shm_next_set(shm), &y, r, true);
+            reduce_round(args, shm, tally_shm_next_set(shm), &y, r, true, MPI_COMM_NULL);
         return TALLY_SUCCESS;
     }
+    if (comm->shape.nodes == 2)
+        return stream_two_nodes(args, ns, &y, rounds);
     /* Across nodes, the rounds go in at most ACROSS_UNITS units, each
      * reduce-scattered, allreduced across nodes (one call per owned shard)
      * and allgathered before the next: short vectors keep a pipeline of
      * small units, long ones synchronise with the other nodes a bounded
      * number of times. */
-    const tally_op_t across_op = args->op == TALLY_AVG ? TALLY_SUM : args->op;
-    char *recv = args->recvbuf;
     const size_t per_unit = (rounds + ACROSS_UNITS - 1) / ACROSS_UNITS;
     for (size_t r0 = 0; r0 < rounds; r0 += per_unit) {
         const size_t r1 = r0 + per_unit < rounds ? r0 + per_unit : rounds;
-        for (size_t r = r0; r < r1; r++)
-            reduce_round(args, shm, tally_shm_next_set(shm), &y, r, false);
+        reduce_unit(args, shm, &y, r0, r1, MPI_COMM_NULL);
         for (size_t s = (size_t)l; s < y.shards; s += (size_t)L) {
-            const size_t shard = tally_block_count(y.n, y.shards, s), lo = r0 * y.piece;
-            if (lo >= shard) /* the same on every node: the layout is global */
+            size_t first, count = unit_part(&y, s, r0, r1, &first);
+            if (count == 0) /* the same on every node: the layout is global */
                 continue;
-            const size_t count = (r1 * y.piece < shard ? r1 * y.piece : shard) - lo;
-            const size_t first = shard_off(&y, s) + lo;
-            TALLY_CHECK(tally_allreduce(TALLY_IN_PLACE, recv + first * y.es, count, args->dtype,
-                                        across_op, ns->cross[s]));
-            tally_algo_finish(args, recv + first * y.es, count);
+            char *part = (char *)args->recvbuf + first * y.es;
+            TALLY_CHECK(tally_allreduce(TALLY_IN_PLACE, part, count, args->dtype,
+                                        across_op(args), ns->cross[s]));
+            tally_algo_finish(args, part, count);
         }
-        for (size_t r = r0; L > 1 && r < r1; r++) {
-            unsigned set = tally_shm_next_set(shm);
-            publish(shm, set, &y, r, recv, true);
-            tally_shm_barrier(shm);
-            collect(shm, set, &y, r, recv);
-        }
+        gather_unit(shm, &y, r0, r1, args->recvbuf, MPI_COMM_NULL);
     }
     return TALLY_SUCCESS;
 }

@@ -23,6 +23,16 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+void tally_p2p_cancel(MPI_Request *reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i] != MPI_REQUEST_NULL) {
+            PMPI_Cancel(&reqs[i]);
+            PMPI_Request_free(&reqs[i]);
+        }
+    }
+}
+
 tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
                                   size_t sbytes, int dst, void *rbuf, size_t rbytes,
                                   int src)
@@ -58,8 +68,6 @@ static tally_status_t post_segment(struct tally_comm *comm, bool is_send, char *
                                          comm->mpi, req));
     return TALLY_SUCCESS;
 }
-
-static void cancel_pending(MPI_Request *reqs, unsigned n);
 
 tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf,
                                  size_t sbytes, int dst, void *rbuf, size_t rbytes, int src)
@@ -106,7 +114,7 @@ tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf
             break;
     }
     if (st != TALLY_SUCCESS)
-        cancel_pending(req, 2 * depth);
+        tally_p2p_cancel(req, 2 * depth);
     return st;
 }
 
@@ -186,15 +194,6 @@ static tally_status_t wait_sent(pipeline_t *pl, size_t k)
     return TALLY_SUCCESS;
 }
 
-static void cancel_pending(MPI_Request *reqs, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        if (reqs[i] != MPI_REQUEST_NULL) {
-            PMPI_Cancel(&reqs[i]);
-            PMPI_Request_free(&reqs[i]);
-        }
-    }
-}
 
 static tally_status_t run_pipeline(pipeline_t *pl, const tally_algo_args_t *args)
 {
@@ -256,8 +255,8 @@ tally_status_t tally_p2p_exchange_reduce(const tally_algo_args_t *args,
     }
     tally_status_t st = run_pipeline(&pl, args);
     if (st != TALLY_SUCCESS) {
-        cancel_pending(pl.rreq, pl.depth);
-        cancel_pending(pl.sreq, pl.depth);
+        tally_p2p_cancel(pl.rreq, pl.depth);
+        tally_p2p_cancel(pl.sreq, pl.depth);
     }
     return st;
 }

@@ -10,6 +10,10 @@
 
 struct tally_comm;
 
+/* Cancels and frees the requests of `reqs` that are still active, after
+ * an error. */
+void tally_p2p_cancel(MPI_Request *reqs, size_t n);
+
 /* Blocking exchange of byte buffers with any sizes (either may be 0). */
 tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
                                   size_t sbytes, int dst, void *rbuf,

@@ -43,7 +43,16 @@ static inline unsigned tally_shm_next_set(tally_shm_t *shm)
 }
 
 /* Returns when every rank of the node has entered it as often as this one:
- * what a rank stored before entering is visible to every rank after. */
-void tally_shm_barrier(tally_shm_t *shm);
+ * what a rank stored before entering is visible to every rank after.
+ * `progress`: while waiting, poll MPI on this communicator (MPI_COMM_NULL:
+ * never), so that this rank's nonblocking messages advance; without it, a
+ * peer on another node could wait for a send that only moves when this
+ * rank calls MPI, while this rank waits for a local rank that waits for
+ * that peer. */
+void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress);
+
+/* Lets MPI move this rank's nonblocking messages: one poll on `progress`
+ * (MPI_COMM_NULL: nothing). */
+void tally_shm_progress(MPI_Comm progress);
 
 #endif
