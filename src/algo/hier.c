@@ -5,18 +5,22 @@
  *
  * With S the most ranks on any node, the vector is cut into S shards
  * (moved through the window TALLY_SHM_CHUNK bytes at a time); local rank l
- * of a node with L ranks owns the shards s with s mod L = l.  The owners of a shard, one per node, form a group with its
- * own tally communicator, so the step across nodes is a flat algorithm
- * chosen by the rule table for that group (ring, Rabenseifner, ...).
- * Uneven nodes work (a rank of a smaller node serves several groups, one
- * after another) and so does any placement: groups follow node membership,
- * not rank numbers.
+ * of a node with L ranks owns the shards s with s mod L = l.  The owners
+ * of a shard, one per node, form a group with its own tally communicator:
+ * on three nodes or more the step across nodes is a flat algorithm chosen
+ * by the rule table for that group (ring, Rabenseifner, ...); on two, the
+ * owners exchange their parts directly, streamed under the intra-node
+ * rounds of the next units.  Uneven nodes work (a rank of a smaller node
+ * serves several groups) and so does any placement: groups follow node
+ * membership, not rank numbers.
  *
  * Cost, n bytes, N nodes, L ranks per node: intra-node 2 (L-1)/L n c +
- * (L-1)/L n gamma + 2 sync per chunk; once per call, across nodes, the
- * group's algorithm on n/L bytes, e.g. ring: 2 (N-1) alpha + 2 (N-1)/N (n/L) L beta (the L
- * groups share each node's link), i.e. 2 (N-1)/N n beta per node against
- * the flat ring's 2 (P-1)/P n beta per rank with L ranks per link.
+ * (L-1)/L n gamma + 2 sync per chunk.  Across nodes, on two nodes, alpha
+ * + (n/L) L beta (the L groups share each node's link), overlapped with
+ * the intra-node work; on more, the group's algorithm on n/L bytes, e.g.
+ * ring: 2 (N-1) alpha + 2 (N-1)/N (n/L) L beta per unit, i.e. 2 (N-1)/N n
+ * beta per node against the flat ring's 2 (P-1)/P n beta per rank with L
+ * ranks per link.
  * Restrictions: host memory; at least two nodes and a node with two ranks
  * or more; a window that cannot be made runs the ring instead.
  *

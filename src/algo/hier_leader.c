@@ -5,8 +5,9 @@
  *
  * One message across the network per node instead of one per rank, and
  * one latency-bound allreduce among N leaders: cheaper than hier when
- * the message is too small to be worth cutting.  The leaders' step is a
- * flat algorithm chosen by the rule table for their communicator.
+ * the message is too small to be worth cutting.  The leaders' step is
+ * hier's with one shard: a streamed exchange on two nodes, on more a flat
+ * algorithm chosen by the rule table for their communicator.
  *
  * Cost, n bytes, N nodes, L ranks per node: 2 n c + (L-1) n gamma + n c +
  * 2 sync per chunk within the node, plus the leaders' algorithm on n bytes,

@@ -9,9 +9,11 @@
  *     barrier
  *     reduce   each owned piece: recvbuf = l's own contribution op those of
  *              the other local ranks in rank order (from their sets)
- *   across nodes (hier, hier_leader): an allreduce in place of the owned
- *     shards' part on its group; the rounds go in at most 16 units, each
- *     reduce-scattered, allreduced across nodes and allgathered in turn
+ *   across nodes (hier, hier_leader): the rounds go in units; on two
+ *     nodes each owned shard's part of a unit is exchanged with its owner
+ *     on the other node, streamed under the next units' rounds; on more, it
+ *     is allreduced in place on its group by a flat algorithm, one unit
+ *     (at most 16) after another
  *   allgather, round r:
  *     publish  copy the owned pieces into l's set
  *     barrier
@@ -25,11 +27,13 @@
  * between, which no rank enters before it has finished reading that set,
  * so a set is never overwritten while being read.
  *
- * Measured on the emulated 2 x 2 cluster (1 Gbit, medians of 9 calls): an
- * allreduce across nodes per round (256 KiB) stalled often with four ranks
- * sharing two cores (64 MiB: 953 ms, best 622); one per whole shard was
- * steadier (728 ms) but slow for short vectors (4 MiB: 53 ms); 16 units
- * give 35 ms at 4 MiB (the wire's 33.5), 171 at 16 MiB, 769 at 64 MiB. */
+ * Measured on the emulated 2 x 2 cluster (1 Gbit, medians of 9 calls),
+ * before the stream: an allreduce across nodes per round (256 KiB) stalled
+ * often with four ranks sharing two cores (64 MiB: 953 ms, best 622); one
+ * per whole shard was steadier (728 ms) but slow for short vectors (4 MiB:
+ * 53 ms); 16 units gave 35 ms at 4 MiB (the wire's 33.5), 171 at 16 MiB,
+ * 769 at 64 MiB, the wire idle while the node worked.  Streamed: 146 ms at
+ * 16 MiB, 572 at 64 MiB (the wire's 134 and 537). */
 #include "node_shards.h"
 
 #include <math.h>
@@ -522,22 +526,28 @@ double tally_node_shards_predict(const tally_cost_t *cost, tally_shard_kind_t ki
     const double n = cost->bytes;
     const int most_owned = (S + L - 1) / L, least_owned = S / L;
     /* The fullest node's intra-node phases, each as slow as its busiest rank. */
-    double t = tally_cost_call(cost);
+    double intra;
+    const double chunks = ceil(n / (double)m->shm_chunk);
     if (L > 1) {
-        double chunks = ceil(n / (double)m->shm_chunk);
         double moved = n * (1.0 - (double)least_owned / S);
         double owned = n * most_owned / S;
-        t += 2.0 * tally_cost_copy(cost, moved) +
-             (L - 1) * tally_cost_reduce(cost, owned) + tally_cost_copy(cost, owned) +
-             2.0 * chunks * tally_cost_sync(cost);
+        intra = 2.0 * tally_cost_copy(cost, moved) + (L - 1) * tally_cost_reduce(cost, owned) +
+                tally_cost_copy(cost, owned) + 2.0 * chunks * tally_cost_sync(cost);
     } else {
-        t += tally_cost_copy(cost, n);
+        intra = tally_cost_copy(cost, n);
     }
-    if (shape->nodes > 1) {
-        /* A node with fewer ranks runs its shards' groups one after another. */
-        const int rounds = (S + shape->min_per_node - 1) / shape->min_per_node;
-        const int share = S < shape->min_per_node ? S : shape->min_per_node;
-        t += rounds * across_nodes(cost, n / S, share);
-    }
-    return t;
+    double t = tally_cost_call(cost);
+    if (shape->nodes == 1)
+        return t + intra;
+    /* A rank of a node with fewer ranks serves several shards' groups. */
+    const int rounds = (S + shape->min_per_node - 1) / shape->min_per_node;
+    const int share = S < shape->min_per_node ? S : shape->min_per_node;
+    const double across = rounds * across_nodes(cost, n / S, share);
+    if (shape->nodes > 2)
+        return t + intra + across;
+    /* Two nodes: the exchange streams under the intra-node rounds, so the
+     * slower of the two counts, plus one unit of the other to fill and
+     * drain the pipeline. */
+    const double units = chunks < STREAM_UNITS ? chunks : STREAM_UNITS;
+    return t + fmax(intra, across) + fmin(intra, across) / units;
 }

@@ -8,7 +8,8 @@
  * L ranks, local rank l owns the shards s with s mod L = l.  S is the same on every node, so a
  * shard's owners on the different nodes form a group; each group holds a
  * tally sub-communicator (one rank per node) on which the flat algorithms
- * and the selection run.  hier: S = the most ranks on any node, so every
+ * and the selection run; on two nodes the owners instead exchange their
+ * parts directly, streamed under the intra-node rounds.  hier: S = the most ranks on any node, so every
  * rank of a full node is on the wire at once; hier_leader: S = 1, the node
  * leaders; shm: one node, S = L, no groups. */
 #ifndef TALLY_NODE_SHARDS_H
@@ -37,8 +38,9 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
 void tally_node_shards_release(struct tally_comm *comm);
 
 /* Predicted seconds for the model: the intra-node phases on the fullest
- * node, plus the cheapest flat algorithm across nodes for one shard with
- * the node's link shared by the ranks sending at once. */
+ * node and the cheapest flat algorithm across nodes for one shard, with
+ * the node's link shared by the ranks sending at once; added, or on two
+ * nodes overlapped. */
 double tally_node_shards_predict(const tally_cost_t *cost, tally_shard_kind_t kind);
 
 #endif

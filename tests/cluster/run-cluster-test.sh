@@ -50,4 +50,16 @@ grep '^communicator:' "$tmp/info"
 # shellcheck disable=SC2086
 CK_RUN_CASE=hierarchy TALLY_TEST_MAX_COUNT=100000 \
     sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts \
-    -x CK_RUN_CASE -x TALLY_TEST_MAX_COUNT "$BUILD/tests/mpi/test_allreduce"
+    -x CK_RUN_CASE -x TALLY_TEST_MAX_COUNT "$BUILD/tests/mpi/test_allreduce" || exit 1
+[ "$hosts" = 2 ] || exit 0
+
+# Two nodes: hier and hier_leader stream long vectors across, with many
+# messages in flight while the ranks work in the window.  With Open MPI's
+# TCP eager limit lowered, every message waits for a rendezvous reply that
+# only comes while the ranks waiting in the window poll MPI; before they
+# did, this hung (on 1 Gbit links, where calls take long enough).
+# tally-bench checks every element and fails on errors.
+echo "run-cluster-test: 64 MiB through hier and hier_leader, TCP eager limit 4 KiB"
+# shellcheck disable=SC2086
+sh "$cluster" -t 120 "$hosts" "$slots" -- $opts --mca btl_tcp_eager_limit 4096 \
+    "$BUILD/bin/tally-bench" -b 64M -e 64M -n 5 -w 1 -c 1 -a hier,hier_leader
