@@ -1,7 +1,8 @@
 /* bound.c - the two costs that bound a point-to-point allreduce on this
  * machine, measured as the issue's performance note describes them: an
  * MPI_Sendrecv exchange of half the vector between two ranks, and one core
- * summing y += x over half the vector.  For 2 ranks a pipelined ring or
+ * summing y += x over half the vector; also one core's copy rate, the
+ * bound of the shared-memory algorithms' copies.  For 2 ranks a pipelined ring or
  * Rabenseifner needs at least two such exchanges and one such sum:
  *     bound = 2 * exchange(n/2) + sum(n/2)      (no overlap: one core a rank)
  * Usage: mpirun -np 2 build/bench/bound [BYTES]   (default 64 MiB) */
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
     memset(a, 1, half);
     memset(b, 2, half);
     enum { REPS = 9 };
-    double ex[REPS], su[REPS];
+    double ex[REPS], su[REPS], cp[REPS];
     int peer = rank ^ 1;
     for (int r = 0; r < REPS; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
@@ -51,9 +52,15 @@ int main(int argc, char **argv)
         sum_into((float *)a, (const float *)b, n);
         su[r] = MPI_Wtime() - t0;
         MPI_Allreduce(MPI_IN_PLACE, &su[r], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        MPI_Barrier(MPI_COMM_WORLD);
+        t0 = MPI_Wtime();
+        memcpy(b, a, half);
+        cp[r] = MPI_Wtime() - t0;
+        MPI_Allreduce(MPI_IN_PLACE, &cp[r], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     }
     qsort(ex, REPS, sizeof ex[0], cmp);
     qsort(su, REPS, sizeof su[0], cmp);
+    qsort(cp, REPS, sizeof cp[0], cmp);
     if (rank == 0) {
         double e = ex[REPS / 2], s = su[REPS / 2];
         printf("vector %zu bytes, %d ranks, medians of %d\n", bytes, size, REPS);
@@ -61,6 +68,8 @@ int main(int argc, char **argv)
                half, e * 1e3, half / e / 1e9);
         printf("  y += x over %zu bytes, one core:      %8.2f ms (%.2f GB/s of x)\n", half,
                s * 1e3, half / s / 1e9);
+        printf("  memcpy of %zu bytes, one core:        %8.2f ms (%.2f GB/s)\n", half,
+               cp[REPS / 2] * 1e3, half / cp[REPS / 2] / 1e9);
         printf("  2-rank ring/Rabenseifner bound:       %8.2f ms (busbw %.2f GB/s)\n",
                (2 * e + s) * 1e3, bytes / (2 * e + s) / 1e9);
     }
