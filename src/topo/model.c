@@ -7,7 +7,7 @@
  *   same package   alpha 0.4 us, beta 1/6 GB/s   (shared-memory single copy)
  *   across package alpha 0.7 us, beta 1/4.5 GB/s
  *   across nodes   alpha 10 us,  beta 1/1.25 GB/s (10 Gbit/s TCP)
- *   reduction      gamma 1/7.5 GB/s, copy 1/10 GB/s, three times faster in cache
+ *   reduction      gamma 1/7.5 GB/s, copy 1/10 GB/s, five times faster in cache
  *   oversubscribed a message also waits ~1.5 us for its peer to be scheduled
  *   messages up to the 4 KiB eager limit move at 2.1 GB/s within a node
  *   (copied through the MPI's queue); longer ones pay a 3 us rendezvous
