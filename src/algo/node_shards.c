@@ -320,7 +320,7 @@ static size_t unit_part(const layout_t *y, size_t s, size_t r0, size_t r1, size_
  * since its sends may only move when it does.  Messages stay below Open
  * MPI's TCP eager limit (64 KiB with its header): a larger one waits for a
  * rendezvous reply that queues behind the other direction's data (2 x 2
- * nodes, 1 Gbit: 64 MiB in 624 ms with 256 KiB messages, 572 with 63 KiB;
+ * nodes, 1 Gbit: 64 MiB in 623 ms with 256 KiB messages, 572 with 63 KiB;
  * the wire's minimum is 537). */
 #define STREAM_UNITS 32
 #define STREAM_LAG 4
