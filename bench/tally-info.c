@@ -3,13 +3,12 @@
  * (-c), the shape of MPI_COMM_WORLD with its cost model and rule table, and
  * why a byte count runs the algorithm it runs (--explain BYTES).  Run it
  * under mpirun to see a real communicator.  Uses only the public API. */
-#include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tally.h"
+#include "bench_common.h"
 
 static void usage(FILE *out)
 {
@@ -19,20 +18,9 @@ static void usage(FILE *out)
             "                   and rule table of MPI_COMM_WORLD (run under mpirun)\n"
             "  -c               also every TALLY_* variable: default, current value, doc\n"
             "  --explain BYTES  why BYTES of float32 sum run the algorithm they run,\n"
-            "                   with every candidate's predicted time (repeatable)\n"
+            "                   with every candidate's predicted time (repeatable);\n"
+            "                   suffixes K, M, G = 1024^n\n"
             "  -h, --help       this text\n");
-}
-
-static int parse_bytes(const char *text, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long bytes = strtoull(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || errno == ERANGE || *end != '\0' ||
-        bytes > (unsigned long long)SIZE_MAX)
-        return 0;
-    *out = (size_t)bytes;
-    return 1;
 }
 
 int main(int argc, char **argv)
@@ -46,7 +34,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-c") == 0) {
             show_config = 1;
         } else if (strcmp(argv[i], "--explain") == 0 && i + 1 < argc) {
-            if (!parse_bytes(argv[++i], &bytes)) {
+            if (!bench_parse_bytes(argv[++i], &bytes)) {
                 fprintf(stderr, "tally-info: --explain needs a byte count, not \"%s\"\n",
                         argv[i]);
                 return 2;
@@ -83,7 +71,7 @@ int main(int argc, char **argv)
         }
         for (int i = 1; i < argc; i++) {
             size_t bytes;
-            if (strcmp(argv[i], "--explain") != 0 || !parse_bytes(argv[++i], &bytes) ||
+            if (strcmp(argv[i], "--explain") != 0 || !bench_parse_bytes(argv[++i], &bytes) ||
                 rank != 0)
                 continue;
             printf("\n");

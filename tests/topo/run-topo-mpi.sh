@@ -3,7 +3,7 @@
 # and tally both read HWLOC_XMLFILE (ranks are not bound: --bind-to none,
 # since the fake PUs do not exist), so tally must report the fixture's
 # packages, caches, GPUs and NICs with their packages, and the real
-# communicator shape.
+# communicator shape; --explain 1M must read as 1048576 bytes.
 set -u
 BUILD=${1:-build}
 here=$(dirname "$0")
@@ -12,7 +12,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 HWLOC_XMLFILE=$fixture "$here/../mpirun.sh" 3 120 --bind-to none -x HWLOC_XMLFILE \
-    "$BUILD/bin/tally-info" --explain 1048576 >"$out" 2>&1 || status=$?
+    "$BUILD/bin/tally-info" --explain 1M >"$out" 2>&1 || status=$?
 cat "$out"
 [ "$status" = 0 ] || { echo "FAIL: tally-info exited with $status"; exit 1; }
 for want in \
