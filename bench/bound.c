@@ -1,9 +1,9 @@
-/* bound.c - the two costs that bound a point-to-point allreduce on this
- * machine, measured as the issue's performance note describes them: an
- * MPI_Sendrecv exchange of half the vector between two ranks, and one core
- * summing y += x over half the vector; also one core's copy rate, the
- * bound of the shared-memory algorithms' copies.  For 2 ranks a pipelined ring or
- * Rabenseifner needs at least two such exchanges and one such sum:
+/* bound.c - the costs that bound an allreduce on this machine, measured
+ * as the issues' performance notes describe them: an MPI_Sendrecv exchange
+ * of half the vector between two ranks, one core summing y += x over half
+ * the vector, and one core's memcpy rate (the bound of the shared-memory
+ * algorithms' copies).  For 2 ranks a pipelined ring or Rabenseifner needs
+ * at least two such exchanges and one such sum:
  *     bound = 2 * exchange(n/2) + sum(n/2)      (no overlap: one core a rank)
  * Usage: mpirun -np 2 build/bench/bound [BYTES]   (default 64 MiB) */
 #include <mpi.h>

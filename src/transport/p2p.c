@@ -194,7 +194,6 @@ static tally_status_t wait_sent(pipeline_t *pl, size_t k)
     return TALLY_SUCCESS;
 }
 
-
 static tally_status_t run_pipeline(pipeline_t *pl, const tally_algo_args_t *args)
 {
     const tally_p2p_reduce_step_t *step = pl->step;
