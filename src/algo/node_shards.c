@@ -434,7 +434,7 @@ static tally_status_t stream_two_nodes(const tally_algo_args_t *args, tally_node
                 gather_unit(shm, y, r0, r1, args->recvbuf, comm->mpi);
         }
     }
-    if (st != TALLY_SUCCESS)
+    if (st != TALLY_SUCCESS && x.req)
         for (size_t k = 0; k <= STREAM_LAG; k++)
             tally_p2p_cancel(x.req + k * x.max_req, (size_t)x.nreq[k]);
     free(x.req);
@@ -451,8 +451,8 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
     TALLY_CHECK(st);
     tally_shm_t *shm = comm->shm;
     const int L = shm->local_size, l = shm->local_rank;
-    layout_t y = {args->count, (size_t)ns->shards, shm->chunk / ((size_t)ns->shards * args->elem_size),
-                  args->elem_size};
+    layout_t y = {args->count, (size_t)ns->shards,
+                  shm->chunk / ((size_t)ns->shards * args->elem_size), args->elem_size};
     if (y.piece == 0)
         y.piece = 1;
     /* Shard 0 is the largest. */
@@ -464,10 +464,10 @@ tally_status_t tally_node_shards_run(const tally_algo_args_t *args, tally_shard_
     }
     if (comm->shape.nodes == 2)
         return stream_two_nodes(args, ns, &y, rounds);
-    /* Across nodes, the rounds go in at most ACROSS_UNITS units, each
-     * reduce-scattered, allreduced across nodes (one call per owned shard)
-     * and allgathered before the next: short vectors keep a pipeline of
-     * small units, long ones synchronise with the other nodes a bounded
+    /* On three nodes or more, the rounds go in at most ACROSS_UNITS units,
+     * each reduce-scattered, allreduced across nodes (one call per owned
+     * shard) and allgathered before the next: short vectors keep a pipeline
+     * of small units, long ones synchronise with the other nodes a bounded
      * number of times. */
     const size_t per_unit = (rounds + ACROSS_UNITS - 1) / ACROSS_UNITS;
     for (size_t r0 = 0; r0 < rounds; r0 += per_unit) {

@@ -4,14 +4,15 @@
  * node's ranks copy every finished shard out of the window.
  *
  * A message is cut into S shards, moved through the window in pieces of
- * TALLY_SHM_CHUNK / S bytes (two sets in the window at once).  On a node of
- * L ranks, local rank l owns the shards s with s mod L = l.  S is the same on every node, so a
- * shard's owners on the different nodes form a group; each group holds a
- * tally sub-communicator (one rank per node) on which the flat algorithms
- * and the selection run; on two nodes the owners instead exchange their
- * parts directly, streamed under the intra-node rounds.  hier: S = the most ranks on any node, so every
- * rank of a full node is on the wire at once; hier_leader: S = 1, the node
- * leaders; shm: one node, S = L, no groups. */
+ * TALLY_SHM_CHUNK / S bytes (two sets in the window at once).  On a node
+ * of L ranks, local rank l owns the shards s with s mod L = l.  S is the
+ * same on every node, so a shard's owners on the different nodes form a
+ * group; each group holds a tally sub-communicator (one rank per node) on
+ * which the flat algorithms and the selection run; on two nodes the owners
+ * instead exchange their parts directly, streamed under the intra-node
+ * rounds.  hier: S = the most ranks on any node, so every rank of a full
+ * node is on the wire at once; hier_leader: S = 1, the node leaders; shm:
+ * one node, S = L, no groups. */
 #ifndef TALLY_NODE_SHARDS_H
 #define TALLY_NODE_SHARDS_H
 

@@ -5,9 +5,9 @@
  *
  * The vector is cut into p parts, moved in rounds of TALLY_SHM_CHUNK bytes
  * (a piece of every part), two rounds in flight (the window holds two sets
- * per rank).  No message passes through the MPI: a round costs two barriers on counters
- * in shared memory, and the reduced part is copied into the window while
- * it is still in the L1 cache.
+ * per rank).  No message passes through the MPI: a round costs two
+ * barriers on counters in shared memory, and the reduced part is copied
+ * into the window while it is still in the L1 cache.
  *
  * Cost, n bytes on p ranks of one node, c copy and gamma reduce per byte:
  * 2 ceil(n/chunk) sync + 2 (p-1)/p n c + (p-1)/p n gamma + n/p c; no
