@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/comm.h"
+#include "../core/hash.h"
 #include "../core/log.h"
 
 _Static_assert(TALLY_RULE_NAME_MAX == TALLY_ALGO_NAME_MAX, "one name limit");
@@ -155,22 +156,14 @@ static void add_row(const tally_rule_t *row, const tally_shape_t *shape, const c
                                            row->segment, row->source, row->line};
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
-{
-    const unsigned char *bytes = data;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ bytes[i]) * 1099511628211ull;
-    return hash;
-}
-
 static uint64_t hash_rules(const tally_plan_rule_t *rows, size_t n)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = TALLY_HASH_INIT;
     for (size_t i = 0; i < n; i++) {
         uint64_t fields[4] = {rows[i].min_bytes, rows[i].max_bytes, rows[i].segment,
                               (uint64_t)rows[i].source};
-        h = fnv1a(h, fields, sizeof fields);
-        h = fnv1a(h, rows[i].algo->name, strlen(rows[i].algo->name) + 1);
+        h = tally_hash_fnv1a(h, fields, sizeof fields);
+        h = tally_hash_fnv1a(h, rows[i].algo->name, strlen(rows[i].algo->name) + 1);
     }
     return h;
 }
