@@ -162,6 +162,51 @@ TALLY_API tally_status_t tally_config_print(FILE *stream);
  * or the default) into value[len], after checking that it parses. */
 TALLY_API tally_status_t tally_config_get(const char *name, char *value, size_t len);
 
+/* ------------------------------------------------------------------------
+ * Introspection: the names and sizes tally knows, from the same tables the
+ * library runs on, so that tools, tests and bindings never keep lists of
+ * their own.  None of these needs MPI or a communicator; all may be called
+ * from any thread at any time.  Returned strings are static and valid for
+ * the life of the library.
+ */
+
+/* How many algorithms this library has; their indices are 0 to count - 1,
+ * in the order of its registry. */
+TALLY_API int tally_algorithm_count(void);
+
+/* The name of algorithm i ("ring"), as TALLY_ALGO, tally_comm_set_algorithm
+ * and tuning files spell it; NULL when i is out of range. */
+TALLY_API const char *tally_algorithm_name(int i);
+
+/* One line on what algorithm i does; NULL when i is out of range. */
+TALLY_API const char *tally_algorithm_summary(int i);
+
+/* How many tally_dtype_t and tally_op_t values this library has: the
+ * valid values are 0 to count - 1 (the enumerations only grow). */
+TALLY_API int tally_dtype_count(void);
+TALLY_API int tally_op_count(void);
+
+/* "float32", "sum", ...; "?" for a value that is not one. */
+TALLY_API const char *tally_dtype_name(tally_dtype_t dtype);
+TALLY_API const char *tally_op_name(tally_op_t op);
+
+/* Bytes per element; 0 for a value that is not a tally_dtype_t. */
+TALLY_API size_t tally_dtype_size(tally_dtype_t dtype);
+
+/* The value whose tally_dtype_name / tally_op_name is `name` (exact,
+ * lower-case), into *out. */
+TALLY_API tally_status_t tally_dtype_parse(const char *name, tally_dtype_t *out);
+TALLY_API tally_status_t tally_op_parse(const char *name, tally_op_t *out);
+
+/* Whether tally_allreduce accepts op on dtype: the status it would return
+ * for them (TALLY_SUCCESS, TALLY_ERR_INVALID_DTYPE, TALLY_ERR_INVALID_OP or
+ * TALLY_ERR_OP_DTYPE_MISMATCH). */
+TALLY_API tally_status_t tally_op_check(tally_op_t op, tally_dtype_t dtype);
+
+/* A byte count as TALLY_SEGMENT_SIZE takes it: digits with an optional K,
+ * M or G (powers of 1024, either case), nothing else, into *out. */
+TALLY_API tally_status_t tally_size_parse(const char *text, size_t *out);
+
 #ifdef __cplusplus
 }
 #endif

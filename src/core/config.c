@@ -1,6 +1,8 @@
 /* config.c - the one configuration table.  Each row names a TALLY_*
  * variable, its default, its documentation, a parser and the field it fills;
- * the same rows parse the environment and print `tally-info -c`. */
+ * the same rows parse the environment and print `tally-info -c`.  Nothing
+ * here logs: a bad value comes back as a status and a sentence for the
+ * caller to report. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "hash.h"
 
 typedef struct config_field config_field_t;
 typedef bool (*config_parse_fn)(const config_field_t *field, const char *text,
@@ -26,7 +30,7 @@ struct config_field {
 
 static const char *const fallback_names[] = {"error", "warn", "silent", NULL};
 static const char *const log_level_names[] = {"none", "error", "warn", "info",
-                                              "debug", NULL};
+                                              "debug", "trace", NULL};
 static const char *const preload_names[] = {"off", "on", NULL};
 static const char *const model_names[] = {"off", "on", NULL};
 
@@ -41,12 +45,10 @@ static bool parse_path(const config_field_t *field, const char *text, void *dst)
 
 static const config_field_t config_table[] = {
     {"TALLY_ALGO", "auto",
-     "Algorithm for every allreduce: auto (tally's choice by size), ring, "
-     "recursive_doubling, rabenseifner, mpi (the MPI's own allreduce), shm "
-     "(one node, through shared memory), hier (shared memory within nodes, "
-     "every rank on the wire across them) or hier_leader (node leaders "
-     "across nodes). A name tally does not have makes tally_comm_create "
-     "fail; one whose restrictions do not fit follows TALLY_FALLBACK.",
+     "Algorithm for every allreduce: auto (tally's choice by size) or one "
+     "of the algorithms listed below (tally-info --algorithms prints their "
+     "names). A name tally does not have makes tally_comm_create fail; one "
+     "whose restrictions do not fit follows TALLY_FALLBACK.",
      parse_algo, FIELD(algo), NULL, 0, 0},
     {"TALLY_SEGMENT_SIZE", "256K",
      "Bytes per pipelined message in the point-to-point algorithms (ring, "
@@ -65,7 +67,10 @@ static const config_field_t config_table[] = {
      "silent (tally's own choice runs).",
      parse_enum, FIELD(fallback), fallback_names, 0, 0},
     {"TALLY_LOG_LEVEL", "warn",
-     "Messages on stderr: none, error, warn, info or debug.",
+     "Messages on stderr: none, error, warn, info, debug or trace, each "
+     "adding to the ones before it. debug logs each choice once per "
+     "communicator, algorithm and size class with its reason; trace logs "
+     "every call.",
      parse_enum, FIELD(log_level), log_level_names, 0, 0},
     {"TALLY_PRELOAD", "on",
      "libtally-preload.so only: on (MPI_Allreduce calls that tally can serve "
@@ -73,11 +78,16 @@ static const config_field_t config_table[] = {
      "PMPI_Allreduce). Set the same value on every rank.",
      parse_enum, FIELD(preload), preload_names, 0, 0},
     {"TALLY_STATS", "0",
-     "libtally-preload.so only: 1 prints, at MPI_Finalize from rank 0 of "
-     "MPI_COMM_WORLD, one table on stderr: calls, bytes and seconds per "
-     "communicator size and algorithm, and the calls passed to the MPI "
-     "counted by reason; 0 prints nothing.",
+     "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
+     "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "
+     "bytes and seconds per algorithm, and calls that ran elsewhere counted "
+     "by reason; 0 prints nothing.",
      parse_unsigned_field, FIELD(stats), NULL, 0, 1},
+    {"TALLY_TRACE", "",
+     "A path FILE: writes a Chrome trace (JSON for Perfetto / chrome://tracing) of every "
+     "call: rank R writes FILE.R.json (one row per rank, pid = rank in "
+     "MPI_COMM_WORLD); merge them with bench/tally-trace-merge. Empty: off.",
+     parse_path, FIELD(trace), NULL, 0, TALLY_PATH_MAX - 1},
     {"TALLY_TUNING_FILE", "",
      "A tuning file (tally-tuning(5), written by tally-tune(1)) whose rows "
      "come before tally's own rules: the first row matching the "
@@ -252,35 +262,66 @@ tally_log_level_t tally_config_log_level_from_env(void)
     return (tally_log_level_t)level;
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
-{
-    const unsigned char *bytes = data;
-    for (size_t i = 0; i < len; i++) {
-        hash ^= bytes[i];
-        hash *= 1099511628211ull;
-    }
-    return hash;
-}
-
 uint64_t tally_config_hash(const tally_config_t *cfg)
 {
     /* Field by field: padding bytes must not make equal configs differ.
      * log_level is left out on purpose: ranks may be verbose on their own. */
-    uint64_t h = 14695981039346656037ull;
-    h = fnv1a(h, cfg->algo, strlen(cfg->algo));
+    uint64_t h = TALLY_HASH_INIT;
+    h = tally_hash_fnv1a(h, cfg->algo, strlen(cfg->algo));
     uint64_t segment = cfg->segment_size;
-    h = fnv1a(h, &segment, sizeof segment);
-    h = fnv1a(h, &cfg->pipeline_depth, sizeof cfg->pipeline_depth);
+    h = tally_hash_fnv1a(h, &segment, sizeof segment);
+    h = tally_hash_fnv1a(h, &cfg->pipeline_depth, sizeof cfg->pipeline_depth);
     int fallback = (int)cfg->fallback;
-    h = fnv1a(h, &fallback, sizeof fallback);
+    h = tally_hash_fnv1a(h, &fallback, sizeof fallback);
     /* The tuning file's path may differ between nodes; the rule table it
      * yields is compared separately.  Calibration is collective, so ranks
-     * must agree on it before it starts. */
-    h = fnv1a(h, &cfg->model, sizeof cfg->model);
-    h = fnv1a(h, &cfg->calibrate, sizeof cfg->calibrate);
+     * must agree on it before it starts.  TALLY_TRACE and TALLY_STATS only
+     * record what runs, so ranks may differ there. */
+    h = tally_hash_fnv1a(h, &cfg->model, sizeof cfg->model);
+    h = tally_hash_fnv1a(h, &cfg->calibrate, sizeof cfg->calibrate);
     uint64_t chunk = cfg->shm_chunk;
-    h = fnv1a(h, &chunk, sizeof chunk);
+    h = tally_hash_fnv1a(h, &chunk, sizeof chunk);
     return h;
+}
+
+/* Writes text wrapped at about 76 columns: the first line after `first`
+ * (already `indent` columns wide), the others indented by `indent`. */
+static void write_wrapped(FILE *stream, const char *first, int indent, const char *text)
+{
+    const size_t width = 76 - (size_t)indent;
+    const char *p = text;
+    fputs(first, stream);
+    while (*p) {
+        size_t n = strlen(p);
+        if (n > width) {
+            n = width;
+            while (n > 0 && p[n] != ' ')
+                n--;
+            if (n == 0)
+                n = width;
+        }
+        fprintf(stream, "%*s%.*s\n", p == text ? 0 : indent, "", (int)n, p);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+/* TALLY_ALGO's list: every algorithm the registry has, with its summary,
+ * through the public introspection (config.c knows no algorithm). */
+static void write_algorithms(FILE *stream)
+{
+    int width = 0;
+    for (int i = 0; i < tally_algorithm_count(); i++) {
+        int len = (int)strlen(tally_algorithm_name(i));
+        width = len > width ? len : width;
+    }
+    fprintf(stream, "    algorithms:\n");
+    for (int i = 0; i < tally_algorithm_count(); i++) {
+        char first[TALLY_ALGO_NAME_MAX + 16];
+        snprintf(first, sizeof first, "      %-*s  ", width, tally_algorithm_name(i));
+        write_wrapped(stream, first, 6 + width + 2, tally_algorithm_summary(i));
+    }
 }
 
 void tally_config_write(FILE *stream)
@@ -291,26 +332,14 @@ void tally_config_write(FILE *stream)
         fprintf(stream, "%s\n    default: %s\n    current: %s%s\n", field->name,
                 field->default_value, env ? env : field->default_value,
                 env ? "" : " (default)");
-        /* Wrap the doc at about 76 columns, indented. */
-        const char *p = field->doc;
-        while (*p) {
-            size_t n = strlen(p);
-            if (n > 72) {
-                n = 72;
-                while (n > 0 && p[n] != ' ')
-                    n--;
-                if (n == 0)
-                    n = 72;
-            }
-            fprintf(stream, "    %.*s\n", (int)n, p);
-            p += n;
-            while (*p == ' ')
-                p++;
-        }
+        write_wrapped(stream, "    ", 4, field->doc);
+        if (field->parse == parse_algo)
+            write_algorithms(stream);
     }
 }
 
-tally_status_t tally_config_get(const char *name, char *value, size_t len)
+tally_status_t tally_config_lookup(const char *name, char *value, size_t len, char *err,
+                                   size_t errlen)
 {
     if (!name || !value || len == 0)
         return TALLY_ERR_INVALID_ARGUMENT;
@@ -325,9 +354,8 @@ tally_status_t tally_config_get(const char *name, char *value, size_t len)
         if (!field->parse(field, text, (char *)&scratch + field->offset)) {
             char expected[128];
             describe_expected(field, expected, sizeof expected);
-            tally_log_at(tally_config_log_level_from_env(), -1, TALLY_LOG_ERROR, __FILE__,
-                         __LINE__, "%s=\"%s\" is not valid: expected %s", name, text,
-                         expected);
+            snprintf(err, errlen, "%s=\"%s\" is not valid: expected %s", name, text,
+                     expected);
             return TALLY_ERR_INVALID_CONFIG;
         }
         if (strlen(text) >= len)

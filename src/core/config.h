@@ -1,13 +1,20 @@
 /* config.h - the one configuration table: every TALLY_* variable, its
- * default, its documentation, its parser and the field it fills. */
+ * default, its documentation, its parser and the field it fills.  Config
+ * never logs (it needs only the log level's type): errors come back as a
+ * status and a sentence. */
 #ifndef TALLY_CONFIG_H
 #define TALLY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "log.h"
+#include "log_types.h"
 #include "tally.h"
+/* Transitional, not for config: src/algo/{ring,recursive_doubling,
+ * rabenseifner,pof2}.c still get TALLY_CHECK through comm.h -> config.h.
+ * Remove once they (or comm.h) include log.h themselves. */
+#include "log.h"
 
 typedef enum tally_fallback {
     TALLY_FALLBACK_ERROR,  /* a forced algorithm that does not fit: fail */
@@ -25,11 +32,12 @@ typedef struct tally_config {
     tally_fallback_t fallback;
     tally_log_level_t log_level;
     int preload;                    /* libtally-preload.so: 1 on, 0 off */
-    unsigned stats;                 /* libtally-preload.so: 1 prints a table */
+    unsigned stats;                 /* 1 prints a table at destroy / MPI_Finalize */
     char tuning_file[TALLY_PATH_MAX]; /* "" or a tally-tuning(5) file */
     int model;                      /* 1: rules from the cost model; 0: built-in rules */
     unsigned calibrate;             /* 1: measure the model's costs at creation */
     size_t shm_chunk;               /* bytes per shared-memory pipeline chunk */
+    char trace[TALLY_PATH_MAX];     /* "" or the prefix of the Chrome trace files */
 } tally_config_t;
 
 /* Fills *cfg from the environment through the table.  On a bad value returns
@@ -43,12 +51,20 @@ tally_log_level_t tally_config_log_level_from_env(void);
 /* A hash of every parsed value, equal on ranks with equal configurations. */
 uint64_t tally_config_hash(const tally_config_t *cfg);
 
-/* Every variable: name, default, current value and doc. */
+/* Every variable: name, default, current value and doc; after TALLY_ALGO's
+ * doc, every registered algorithm with its summary. */
 void tally_config_write(FILE *stream);
 
-/* Parsers, exposed for unit tests: true on success. */
-#include <stdbool.h>
+/* tally_config_get without a message: on TALLY_ERR_INVALID_CONFIG writes a
+ * sentence naming the variable and what it expects into err (size errlen)
+ * for the caller to report. */
+tally_status_t tally_config_lookup(const char *name, char *value, size_t len, char *err,
+                                   size_t errlen);
+
+/* The one parser of byte counts (TALLY_SEGMENT_SIZE, tally_size_parse):
+ * digits and an optional K, M or G; true on success. */
 bool tally_config_parse_size(const char *text, size_t *out);
+/* Parser, exposed for unit tests: true on success. */
 bool tally_config_parse_unsigned(const char *text, unsigned *out);
 
 #endif

@@ -1,4 +1,5 @@
-/* dtype.c - sizes and names of tally's element types and operations. */
+/* dtype.c - sizes and names of tally's element types and operations: the
+ * one table of each, behind the public tally_dtype_* and tally_op_*. */
 #include "dtype.h"
 
 #include <string.h>
@@ -80,24 +81,47 @@ const char *tally_op_name(tally_op_t op)
     return tally_op_valid(op) ? op_names[op] : "?";
 }
 
-bool tally_dtype_parse(const char *name, tally_dtype_t *out)
+int tally_dtype_count(void)
 {
+    return TALLY_DTYPE_COUNT;
+}
+
+int tally_op_count(void)
+{
+    return TALLY_OP_COUNT;
+}
+
+tally_status_t tally_dtype_parse(const char *name, tally_dtype_t *out)
+{
+    if (!name || !out)
+        return TALLY_ERR_INVALID_ARGUMENT;
     for (unsigned i = 0; i < TALLY_DTYPE_COUNT; i++) {
         if (strcmp(name, dtype_table[i].name) == 0) {
             *out = (tally_dtype_t)i;
-            return true;
+            return TALLY_SUCCESS;
         }
     }
-    return false;
+    return TALLY_ERR_INVALID_DTYPE;
 }
 
-bool tally_op_parse(const char *name, tally_op_t *out)
+tally_status_t tally_op_parse(const char *name, tally_op_t *out)
 {
+    if (!name || !out)
+        return TALLY_ERR_INVALID_ARGUMENT;
     for (unsigned i = 0; i < TALLY_OP_COUNT; i++) {
         if (strcmp(name, op_names[i]) == 0) {
             *out = (tally_op_t)i;
-            return true;
+            return TALLY_SUCCESS;
         }
     }
-    return false;
+    return TALLY_ERR_INVALID_OP;
+}
+
+tally_status_t tally_op_check(tally_op_t op, tally_dtype_t dtype)
+{
+    if (!tally_dtype_valid(dtype))
+        return TALLY_ERR_INVALID_DTYPE;
+    if (!tally_op_valid(op))
+        return TALLY_ERR_INVALID_OP;
+    return tally_op_defined_on(op, dtype) ? TALLY_SUCCESS : TALLY_ERR_OP_DTYPE_MISMATCH;
 }

@@ -9,7 +9,7 @@
 
 static const char *const level_names[] = {
     [TALLY_LOG_NONE] = "", [TALLY_LOG_ERROR] = "error", [TALLY_LOG_WARN] = "warning",
-    [TALLY_LOG_INFO] = "info", [TALLY_LOG_DEBUG] = "debug",
+    [TALLY_LOG_INFO] = "info", [TALLY_LOG_DEBUG] = "debug", [TALLY_LOG_TRACE] = "trace",
 };
 
 void tally_log_at(tally_log_level_t threshold, int rank, tally_log_level_t level,

@@ -2,15 +2,8 @@
 #ifndef TALLY_LOG_H
 #define TALLY_LOG_H
 
+#include "log_types.h"
 #include "tally.h"
-
-typedef enum tally_log_level {
-    TALLY_LOG_NONE,
-    TALLY_LOG_ERROR,
-    TALLY_LOG_WARN,
-    TALLY_LOG_INFO,
-    TALLY_LOG_DEBUG
-} tally_log_level_t;
 
 /* threshold: the configured level; rank: -1 when unknown. */
 void tally_log_at(tally_log_level_t threshold, int rank, tally_log_level_t level,

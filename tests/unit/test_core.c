@@ -1,6 +1,7 @@
 /* test_core.c - unit tests (no MPI communication) for status strings, the
  * configuration table, block arithmetic, the algorithm registry and the
- * restriction check. */
+ * restriction check, the public introspection, and the drift between the
+ * library's tables and the man pages. */
 #include <check.h>
 #include <limits.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include "algo/algo.h"
 #include "core/config.h"
 #include "core/dtype.h"
+#include "core/hash.h"
 #include "tally.h"
 
 START_TEST(test_strerror_distinct)
@@ -60,6 +62,13 @@ START_TEST(test_parse_size)
     ck_assert(!tally_config_parse_size("99999999999999999999", &v));
     ck_assert(!tally_config_parse_size("17179869184G", &v)); /* 2^34 G overflows */
     ck_assert_uint_eq(v, 77);
+    /* The public parser is the same one. */
+    ck_assert_int_eq(tally_size_parse("256k", &v), TALLY_SUCCESS);
+    ck_assert_uint_eq(v, 256 * 1024);
+    ck_assert_int_eq(tally_size_parse("1KB", &v), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_size_parse(NULL, &v), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_size_parse("1", NULL), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(v, 256 * 1024);
 }
 END_TEST
 
@@ -81,6 +90,8 @@ static void clear_env(void)
     unsetenv("TALLY_PIPELINE_DEPTH");
     unsetenv("TALLY_FALLBACK");
     unsetenv("TALLY_LOG_LEVEL");
+    unsetenv("TALLY_STATS");
+    unsetenv("TALLY_TRACE");
 }
 
 START_TEST(test_config_defaults_and_env)
@@ -111,6 +122,31 @@ START_TEST(test_config_defaults_and_env)
     tally_config_t quiet = cfg;
     quiet.log_level = TALLY_LOG_NONE;
     ck_assert_uint_eq(tally_config_hash(&quiet), tally_config_hash(&cfg));
+    clear_env();
+}
+END_TEST
+
+/* TALLY_TRACE is a path, off when empty; TALLY_STATS and the trace only
+ * record what runs, so ranks may differ there (not in the hash). */
+START_TEST(test_config_trace_stats_log)
+{
+    clear_env();
+    tally_config_t cfg;
+    char err[256];
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_SUCCESS);
+    ck_assert_str_eq(cfg.trace, "");
+    ck_assert_uint_eq(cfg.stats, 0);
+    const uint64_t plain = tally_config_hash(&cfg);
+    setenv("TALLY_TRACE", "/tmp/run", 1);
+    setenv("TALLY_STATS", "1", 1);
+    setenv("TALLY_LOG_LEVEL", "TRACE", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_SUCCESS);
+    ck_assert_str_eq(cfg.trace, "/tmp/run");
+    ck_assert_uint_eq(cfg.stats, 1);
+    ck_assert_int_eq(cfg.log_level, TALLY_LOG_TRACE);
+    ck_assert_int_gt(TALLY_LOG_TRACE, TALLY_LOG_DEBUG);
+    ck_assert_uint_eq(tally_config_hash(&cfg), plain);
+    ck_assert_int_eq(tally_config_log_level_from_env(), TALLY_LOG_TRACE);
     clear_env();
 }
 END_TEST
@@ -152,10 +188,20 @@ START_TEST(test_config_print_lists_every_variable)
     ck_assert_int_eq(tally_config_print(f), TALLY_SUCCESS);
     fclose(f);
     const char *vars[] = {"TALLY_ALGO", "TALLY_SEGMENT_SIZE", "TALLY_PIPELINE_DEPTH",
-                          "TALLY_FALLBACK", "TALLY_LOG_LEVEL"};
+                          "TALLY_FALLBACK", "TALLY_LOG_LEVEL", "TALLY_TRACE"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         ck_assert_msg(strstr(text, vars[i]) != NULL, "%s missing", vars[i]);
     ck_assert_ptr_nonnull(strstr(text, "default: 256K"));
+    /* TALLY_ALGO's doc lists every algorithm, from the registry, with its
+     * summary, before the next variable. */
+    const char *algo = strstr(text, "TALLY_ALGO\n"), *next = strstr(text, "TALLY_SEGMENT_SIZE\n");
+    ck_assert(algo && next && algo < next);
+    for (int i = 0; i < tally_algorithm_count(); i++) {
+        char row[128];
+        snprintf(row, sizeof row, "      %s ", tally_algorithm_name(i));
+        const char *at = strstr(algo, row);
+        ck_assert_msg(at && at < next, "%s is not listed under TALLY_ALGO", row);
+    }
     free(text);
     ck_assert_int_eq(tally_config_print(NULL), TALLY_ERR_INVALID_ARGUMENT);
 }
@@ -267,6 +313,112 @@ START_TEST(test_blocks_cover_exactly)
 }
 END_TEST
 
+/* Whether `word` occurs in text as a whole word (not inside hier_leader
+ * when looking for hier). */
+static bool has_word(const char *text, const char *word)
+{
+    const size_t len = strlen(word);
+    for (const char *p = strstr(text, word); p; p = strstr(p + 1, word)) {
+        const char before = p == text ? ' ' : p[-1], after = p[len];
+        const bool in_before = (before >= 'a' && before <= 'z') || before == '_' ||
+                               (before >= '0' && before <= '9');
+        const bool in_after = (after >= 'a' && after <= 'z') || after == '_' ||
+                              (after >= '0' && after <= '9');
+        if (!in_before && !in_after)
+            return true;
+    }
+    return false;
+}
+
+static char *read_page(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/man/%s", TALLY_SOURCE_DIR, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s not found", path);
+    static char page[1 << 17];
+    size_t n = fread(page, 1, sizeof page - 1, f);
+    ck_assert_msg(n < sizeof page - 1, "%s is larger than the test's buffer", path);
+    page[n] = '\0';
+    fclose(f);
+    return strdup(page);
+}
+
+/* Every registered algorithm has its own entry under ALGORITHMS in
+ * tally(7) and is named in tally-bench(1) (-a all), so a new algorithm
+ * cannot ship undocumented. */
+START_TEST(test_every_algorithm_in_man_pages)
+{
+    char *tally7 = read_page("tally.7"), *bench1 = read_page("tally-bench.1");
+    const char *algorithms = strstr(tally7, "\n.SH ALGORITHMS\n");
+    ck_assert_ptr_nonnull(algorithms);
+    const char *end = strstr(algorithms + 1, "\n.SH ");
+    ck_assert(tally_algorithm_count() >= 7);
+    for (int i = 0; i < tally_algorithm_count(); i++) {
+        const char *name = tally_algorithm_name(i);
+        char entry[128];
+        snprintf(entry, sizeof entry, "\n.TP\n.B %s\n", name);
+        const char *at = strstr(algorithms, entry);
+        ck_assert_msg(at && (!end || at < end), "%s has no entry under ALGORITHMS in tally.7",
+                      name);
+        ck_assert_msg(has_word(bench1, name), "%s is not in tally-bench.1", name);
+    }
+    free(tally7);
+    free(bench1);
+}
+END_TEST
+
+/* The public introspection reads the registry and the dtype/op tables. */
+START_TEST(test_introspection)
+{
+    int n = 0;
+    while (tally_algo_registry[n])
+        n++;
+    ck_assert_int_eq(tally_algorithm_count(), n);
+    for (int i = 0; i < n; i++) {
+        ck_assert_str_eq(tally_algorithm_name(i), tally_algo_registry[i]->name);
+        ck_assert_str_eq(tally_algorithm_summary(i), tally_algo_registry[i]->summary);
+        ck_assert_ptr_eq(tally_algo_find(tally_algorithm_name(i)), tally_algo_registry[i]);
+    }
+    ck_assert_ptr_null(tally_algorithm_name(n));
+    ck_assert_ptr_null(tally_algorithm_name(-1));
+    ck_assert_ptr_null(tally_algorithm_summary(n));
+    ck_assert_ptr_null(tally_algorithm_summary(-1));
+
+    ck_assert_int_eq(tally_dtype_count(), TALLY_DTYPE_COUNT);
+    ck_assert_int_eq(tally_op_count(), TALLY_OP_COUNT);
+    ck_assert_int_eq(tally_op_check(TALLY_SUM, TALLY_BFLOAT16), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_op_check(TALLY_AVG, TALLY_INT32), TALLY_ERR_OP_DTYPE_MISMATCH);
+    ck_assert_int_eq(tally_op_check(TALLY_BXOR, TALLY_FLOAT64), TALLY_ERR_OP_DTYPE_MISMATCH);
+    ck_assert_int_eq(tally_op_check(TALLY_BXOR, TALLY_UINT16), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_op_check(TALLY_SUM, (tally_dtype_t)TALLY_DTYPE_COUNT),
+                     TALLY_ERR_INVALID_DTYPE);
+    ck_assert_int_eq(tally_op_check((tally_op_t)-1, TALLY_INT8), TALLY_ERR_INVALID_OP);
+    tally_dtype_t d = TALLY_INT8;
+    tally_op_t o = TALLY_SUM;
+    ck_assert_int_eq(tally_dtype_parse("float", &d), TALLY_ERR_INVALID_DTYPE);
+    ck_assert_int_eq(tally_dtype_parse("Float32", &d), TALLY_ERR_INVALID_DTYPE);
+    ck_assert_int_eq(tally_dtype_parse(NULL, &d), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_dtype_parse("int8", NULL), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(d, TALLY_INT8);
+    ck_assert_int_eq(tally_op_parse("mean", &o), TALLY_ERR_INVALID_OP);
+    ck_assert_int_eq(tally_op_parse(NULL, &o), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(o, TALLY_SUM);
+}
+END_TEST
+
+/* The one hash is 64-bit FNV-1a (its published test vectors), and a chain
+ * of calls hashes the concatenation. */
+START_TEST(test_hash)
+{
+    ck_assert_uint_eq(tally_hash_fnv1a(TALLY_HASH_INIT, "", 0), 0xcbf29ce484222325ull);
+    ck_assert_uint_eq(tally_hash_fnv1a(TALLY_HASH_INIT, "a", 1), 0xaf63dc4c8601ec8cull);
+    ck_assert_uint_eq(tally_hash_fnv1a(TALLY_HASH_INIT, "foobar", 6), 0x85944171f73967e8ull);
+    uint64_t h = tally_hash_fnv1a(TALLY_HASH_INIT, "foo", 3);
+    ck_assert_uint_eq(tally_hash_fnv1a(h, "bar", 3), 0x85944171f73967e8ull);
+}
+END_TEST
+
 START_TEST(test_registry)
 {
     const char *names[] = {"ring", "recursive_doubling", "rabenseifner", "mpi"};
@@ -326,7 +478,7 @@ START_TEST(test_dtype_table)
         ck_assert_int_eq(dtypes[d].dtype, dtypes[d].value);
         ck_assert_uint_eq(tally_dtype_size(dtypes[d].dtype), dtypes[d].size);
         ck_assert_str_eq(tally_dtype_name(dtypes[d].dtype), dtypes[d].name);
-        ck_assert(tally_dtype_parse(dtypes[d].name, &parsed));
+        ck_assert_int_eq(tally_dtype_parse(dtypes[d].name, &parsed), TALLY_SUCCESS);
         ck_assert_int_eq(parsed, dtypes[d].dtype);
         ck_assert_int_eq(tally_dtype_is_float(dtypes[d].dtype), dtypes[d].is_float);
     }
@@ -352,7 +504,7 @@ START_TEST(test_dtype_table)
         tally_op_t parsed;
         ck_assert_int_eq(ops[o].op, ops[o].value);
         ck_assert_str_eq(tally_op_name(ops[o].op), ops[o].name);
-        ck_assert(tally_op_parse(ops[o].name, &parsed));
+        ck_assert_int_eq(tally_op_parse(ops[o].name, &parsed), TALLY_SUCCESS);
         ck_assert_int_eq(parsed, ops[o].op);
         ck_assert_int_eq(tally_op_needs_integer(ops[o].op), ops[o].integer_only);
         for (unsigned d = 0; d < TALLY_DTYPE_COUNT; d++) {
@@ -367,7 +519,7 @@ START_TEST(test_dtype_table)
     ck_assert(!tally_op_defined_on(TALLY_SUM, (tally_dtype_t)TALLY_DTYPE_COUNT));
     ck_assert_str_eq(tally_op_name((tally_op_t)-1), "?");
     tally_op_t op;
-    ck_assert(!tally_op_parse("mean", &op));
+    ck_assert_int_eq(tally_op_parse("mean", &op), TALLY_ERR_INVALID_OP);
     /* The algorithms' "everything" masks cover the new values. */
     ck_assert(TALLY_ALL_DTYPES & TALLY_DTYPE_BIT(TALLY_UINT16));
     ck_assert(TALLY_ALL_OPS & TALLY_OP_BIT(TALLY_LXOR));
@@ -383,6 +535,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_parse_size);
     tcase_add_test(tc, test_parse_unsigned);
     tcase_add_test(tc, test_config_defaults_and_env);
+    tcase_add_test(tc, test_config_trace_stats_log);
     tcase_add_test(tc, test_config_bad_value_changes_nothing);
     tcase_add_test(tc, test_config_print_lists_every_variable);
     tcase_add_test(tc, test_config_get);
@@ -390,6 +543,9 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_every_function_has_man_page);
     tcase_add_test(tc, test_blocks_cover_exactly);
     tcase_add_test(tc, test_registry);
+    tcase_add_test(tc, test_introspection);
+    tcase_add_test(tc, test_every_algorithm_in_man_pages);
+    tcase_add_test(tc, test_hash);
     tcase_add_test(tc, test_restrictions);
     tcase_add_test(tc, test_dtype_table);
     suite_add_tcase(s, tc);
