@@ -12,25 +12,42 @@
 
 /* exact_bits and limit keep every check value exact: no integer overflow
  * (Open MPI 4.1 saturates 8- and 16-bit sums instead of wrapping) and no rounding in
- * the narrow floating types, whatever order the ranks are combined in. */
-static const bench_dtype_t dtypes[] = {
-    {"int8", TALLY_INT8, 1, false, 6, 127.0, 0},
-    {"uint8", TALLY_UINT8, 1, false, 7, 255.0, 0},
-    {"int32", TALLY_INT32, 4, false, 30, 2147483647.0, 0},
-    {"uint32", TALLY_UINT32, 4, false, 31, 4294967295.0, 0},
-    {"int64", TALLY_INT64, 8, false, 53, 9007199254740992.0, 0},
-    {"uint64", TALLY_UINT64, 8, false, 53, 9007199254740992.0, 0},
-    {"float16", TALLY_FLOAT16, 2, true, 11, 2048.0, 0x1p-10},
-    {"bfloat16", TALLY_BFLOAT16, 2, true, 8, 256.0, 0x1p-7},
-    {"float32", TALLY_FLOAT32, 4, true, 24, 16777216.0, 0x1p-23},
-    {"float64", TALLY_FLOAT64, 8, true, 53, 9007199254740992.0, 0x1p-52},
-    {"int16", TALLY_INT16, 2, false, 14, 32767.0, 0},
-    {"uint16", TALLY_UINT16, 2, false, 15, 65535.0, 0},
+ * the narrow floating types, whatever order the ranks are combined in.  The
+ * name, size and is_float fields are filled from the library on first use. */
+static bench_dtype_t dtypes[] = {
+    {.dtype = TALLY_INT8, .exact_bits = 6, .limit = 127.0},
+    {.dtype = TALLY_UINT8, .exact_bits = 7, .limit = 255.0},
+    {.dtype = TALLY_INT32, .exact_bits = 30, .limit = 2147483647.0},
+    {.dtype = TALLY_UINT32, .exact_bits = 31, .limit = 4294967295.0},
+    {.dtype = TALLY_INT64, .exact_bits = 53, .limit = 9007199254740992.0},
+    {.dtype = TALLY_UINT64, .exact_bits = 53, .limit = 9007199254740992.0},
+    {.dtype = TALLY_FLOAT16, .exact_bits = 11, .limit = 2048.0, .eps = 0x1p-10},
+    {.dtype = TALLY_BFLOAT16, .exact_bits = 8, .limit = 256.0, .eps = 0x1p-7},
+    {.dtype = TALLY_FLOAT32, .exact_bits = 24, .limit = 16777216.0, .eps = 0x1p-23},
+    {.dtype = TALLY_FLOAT64, .exact_bits = 53, .limit = 9007199254740992.0, .eps = 0x1p-52},
+    {.dtype = TALLY_INT16, .exact_bits = 14, .limit = 32767.0},
+    {.dtype = TALLY_UINT16, .exact_bits = 15, .limit = 65535.0},
 };
 #define NDTYPES (sizeof dtypes / sizeof dtypes[0])
 
+/* Names and sizes as the library has them; AVG is defined on the floating
+ * types only (tally_op_check(3)). */
+static void fill_dtypes(void)
+{
+    static bool filled;
+    if (filled)
+        return;
+    for (size_t i = 0; i < NDTYPES; i++) {
+        dtypes[i].name = tally_dtype_name(dtypes[i].dtype);
+        dtypes[i].size = tally_dtype_size(dtypes[i].dtype);
+        dtypes[i].is_float = tally_op_check(TALLY_AVG, dtypes[i].dtype) == TALLY_SUCCESS;
+    }
+    filled = true;
+}
+
 const bench_dtype_t *bench_dtype_find(tally_dtype_t dtype)
 {
+    fill_dtypes();
     for (size_t i = 0; i < NDTYPES; i++)
         if (dtypes[i].dtype == dtype)
             return &dtypes[i];
@@ -39,36 +56,13 @@ const bench_dtype_t *bench_dtype_find(tally_dtype_t dtype)
 
 const bench_dtype_t *bench_dtype_parse(const char *name)
 {
-    for (size_t i = 0; i < NDTYPES; i++)
-        if (strcmp(name, dtypes[i].name) == 0)
-            return &dtypes[i];
-    return NULL;
+    tally_dtype_t dtype;
+    if (tally_dtype_parse(name, &dtype) != TALLY_SUCCESS)
+        return NULL;
+    return bench_dtype_find(dtype);
 }
 
 /* ----------------------------------------------------- option values */
-
-bool bench_parse_bytes(const char *text, size_t *out)
-{
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno == ERANGE)
-        return false;
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: return false;
-    }
-    if (*end != '\0' || v > (SIZE_MAX >> shift))
-        return false;
-    *out = (size_t)v << shift;
-    return true;
-}
 
 bool bench_parse_int(const char *text, int min, int max, int *out)
 {
@@ -212,6 +206,31 @@ double bench_median(double *v, int n)
 }
 
 /* ------------------------------------------------------------ output */
+
+void bench_print_words(FILE *out, const char *(*word)(int i), int n, const char *sep,
+                       const char *end)
+{
+    /* sep is a mark ("," or "") and spaces; a line ends after the mark. */
+    const size_t mark = strcspn(sep, " ");
+    const int spaces = (int)(strlen(sep) - mark);
+    int col = 16;
+    fprintf(out, "%16s", "");
+    for (int i = 0; i < n; i++) {
+        const char *after = i + 1 < n ? sep : end;
+        const int after_len = i + 1 < n ? (int)mark : (int)strlen(end);
+        const int len = (int)strlen(word(i)) + after_len;
+        if (i > 0 && col + spaces + len > 78) {
+            fprintf(out, "\n%16s", "");
+            col = 16;
+        } else if (i > 0) {
+            fprintf(out, "%*s", spaces, "");
+            col += spaces;
+        }
+        fprintf(out, "%s%.*s", word(i), after_len, after);
+        col += len;
+    }
+    fprintf(out, "\n");
+}
 
 void bench_versions(char *buf, size_t len)
 {

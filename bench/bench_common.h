@@ -16,9 +16,12 @@
 
 /* ------------------------------------------------------------ dtypes */
 
+/* The library's facts (name, size, whether floating) come from its
+ * introspection (tally_dtype_name, tally_dtype_size, tally_op_check); the
+ * rest is what tally-bench's result check needs. */
 typedef struct bench_dtype {
-    const char *name;
     tally_dtype_t dtype;
+    const char *name;
     size_t size;
     bool is_float;
     /* For tally-bench's result check: */
@@ -30,13 +33,14 @@ typedef struct bench_dtype {
 /* The descriptor of a tally dtype; NULL for a value that is not one. */
 const bench_dtype_t *bench_dtype_find(tally_dtype_t dtype);
 
-/* The descriptor named `name` ("float32"); NULL if none is. */
+/* The descriptor named `name` ("float32", tally_dtype_parse); NULL if
+ * none is. */
 const bench_dtype_t *bench_dtype_parse(const char *name);
 
 /* ----------------------------------------------------- option values */
 
-/* Digits with an optional K, M or G (powers of 1024). */
-bool bench_parse_bytes(const char *text, size_t *out);
+/* Byte counts (-b, -e, --explain) go through the library's own parser,
+ * tally_size_parse(3), so that they read like TALLY_SEGMENT_SIZE. */
 
 /* A decimal integer in [min, max]. */
 bool bench_parse_int(const char *text, int min, int max, int *out);
@@ -105,6 +109,12 @@ tally_status_t bench_time(bench_timer_t *t, bench_call_fn call, void *ctx, const
 double bench_median(double *v, int n);
 
 /* ------------------------------------------------------------ output */
+
+/* Writes word(0) .. word(n-1), each followed by `sep` and the last by
+ * `end`, wrapped at 78 columns with every line indented by 16 (the option
+ * column of a usage text): lists that come from the library. */
+void bench_print_words(FILE *out, const char *(*word)(int i), int n, const char *sep,
+                       const char *end);
 
 /* "tally 0.1.0, Open MPI v4.1.4": the library loaded and the MPI's first
  * line. */

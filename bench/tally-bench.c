@@ -55,25 +55,6 @@ typedef struct options {
     int nalgos;
 } options_t;
 
-static const char *const op_names[] = {
-    [TALLY_SUM] = "sum", [TALLY_PROD] = "prod", [TALLY_MIN] = "min",
-    [TALLY_MAX] = "max", [TALLY_AVG] = "avg",   [TALLY_BAND] = "band",
-    [TALLY_BOR] = "bor", [TALLY_BXOR] = "bxor", [TALLY_LAND] = "land",
-    [TALLY_LOR] = "lor", [TALLY_LXOR] = "lxor",
-};
-
-/* The bitwise and logical ops: integer dtypes only. */
-static bool op_needs_integer(tally_op_t op)
-{
-    return op == TALLY_BAND || op == TALLY_BOR || op == TALLY_BXOR || op == TALLY_LAND ||
-           op == TALLY_LOR || op == TALLY_LXOR;
-}
-#define NOPS (sizeof op_names / sizeof op_names[0])
-
-/* Every algorithm tally has, for -a all (the public API cannot list them). */
-static const char *const tally_algorithms[] = {"ring", "recursive_doubling", "rabenseifner",
-                                               "shm", "hier", "hier_leader"};
-
 /* The known-result input of the check: small integers, different on every
  * rank and element, whose reduction is exact in every dtype. */
 typedef struct pattern {
@@ -375,6 +356,28 @@ static size_t count_mismatches(const bench_t *b, const void *buf, size_t count)
 
 /* --------------------------------------------------------------- options */
 
+static const char *dtype_word(int i) { return tally_dtype_name((tally_dtype_t)i); }
+static const char *op_word(int i) { return tally_op_name((tally_op_t)i); }
+
+/* Tally's algorithms but its "mpi", which -a spells tally:mpi: "mpi" is
+ * the MPI's own MPI_Allreduce, called directly. */
+static int algo_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < tally_algorithm_count(); i++)
+        n += strcmp(tally_algorithm_name(i), "mpi") != 0;
+    return n;
+}
+
+static const char *algo_word(int k)
+{
+    for (int i = 0; i < tally_algorithm_count(); i++)
+        if (strcmp(tally_algorithm_name(i), "mpi") != 0 && k-- == 0)
+            return tally_algorithm_name(i);
+    return NULL;
+}
+
+/* The lists come from the library, so they are what it has. */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -386,15 +389,17 @@ static void usage(FILE *out)
             "  -w WARMUP     untimed iterations before them (default 5)\n"
             "  -c 0|1        check results against known values (default 1)\n"
             "  -a LIST       comma-separated: auto (tally's choice), mpi (MPI_Allreduce\n"
-            "                directly), ring, recursive_doubling, rabenseifner, shm,\n"
-            "                hier, hier_leader,\n"
+            "                directly), tally's algorithms:\n");
+    bench_print_words(out, algo_word, algo_count(), ", ", ",");
+    fprintf(out,
             "                tally:NAME (force NAME in tally, e.g. tally:mpi), all\n"
             "                (default auto,mpi)\n"
-            "  -d DTYPE      int8 uint8 int16 uint16 int32 uint32 int64 uint64 float16\n"
-            "                bfloat16 float32 float64 (default float32)\n"
-            "  -o OP         sum prod min max avg band bor bxor land lor lxor (default\n"
-            "                sum); avg needs a floating dtype, the bitwise and logical\n"
-            "                ops an integer one\n"
+            "  -d DTYPE      (default float32)\n");
+    bench_print_words(out, dtype_word, tally_dtype_count(), " ", "");
+    fprintf(out, "  -o OP         (default sum); avg needs a floating dtype, the bitwise and\n"
+                 "                logical ops an integer one\n");
+    bench_print_words(out, op_word, tally_op_count(), " ", "");
+    fprintf(out,
             "  -i            in place\n"
             "  -R REPEATS    measure every algorithm REPEATS times per size, interleaved;\n"
             "                report the median (default 1)\n"
@@ -425,8 +430,8 @@ static bool add_algo_name(options_t *opt, const char *name)
         return add_algo(opt, KIND_MPI, name, NULL);
     if (strcmp(name, "all") == 0) {
         bool ok = add_algo(opt, KIND_AUTO, "auto", NULL) && add_algo(opt, KIND_MPI, "mpi", NULL);
-        for (size_t i = 0; i < sizeof tally_algorithms / sizeof tally_algorithms[0]; i++)
-            ok = ok && add_algo(opt, KIND_TALLY, tally_algorithms[i], tally_algorithms[i]);
+        for (int i = 0; i < algo_count(); i++)
+            ok = ok && add_algo(opt, KIND_TALLY, algo_word(i), algo_word(i));
         return ok;
     }
     const char *force = strncmp(name, "tally:", 6) == 0 ? name + 6 : name;
@@ -447,24 +452,6 @@ static bool parse_algo_list(options_t *opt, const char *list)
     return opt->nalgos > 0;
 }
 
-static bool parse_dtype(const char *text, tally_dtype_t *out)
-{
-    const bench_dtype_t *dt = bench_dtype_parse(text);
-    if (dt)
-        *out = dt->dtype;
-    return dt != NULL;
-}
-
-static bool parse_op(const char *text, tally_op_t *out)
-{
-    for (size_t i = 0; i < NOPS; i++)
-        if (strcmp(text, op_names[i]) == 0) {
-            *out = (tally_op_t)i;
-            return true;
-        }
-    return false;
-}
-
 /* Parses argv into opt; on error returns a message (printed by rank 0). */
 static const char *parse_options(int argc, char **argv, options_t *opt, char *msg, size_t len)
 {
@@ -483,8 +470,8 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
     while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:iR:h", longopts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case 'b': ok = bench_parse_bytes(optarg, &opt->min_bytes); break;
-        case 'e': ok = bench_parse_bytes(optarg, &opt->max_bytes); break;
+        case 'b': ok = tally_size_parse(optarg, &opt->min_bytes) == TALLY_SUCCESS; break;
+        case 'e': ok = tally_size_parse(optarg, &opt->max_bytes) == TALLY_SUCCESS; break;
         case 'f': ok = bench_parse_factor(optarg, &opt->factor); break;
         case 'n': ok = bench_parse_int(optarg, 1, 100000000, &opt->iters); break;
         case 'w': ok = bench_parse_int(optarg, 0, 100000000, &opt->warmup); break;
@@ -499,8 +486,13 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
                 return msg;
             }
             break;
-        case 'd': ok = parse_dtype(optarg, &opt->dtype); break;
-        case 'o': ok = parse_op(optarg, &opt->op); break;
+        case 'd':
+            /* A dtype of the library that this check does not know is refused. */
+            ok = bench_dtype_parse(optarg) != NULL;
+            if (ok)
+                opt->dtype = bench_dtype_parse(optarg)->dtype;
+            break;
+        case 'o': ok = tally_op_parse(optarg, &opt->op) == TALLY_SUCCESS; break;
         case 'i': opt->in_place = true; break;
         case 'J': opt->json_path = optarg; break;
         case 'h': opt->help = true; return NULL;
@@ -520,15 +512,10 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
         snprintf(msg, len, "-b %zu is larger than -e %zu", opt->min_bytes, opt->max_bytes);
         return msg;
     }
-    if (opt->op == TALLY_AVG && !bench_dtype_find(opt->dtype)->is_float) {
-        snprintf(msg, len, "-o avg needs a floating dtype (float16, bfloat16, float32, "
-                           "float64), not %s", bench_dtype_find(opt->dtype)->name);
-        return msg;
-    }
-    if (op_needs_integer(opt->op) && bench_dtype_find(opt->dtype)->is_float) {
-        snprintf(msg, len, "-o %s needs an integer dtype (int8, uint8, int16, uint16, "
-                           "int32, uint32, int64, uint64), not %s", op_names[opt->op],
-                 bench_dtype_find(opt->dtype)->name);
+    if (tally_op_check(opt->op, opt->dtype) != TALLY_SUCCESS) {
+        snprintf(msg, len, "-o %s needs %s dtype, not %s", tally_op_name(opt->op),
+                 opt->op == TALLY_AVG ? "a floating" : "an integer",
+                 tally_dtype_name(opt->dtype));
         return msg;
     }
     return NULL;
@@ -664,7 +651,7 @@ static void resolve(bench_t *b, const algo_spec_t *spec, size_t count, algo_resu
     res->state = ROW_UNSUPPORTED;
     if (b->rank == 0 && !res->noted)
         fprintf(stderr, "tally-bench: %s cannot run %s %s: %s\n", spec->name, b->dt->name,
-                op_names[b->opt->op], why);
+                tally_op_name(b->opt->op), why);
     res->noted = true;
 }
 
@@ -744,7 +731,7 @@ static void print_header(const bench_t *b)
     bench_versions(versions, sizeof versions);
     printf("# tally-bench: %s\n", versions);
     printf("# ranks %d, dtype %s, op %s, %s, iters %d, warm-up %d, repeats %d, check %s\n",
-           b->size, b->dt->name, op_names[o->op], o->in_place ? "in place" : "out of place",
+           b->size, b->dt->name, tally_op_name(o->op), o->in_place ? "in place" : "out of place",
            o->iters, o->warmup, o->repeats, o->check ? "on" : "off");
     printf("# avg: %s; min/max: over every iteration; slowest rank per iteration\n",
            o->repeats > 1 ? "median of the per-repeat averages" : "mean of the iterations");
@@ -789,7 +776,7 @@ static void json_row(bench_t *b, const algo_spec_t *spec, const algo_result_t *r
         fprintf(f, "null");
     fprintf(f, ", \"dtype\": \"%s\", \"op\": \"%s\", \"in_place\": %s, \"ranks\": %d, "
                "\"iters\": %d, \"warmup\": %d, \"repeats\": %d, \"status\": \"%s\"",
-            b->dt->name, op_names[o->op], o->in_place ? "true" : "false", b->size, o->iters,
+            b->dt->name, tally_op_name(o->op), o->in_place ? "true" : "false", b->size, o->iters,
             o->warmup, o->repeats, states[res->state]);
     if (res->state == ROW_OK)
         fprintf(f, ", \"avg_us\": %.3f, \"min_us\": %.3f, \"max_us\": %.3f, "

@@ -2,7 +2,9 @@
  * sees on this node, every configuration variable with its documentation
  * (-c), the shape of MPI_COMM_WORLD with its cost model and rule table, and
  * why a byte count runs the algorithm it runs (--explain BYTES).  Run it
- * under mpirun to see a real communicator.  Uses only the public API. */
+ * under mpirun to see a real communicator.  --algorithms prints the name
+ * of every algorithm the library has, one a line, without MPI: scripts and
+ * tests take their lists from it.  Uses only the public API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +16,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tally-info [-c] [--explain BYTES]...\n"
+            "       tally-info --algorithms\n"
             "  (no option)      version, hwloc summary, communicator shape, cost model\n"
             "                   and rule table of MPI_COMM_WORLD (run under mpirun)\n"
             "  -c               also every TALLY_* variable: default, current value, doc\n"
             "  --explain BYTES  why BYTES of float32 sum run the algorithm they run,\n"
             "                   with every candidate's predicted time (repeatable);\n"
             "                   suffixes K, M, G = 1024^n\n"
+            "  --algorithms     only the name of every algorithm tally has, one a\n"
+            "                   line (no MPI, no mpirun needed)\n"
             "  -h, --help       this text\n");
 }
 
@@ -31,10 +36,14 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--algorithms") == 0 && argc == 2) {
+            for (int a = 0; a < tally_algorithm_count(); a++)
+                printf("%s\n", tally_algorithm_name(a));
+            return 0;
         } else if (strcmp(argv[i], "-c") == 0) {
             show_config = 1;
         } else if (strcmp(argv[i], "--explain") == 0 && i + 1 < argc) {
-            if (!bench_parse_bytes(argv[++i], &bytes)) {
+            if (tally_size_parse(argv[++i], &bytes) != TALLY_SUCCESS) {
                 fprintf(stderr, "tally-info: --explain needs a byte count, not \"%s\"\n",
                         argv[i]);
                 return 2;
@@ -71,7 +80,7 @@ int main(int argc, char **argv)
         }
         for (int i = 1; i < argc; i++) {
             size_t bytes;
-            if (strcmp(argv[i], "--explain") != 0 || !bench_parse_bytes(argv[++i], &bytes) ||
+            if (strcmp(argv[i], "--explain") != 0 || tally_size_parse(argv[++i], &bytes) != TALLY_SUCCESS ||
                 rank != 0)
                 continue;
             printf("\n");

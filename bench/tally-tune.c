@@ -33,7 +33,6 @@
 #define MAX_ALGOS 32
 #define NAME_LEN 64    /* the longest name a tuning file row takes, with its NUL */
 #define PATH_LEN 4096  /* the longest TALLY_TUNING_FILE, with its NUL */
-#define DEFAULT_ALGOS "ring,recursive_doubling,rabenseifner,mpi,shm,hier,hier_leader"
 #define MAX_SIZES 512  /* keeps the file well below the 1 MiB tally reads */
 /* What tally reads of a file (tally-tuning(5)): longer lines are malformed,
  * rows beyond the first 256 are ignored. */
@@ -91,6 +90,9 @@ typedef struct tune {
 
 /* --------------------------------------------------------------- options */
 
+static const char *dtype_word(int i) { return tally_dtype_name((tally_dtype_t)i); }
+
+/* The lists come from the library, so they are what it has. */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -108,12 +110,13 @@ static void usage(FILE *out)
             "  -w WARMUP     untimed iterations before them (default 5)\n"
             "  -R REPEATS    measurements per size and algorithm, interleaved; the\n"
             "                median decides (default 5)\n"
-            "  -a LIST       comma-separated algorithms to compare (default\n"
-            "                " DEFAULT_ALGOS ");\n"
-            "                names tally does not have are skipped with a note\n"
-            "  -d DTYPE      int8 uint8 int16 uint16 int32 uint32 int64 uint64 float16\n"
-            "                bfloat16 float32 float64 (default float32); the op is sum\n"
-            "  -h, --help    this text\n");
+            "  -a LIST       comma-separated algorithms to compare; names tally does\n"
+            "                not have are skipped with a note (default: every one\n"
+            "                it has)\n");
+    bench_print_words(out, tally_algorithm_name, tally_algorithm_count(), ",", "");
+    fprintf(out, "  -d DTYPE      (default float32; the op is sum)\n");
+    bench_print_words(out, dtype_word, tally_dtype_count(), " ", "");
+    fprintf(out, "  -h, --help    this text\n");
 }
 
 /* Algorithm names as the tuning file spells them: [a-z0-9_]+. */
@@ -165,6 +168,15 @@ static const char *parse_algo_list(options_t *opt, const char *list, char *msg, 
     return NULL;
 }
 
+/* Every algorithm the library has, in its registry's order. */
+static void default_algos(options_t *opt)
+{
+    opt->nalgos = 0;
+    for (int i = 0; i < tally_algorithm_count() && opt->nalgos < MAX_ALGOS; i++)
+        if (valid_name(tally_algorithm_name(i)))
+            snprintf(opt->algos[opt->nalgos++], NAME_LEN, "%s", tally_algorithm_name(i));
+}
+
 /* Parses argv into opt; on error returns a message (printed by rank 0).
  * Every rank parses the same argv, so every rank gets the same answer. */
 static const char *parse_options(int argc, char **argv, options_t *opt, char *msg, size_t len)
@@ -178,7 +190,7 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
     *opt = (options_t){.min_bytes = 8, .max_bytes = (size_t)64 << 20, .factor = 2,
                        .iters = 20, .warmup = 5, .repeats = 5,
                        .dt = bench_dtype_find(TALLY_FLOAT32)};
-    parse_algo_list(opt, DEFAULT_ALGOS, msg, len);
+    default_algos(opt);
     int c;
     opterr = 0; /* our own messages, from rank 0 only */
     optind = 1;
@@ -186,8 +198,8 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
         bool ok = true;
         const char *err;
         switch (c) {
-        case 'b': ok = bench_parse_bytes(optarg, &opt->min_bytes); break;
-        case 'e': ok = bench_parse_bytes(optarg, &opt->max_bytes); break;
+        case 'b': ok = tally_size_parse(optarg, &opt->min_bytes) == TALLY_SUCCESS; break;
+        case 'e': ok = tally_size_parse(optarg, &opt->max_bytes) == TALLY_SUCCESS; break;
         case 'f': ok = bench_parse_factor(optarg, &opt->factor); break;
         case 'n': ok = bench_parse_int(optarg, 1, 100000000, &opt->iters); break;
         case 'w': ok = bench_parse_int(optarg, 0, 100000000, &opt->warmup); break;
