@@ -17,8 +17,7 @@ int tt_dtype_is_float(tally_dtype_t dtype);
 /* Whether tally defines op on dtype: AVG on floating types only, the bitwise
  * and logical ops on integer types only. */
 int tt_op_valid_for(tally_op_t op, tally_dtype_t dtype);
-const char *tt_dtype_name(tally_dtype_t dtype);
-const char *tt_op_name(tally_op_t op);
+/* Names for messages: tally_dtype_name(3) and tally_op_name(3). */
 
 /* Fills count elements for `rank` with values whose reduction is exact in
  * every dtype for up to 8 ranks: full-range integers (wrap-around

@@ -149,8 +149,8 @@ static int check_one(tally_comm_t *comm, const char *algo, size_t count,
         ok = 0;
         what = "result differs from rank 0's";
     }
-    int agreed = tt_all_ok(ok, "%s %s %s count=%zu %s: %s", algo, tt_dtype_name(dtype),
-                        tt_op_name(op), count, in_place ? "in-place" : "out-of-place", what);
+    int agreed = tt_all_ok(ok, "%s %s %s count=%zu %s: %s", algo, tally_dtype_name(dtype),
+                        tally_op_name(op), count, in_place ? "in-place" : "out-of-place", what);
     free(recv.base);
     free(send);
     free(send_copy);
@@ -264,6 +264,24 @@ END_TEST
 START_TEST(test_hier_leader) { run_matrix("hier_leader"); }
 END_TEST
 
+/* The algorithms with a test_NAME above (run_matrix): each has its own
+ * test so that a run can pick it (CK_RUN_TEST, CK_RUN_CASE). */
+static const char *const matrix_tested[] = {"ring", "recursive_doubling", "rabenseifner",
+                                            "mpi", "shm", "hier", "hier_leader"};
+
+/* A new algorithm in the registry fails here until it has its matrix. */
+START_TEST(test_every_algorithm_has_matrix)
+{
+    for (int i = 0; i < tally_algorithm_count(); i++) {
+        const char *name = tally_algorithm_name(i);
+        int found = 0;
+        for (size_t k = 0; k < sizeof matrix_tested / sizeof matrix_tested[0]; k++)
+            found |= strcmp(matrix_tested[k], name) == 0;
+        ck_assert_msg(found, "%s has no run_matrix test in test_allreduce.c", name);
+    }
+}
+END_TEST
+
 /* The mpi algorithm serves exactly what its restrictions promise. */
 START_TEST(test_mpi_coverage)
 {
@@ -281,7 +299,7 @@ START_TEST(test_mpi_coverage)
                        dtype != TALLY_FLOAT16 && dtype != TALLY_BFLOAT16;
             int minmax_float = tt_dtype_is_float(dtype) && (op == TALLY_MIN || op == TALLY_MAX);
             ck_assert_msg(serves(comm, "mpi", dtype, op) == (wide && !minmax_float),
-                          "mpi on %s %s", tt_dtype_name(dtype), tt_op_name(op));
+                          "mpi on %s %s", tally_dtype_name(dtype), tally_op_name(op));
         }
     }
     tally_comm_destroy(comm);
@@ -292,8 +310,6 @@ END_TEST
  * result is within the rounding that the summation order explains. */
 START_TEST(test_random_floats_identical)
 {
-    const char *algos[] = {"ring", "recursive_doubling", "rabenseifner", "mpi",
-                           "shm", "hier", "hier_leader"};
     tally_comm_t *comm = make_comm("1K", "3");
     const size_t count = 50021;
     float *send = malloc(count * sizeof *send), *recv = malloc(count * sizeof *recv);
@@ -302,8 +318,11 @@ START_TEST(test_random_floats_identical)
     for (size_t i = 0; i < count; i++)
         send[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
     MPI_Allgather(send, (int)count, MPI_FLOAT, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD);
-    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
-        ck_assert_int_eq(tally_comm_set_algorithm(comm, algos[a]), TALLY_SUCCESS);
+    /* Every algorithm tally has; one that does not fit the shape runs
+     * tally's choice (TALLY_FALLBACK=silent). */
+    for (int a = 0; a < tally_algorithm_count(); a++) {
+        const char *algo = tally_algorithm_name(a);
+        ck_assert_int_eq(tally_comm_set_algorithm(comm, algo), TALLY_SUCCESS);
         ck_assert_int_eq(tally_allreduce(send, recv, count, TALLY_FLOAT32, TALLY_SUM, comm),
                          TALLY_SUCCESS);
         double worst = 0;
@@ -318,10 +337,10 @@ START_TEST(test_random_floats_identical)
         }
         uint64_t h = tt_hash(recv, count * sizeof *recv), h0 = h;
         MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-        ck_assert_msg(tt_all_ok(h == h0, "%s: bits differ from rank 0", algos[a]),
-                      "%s: ranks disagree", algos[a]);
-        ck_assert_msg(tt_all_ok(worst <= 1.0, "%s: error %.3g units", algos[a], worst),
-                      "%s: error beyond the summation bound", algos[a]);
+        ck_assert_msg(tt_all_ok(h == h0, "%s: bits differ from rank 0", algo),
+                      "%s: ranks disagree", algo);
+        ck_assert_msg(tt_all_ok(worst <= 1.0, "%s: error %.3g units", algo, worst),
+                      "%s: error beyond the summation bound", algo);
     }
     free(send);
     free(recv);
@@ -361,26 +380,26 @@ START_TEST(test_back_to_back_in_place)
 }
 END_TEST
 
-/* NaN propagates through SUM/MIN/MAX in every algorithm, identically. */
+/* NaN propagates through SUM/MIN/MAX in every algorithm, identically (mpi
+ * does not serve floating MIN/MAX, and runs tally's choice there). */
 START_TEST(test_nan_propagates)
 {
-    const char *algos[] = {"ring", "recursive_doubling", "rabenseifner", "shm", "hier",
-                           "hier_leader"};
     const tally_op_t ops[] = {TALLY_SUM, TALLY_MIN, TALLY_MAX};
     tally_comm_t *comm = make_comm("16", "2");
     double send[9], recv[9];
-    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+    for (int a = 0; a < tally_algorithm_count(); a++) {
+        const char *algo = tally_algorithm_name(a);
         for (size_t o = 0; o < 3; o++) {
             for (int i = 0; i < 9; i++)
                 send[i] = (world_rank == world_size - 1 && i % 3 == 0) ? NAN : i + world_rank;
-            ck_assert_int_eq(tally_comm_set_algorithm(comm, algos[a]), TALLY_SUCCESS);
+            ck_assert_int_eq(tally_comm_set_algorithm(comm, algo), TALLY_SUCCESS);
             ck_assert_int_eq(tally_allreduce(send, recv, 9, TALLY_FLOAT64, ops[o], comm),
                              TALLY_SUCCESS);
             int ok = 1;
             for (int i = 0; i < 9; i++)
                 ok &= (i % 3 == 0) ? isnan(recv[i]) : !isnan(recv[i]);
-            ck_assert_msg(tt_all_ok(ok, "%s %s: NaN lost or invented", algos[a],
-                                 tt_op_name(ops[o])),
+            ck_assert_msg(tt_all_ok(ok, "%s %s: NaN lost or invented", algo,
+                                 tally_op_name(ops[o])),
                           "NaN handling");
         }
     }
@@ -560,6 +579,7 @@ static Suite *allreduce_suite(void)
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_fallback_policy);
     tcase_add_test(tc, test_mpi_coverage);
+    tcase_add_test(tc, test_every_algorithm_has_matrix);
     suite_add_tcase(s, tc);
     TCase *algos = tcase_create("algorithms");
     tcase_set_timeout(algos, 0);
