@@ -24,7 +24,7 @@ endif
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fPIC -Iinclude $(HWLOC_CFLAGS) \
-             -DTALLY_HAVE_CUDA=$(HAVE_CUDA) -DTALLY_HAVE_NCCL=$(HAVE_NCCL)
+             -DTALLY_HAVE_CUDA=$(HAVE_CUDA)
 # The reduce kernels are the hot loops: let the vectorizer work on them.
 REDUCE_CFLAGS := -O3 -fno-math-errno -fno-trapping-math
 ifeq ($(HAVE_CUDA),1)
