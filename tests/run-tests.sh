@@ -2,7 +2,8 @@
 # run-tests.sh - runs every test: the unit tests, then the MPI integration
 # tests under mpirun at 1 to 5 ranks (each run bounded by a timeout), then
 # the count-above-INT_MAX test at 2 ranks, then the MPI tests on emulated
-# clusters of 2 to 4 hosts (tests/cluster/), then the drop-in tests
+# clusters of 2 to 4 hosts (tests/cluster/), then TALLY_TRACE and
+# TALLY_STATS (tests/trace/), then the drop-in tests
 # (ordinary C, Fortran and mpi4py programs with and without
 # libtally-preload.so).  The last line counts the runs:
 # "tests: N passed, N failed".
@@ -75,6 +76,21 @@ if why=$(sh "$here/cluster/cluster.sh" check); then
 else
     echo "=== SKIP emulated cluster tests: $why"
 fi
+
+# --- TALLY_TRACE and TALLY_STATS (tests/trace/run-trace.sh) -----------------
+# Trace files checked as JSON (spans per call, seqs in order, phases nested,
+# tally-trace-merge, tally-plot where gnuplot is installed) at np 2 and on an
+# emulated 2 x 2 cluster with hier (a phase span in every call); the
+# TALLY_STATS table of an API program, once, with the expected rows.
+run "trace np=2" env BUILD="$BUILD" "$here/trace/run-trace.sh" trace 2
+if why=$(sh "$here/cluster/cluster.sh" check); then
+    run "trace cluster 2 hosts x 2 slots, hier" env BUILD="$BUILD" \
+        "$here/trace/run-trace.sh" cluster 2 2 slot
+else
+    echo "=== SKIP trace on an emulated cluster: $why"
+fi
+run "TALLY_STATS table np=3" env BUILD="$BUILD" "$here/trace/run-trace.sh" stats 3
+# --- end of TALLY_TRACE and TALLY_STATS ----------------------------------------
 
 pre="$here/preload/run-preload.sh"
 for np in 1 3 4; do
