@@ -5,6 +5,9 @@
 #   make check      unit tests and MPI integration tests
 #   make bench      tally-bench against the host MPI, 2 ranks, 8 B .. 64 MiB
 #   make bench-cluster  the same on an emulated 2 x 2 cluster, 1 Gbit links
+#   make plot PLOT_IN=FILE.json [PLOT_OUT=FILE.png]
+#                   a tally-bench --json file or a TALLY_TRACE trace as a PNG
+#                   (bench/tally-plot, needs gnuplot)
 #   make install PREFIX=/usr/local
 #
 # ./configure writes build/config.mk; pass CONFIGURE_FLAGS=--without-cuda to
@@ -14,7 +17,7 @@ BUILD := build
 PREFIX ?= /usr/local
 CONFIGURE_FLAGS ?=
 
-NO_CONFIG_GOALS := clean distclean deps
+NO_CONFIG_GOALS := clean distclean deps plot
 ifeq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 else
 -include $(BUILD)/config.mk
@@ -40,6 +43,8 @@ LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c src/topo/*.c \
                         src/transport/*.c src/reduce/*.c src/mem/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOLS     := tally-bench tally-info tally-tune
+# Python 3 tools (standard library only), copied next to the others.
+SCRIPTS   := tally-trace-merge tally-plot
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MPI_SRCS  := $(wildcard tests/mpi/test_*.c)
@@ -54,8 +59,8 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound install clean distclean vec-report
-all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%)
+.PHONY: all deps check bench bench-cluster bench-bound install clean distclean vec-report plot
+all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
 
 deps:
 	@build-aux/install-deps.sh
@@ -109,6 +114,10 @@ $(BUILD)/bin/%: bench/%.c bench/bench_common.c bench/bench_common.h $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< bench/bench_common.c -L$(BUILD)/lib -ltally $(RPATH_LIB) -lm
 
+$(SCRIPTS:%=$(BUILD)/bin/%): $(BUILD)/bin/%: bench/%
+	@mkdir -p $(@D)
+	install -m 755 $< $@
+
 $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(TEST_COMMON) $(LIBTALLY_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -Itests/common -DTALLY_SOURCE_DIR='"$(CURDIR)"' \
@@ -144,6 +153,15 @@ bench-cluster: deps all
 	        -np $$(($(CLUSTER_HOSTS) * $(CLUSTER_SLOTS))) $(BUILD)/bin/tally-bench $(CLUSTER_ARGS) || exit 1; \
 	done
 
+# A tally-bench --json file (busbw against bytes, per algorithm) or a trace
+# (TALLY_TRACE's PATH, a PATH.R.json file or tally-trace-merge's output: a
+# row of spans per rank) as a PNG, with gnuplot (Debian: gnuplot-nox).
+PLOT_IN  ?=
+PLOT_OUT ?= $(basename $(PLOT_IN)).png
+plot:
+	@test -n "$(PLOT_IN)" || { echo "usage: make plot PLOT_IN=FILE.json [PLOT_OUT=FILE.png]" >&2; exit 2; }
+	bench/tally-plot -o "$(PLOT_OUT)" "$(PLOT_IN)"
+
 # What bounds a 2-rank point-to-point allreduce here (bench/bound.c).
 $(BUILD)/bench/bound: bench/bound.c $(BUILD)/config.mk
 	@mkdir -p $(@D)
@@ -175,6 +193,7 @@ install: all
 	ln -sf libtally.so.0 $(DESTDIR)$(PREFIX)/lib/libtally.so
 	install -m 644 include/tally.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(SCRIPTS:%=bench/%) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/

@@ -3,11 +3,12 @@
 # missing.  Safe to run again: with everything present it only checks.
 # The optional packages (mpi4py and numpy, for the drop-in test of a
 # program nobody here wrote; clang and its libFuzzer runtime, for the
-# tuning-file fuzz run) are tried once; if they cannot be installed, their
-# test prints SKIP and the reason.
+# tuning-file fuzz run; gnuplot-nox, for tally-plot and make plot) are
+# tried once; if they cannot be installed, their test prints SKIP and the
+# reason.
 set -eu
 
-optional="python3-mpi4py python3-numpy clang libclang-rt-14-dev"
+optional="python3-mpi4py python3-numpy clang libclang-rt-14-dev gnuplot-nox"
 install_optional() {
     missing_opt=
     for p in $optional; do
