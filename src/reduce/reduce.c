@@ -279,3 +279,38 @@ void tally_reduce_divide(void *buf, size_t count, tally_dtype_t dtype, int divis
         return; /* integers: AVG is rejected before this point */
     }
 }
+
+/* --- the host kernel table, generated from the same lists ------------------ */
+
+#define DIVIDE_ENTRY(D, T, C, LOAD, STORE)                                 \
+    static void divide_entry_##D(void *buf, size_t n, int divisor)         \
+    {                                                                      \
+        divide_##D(buf, n, (C)divisor);                                    \
+    }
+FLOAT_DTYPES(DIVIDE_ENTRY)
+#undef DIVIDE_ENTRY
+
+static void host_copy(void *dst, const void *src, size_t bytes)
+{
+    if (dst != src && bytes > 0)
+        memcpy(dst, src, bytes);
+}
+
+#define TABLE_ENTRY(D, T, C, LOAD, STORE, OP, EXPR) [TALLY_##OP] = reduce_##D##_##OP,
+#define INT_ROW(D, T, U) \
+    [TALLY_##D] = {INT_OPS(TABLE_ENTRY, T, U, D, T, T, AS_IS, AS_IS)[TALLY_AVG] = NULL},
+#define FLOAT_ROW(D, T, C, LOAD, STORE) \
+    [TALLY_##D] = {FLOAT_OPS(TABLE_ENTRY, D, T, C, LOAD, STORE)[TALLY_AVG] = reduce_##D##_SUM},
+#define DIVIDE_ROW(D, T, C, LOAD, STORE) [TALLY_##D] = divide_entry_##D,
+
+static const tally_kernels_t host_kernels = {
+    .name = "host",
+    .reduce = {INT_DTYPES(INT_ROW) FLOAT_DTYPES(FLOAT_ROW)},
+    .divide = {FLOAT_DTYPES(DIVIDE_ROW)},
+    .copy = host_copy,
+};
+
+const tally_kernels_t *tally_kernels_for(tally_memtype_t memtype)
+{
+    return memtype == TALLY_MEM_HOST ? &host_kernels : NULL;
+}
