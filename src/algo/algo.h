@@ -5,27 +5,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "../core/call.h"
 #include "../core/dtype.h"
 #include "../mem/mem.h"
 #include "../topo/model.h"
 #include "../topo/shape.h"
+#include "../transport/blocks.h"
 #include "tally.h"
 
-struct tally_comm;
-
-/* One call, with TALLY_IN_PLACE already resolved: in place means
- * sendbuf == recvbuf, which every algorithm must handle. */
-typedef struct tally_algo_args {
-    const void *sendbuf;
-    void *recvbuf;
-    size_t count;
-    size_t elem_size;
-    tally_dtype_t dtype;
-    tally_op_t op; /* AVG: reduce as SUM, then tally_algo_finish() divides */
-    size_t segment_size; /* bytes per pipelined message: the rule's, or TALLY_SEGMENT_SIZE */
-    struct tally_comm *comm;
-} tally_algo_args_t;
-
+/* Algorithms take the call object (core/call.h): buffers, dtype, op,
+ * kernels, tag and scratch of one call. */
 /* Restriction flags beyond the dtype and op masks. */
 enum {
     TALLY_ALGO_HOST_ONLY = 1u << 0,      /* both buffers must be host memory */
@@ -50,7 +39,7 @@ typedef struct tally_algo {
     const char *name;
     const char *summary; /* one line for tally-info and messages */
     tally_algo_restrictions_t restrictions;
-    tally_status_t (*run)(const tally_algo_args_t *args);
+    tally_status_t (*run)(tally_call_t *call);
     /* Predicted seconds for one call (model.h); the header comment's cost. */
     double (*predict)(const tally_cost_t *cost);
 } tally_algo_t;
@@ -69,18 +58,5 @@ bool tally_algo_fits(const tally_algo_t *algo, tally_dtype_t dtype,
  * algorithm does not fit are dropped when the plan is built. */
 bool tally_algo_fits_shape(const tally_algo_t *algo, const tally_shape_t *shape,
                            const char **why);
-
-/* Block arithmetic: count elements split into nblocks contiguous blocks whose
- * sizes differ by at most one, the larger ones first. */
-size_t tally_block_count(size_t count, size_t nblocks, size_t block);
-size_t tally_block_offset(size_t count, size_t nblocks, size_t block);
-
-/* Copies sendbuf to recvbuf unless in place (the p == 1 case and the start
- * of algorithms that work in recvbuf). */
-void tally_algo_copy_input(const tally_algo_args_t *args);
-
-/* Completes `count` fully reduced elements at buf: divides by the
- * communicator size for AVG, nothing otherwise. */
-void tally_algo_finish(const tally_algo_args_t *args, void *buf, size_t count);
 
 #endif

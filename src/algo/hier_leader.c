@@ -1,7 +1,7 @@
 /* hier_leader.c - leader-based hierarchical allreduce for small messages:
  * reduce to the node leader through the node's shared window, allreduce
- * among the leaders, broadcast within the node through the window
- * (node_shards.h with a single shard owned by local rank 0).
+ * among the leaders, broadcast within the node through the window: hier's
+ * driver (hier.c) with a single shard, owned by local rank 0.
  *
  * One message across the network per node instead of one per rank, and
  * one latency-bound allreduce among N leaders: cheaper than hier when
@@ -13,7 +13,8 @@
  * 2 sync per chunk within the node, plus the leaders' algorithm on n bytes,
  * e.g. recursive doubling: log2(N) (alpha + n beta) + log2(N) n gamma.
  * Restrictions: host memory; at least two nodes and a node with two ranks
- * or more; a window that cannot be made runs the ring instead.
+ * or more; a window or groups that could not be made at creation run the
+ * ring instead.
  *
  * Example, 2 nodes x 2 ranks (X leads Y, Z leads W):
  *
@@ -24,16 +25,16 @@
  *   collect        -                 takes S      -                 takes S
  */
 #include "algo.h"
-#include "node_shards.h"
+#include "node.h"
 
-static tally_status_t hier_leader_run(const tally_algo_args_t *args)
+static tally_status_t hier_leader_run(tally_call_t *call)
 {
-    return tally_node_shards_run(args, TALLY_SHARDS_LEADER);
+    return tally_hier_run_kind(call, TALLY_SHARDS_LEADER);
 }
 
 static double hier_leader_predict(const tally_cost_t *cost)
 {
-    return tally_node_shards_predict(cost, TALLY_SHARDS_LEADER);
+    return tally_hier_predict_kind(cost, TALLY_SHARDS_LEADER);
 }
 
 const tally_algo_t tally_algo_hier_leader = {

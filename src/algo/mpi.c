@@ -23,7 +23,6 @@
 
 #include <limits.h>
 
-#include "../core/comm.h"
 #include "../core/log.h"
 
 /* Indexed by tally_dtype_t; MPI_DATATYPE_NULL where MPI has no equivalent
@@ -65,21 +64,21 @@ static MPI_Op mpi_op(tally_op_t op)
     return MPI_OP_NULL;
 }
 
-static tally_status_t mpi_run(const tally_algo_args_t *args)
+static tally_status_t mpi_run(tally_call_t *call)
 {
-    const bool in_place = args->sendbuf == args->recvbuf;
-    const MPI_Datatype type = mpi_datatype(args->dtype);
-    const MPI_Op op = mpi_op(args->op);
-    for (size_t done = 0; done < args->count;) {
-        size_t left = args->count - done;
+    const bool in_place = call->sendbuf == call->recvbuf;
+    const MPI_Datatype type = mpi_datatype(call->dtype);
+    const MPI_Op op = mpi_op(call->op);
+    for (size_t done = 0; done < call->count;) {
+        size_t left = call->count - done;
         int n = left > (size_t)INT_MAX ? INT_MAX : (int)left;
-        size_t off = done * args->elem_size;
-        const void *send = in_place ? MPI_IN_PLACE : (const char *)args->sendbuf + off;
-        TALLY_MPI_CHECK(args->comm, PMPI_Allreduce(send, (char *)args->recvbuf + off, n,
-                                                   type, op, args->comm->mpi));
+        size_t off = done * call->elem_size;
+        const void *send = in_place ? MPI_IN_PLACE : (const char *)call->sendbuf + off;
+        TALLY_MPI_CHECK(call->comm, PMPI_Allreduce(send, (char *)call->recvbuf + off, n,
+                                                   type, op, call->mpi));
         done += (size_t)n;
     }
-    tally_algo_finish(args, args->recvbuf, args->count);
+    tally_call_finish(call, call->recvbuf, call->count);
     return TALLY_SUCCESS;
 }
 

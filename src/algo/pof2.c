@@ -1,7 +1,7 @@
 /* pof2.c - folding a non-power-of-two communicator; see pof2.h. */
 #include "pof2.h"
 
-#include "../core/comm.h"
+#include "../core/log.h"
 #include "../transport/p2p.h"
 
 int tally_pof2_real_rank(const tally_pof2_t *fold, int newrank)
@@ -33,29 +33,29 @@ int tally_pof2_fold_partner(int rank, int size, int unused)
     return rank < 2 * rem ? rank ^ 1 : -1;
 }
 
-tally_status_t tally_pof2_fold(const tally_algo_args_t *args, tally_pof2_t *fold)
+tally_status_t tally_pof2_fold(tally_call_t *call, tally_pof2_t *fold)
 {
-    const int p = args->comm->size, r = args->comm->rank;
+    const int p = call->size, r = call->rank;
     int pof2 = tally_pof2_below(p);
-    tally_pof2_t f = {.pof2 = pof2, .rem = p - pof2, .data = args->sendbuf};
+    tally_pof2_t f = {.pof2 = pof2, .rem = p - pof2, .data = call->sendbuf};
     if (r < 2 * f.rem) {
         if (r % 2 == 0) {
             /* Segmented like the partner's receive, which reduces as it goes. */
             tally_p2p_reduce_step_t step = {
-                .sbuf = args->sendbuf, .scount = args->count, .dst = r + 1};
-            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+                .sbuf = call->sendbuf, .scount = call->count, .dst = r + 1};
+            TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
             f.newrank = -1;
         } else {
             tally_p2p_reduce_step_t step = {
-                .local = args->sendbuf,
-                .acc = args->recvbuf,
-                .rcount = args->count,
+                .local = call->sendbuf,
+                .acc = call->recvbuf,
+                .rcount = call->count,
                 .src = r - 1,
                 .incoming_first = 1, /* the lower rank's data first */
             };
-            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+            TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
             f.newrank = r / 2;
-            f.data = args->recvbuf;
+            f.data = call->recvbuf;
         }
     } else {
         f.newrank = r - f.rem;
@@ -64,13 +64,13 @@ tally_status_t tally_pof2_fold(const tally_algo_args_t *args, tally_pof2_t *fold
     return TALLY_SUCCESS;
 }
 
-tally_status_t tally_pof2_unfold(const tally_algo_args_t *args, const tally_pof2_t *fold)
+tally_status_t tally_pof2_unfold(tally_call_t *call, const tally_pof2_t *fold)
 {
-    const int r = args->comm->rank;
-    const size_t bytes = args->count * args->elem_size;
+    const int r = call->rank;
+    const size_t bytes = call->count * call->elem_size;
     if (r >= 2 * fold->rem)
         return TALLY_SUCCESS;
     if (r % 2 == 0)
-        return tally_p2p_deliver(args, NULL, 0, MPI_PROC_NULL, args->recvbuf, bytes, r + 1);
-    return tally_p2p_deliver(args, args->recvbuf, bytes, r - 1, NULL, 0, MPI_PROC_NULL);
+        return tally_p2p_deliver(call, NULL, 0, MPI_PROC_NULL, call->recvbuf, bytes, r + 1);
+    return tally_p2p_deliver(call, call->recvbuf, bytes, r - 1, NULL, 0, MPI_PROC_NULL);
 }

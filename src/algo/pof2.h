@@ -32,9 +32,9 @@ int tally_pof2_real_rank(const tally_pof2_t *fold, int newrank);
 
 /* Folds: ranks that sit out send their data; their partners reduce it into
  * recvbuf.  Sets fold->data to sendbuf or recvbuf. */
-tally_status_t tally_pof2_fold(const tally_algo_args_t *args, tally_pof2_t *fold);
+tally_status_t tally_pof2_fold(tally_call_t *call, tally_pof2_t *fold);
 
 /* Unfolds: the partners send the finished recvbuf to the ranks that sat out. */
-tally_status_t tally_pof2_unfold(const tally_algo_args_t *args, const tally_pof2_t *fold);
+tally_status_t tally_pof2_unfold(tally_call_t *call, const tally_pof2_t *fold);
 
 #endif

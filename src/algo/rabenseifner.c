@@ -26,7 +26,7 @@
  */
 #include "algo.h"
 
-#include "../core/comm.h"
+#include "../core/log.h"
 #include "../transport/p2p.h"
 #include "pof2.h"
 
@@ -41,18 +41,18 @@ static size_t window_count(size_t n, size_t nblocks, size_t lo, size_t hi)
     return tally_block_offset(n, nblocks, hi) - tally_block_offset(n, nblocks, lo);
 }
 
-static tally_status_t rabenseifner_run(const tally_algo_args_t *args)
+static tally_status_t rabenseifner_run(tally_call_t *call)
 {
-    const int r = args->comm->rank;
-    const size_t n = args->count, es = args->elem_size;
-    char *recv = args->recvbuf;
-    if (args->comm->size == 1) {
-        tally_algo_copy_input(args);
-        tally_algo_finish(args, recv, n);
+    const int r = call->rank;
+    const size_t n = call->count, es = call->elem_size;
+    char *recv = call->recvbuf;
+    if (call->size == 1) {
+        tally_call_copy_input(call);
+        tally_call_finish(call, recv, n);
         return TALLY_SUCCESS;
     }
     tally_pof2_t fold;
-    TALLY_CHECK(tally_pof2_fold(args, &fold));
+    TALLY_CHECK(tally_pof2_fold(call, &fold));
     if (fold.newrank >= 0) {
         const size_t nb = (size_t)fold.pof2, me = (size_t)fold.newrank;
         size_t lo = 0, hi = nb;
@@ -72,19 +72,19 @@ static tally_status_t rabenseifner_run(const tally_algo_args_t *args)
                 .src = partner,
                 .incoming_first = partner < r,
             };
-            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+            TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
             fold.data = recv;
             lo = keep_lo;
             hi = keep_hi;
         }
-        tally_algo_finish(args, recv + window_offset(n, nb, lo) * es,
+        tally_call_finish(call, recv + window_offset(n, nb, lo) * es,
                           window_count(n, nb, lo, hi));
         for (size_t mask = 1; mask < nb; mask <<= 1) {
             int partner = tally_pof2_real_rank(&fold, (int)(me ^ mask));
             size_t other_lo = (me & mask) ? lo - mask : hi;
             size_t other_hi = other_lo + mask;
             TALLY_CHECK(tally_p2p_deliver(
-                args, recv + window_offset(n, nb, lo) * es,
+                call, recv + window_offset(n, nb, lo) * es,
                 window_count(n, nb, lo, hi) * es, partner,
                 recv + window_offset(n, nb, other_lo) * es,
                 window_count(n, nb, other_lo, other_hi) * es, partner));
@@ -92,7 +92,7 @@ static tally_status_t rabenseifner_run(const tally_algo_args_t *args)
             hi = hi > other_hi ? hi : other_hi;
         }
     }
-    return tally_pof2_unfold(args, &fold);
+    return tally_pof2_unfold(call, &fold);
 }
 
 static double rabenseifner_predict(const tally_cost_t *c)

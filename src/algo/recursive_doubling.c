@@ -21,39 +21,39 @@
  */
 #include "algo.h"
 
-#include "../core/comm.h"
+#include "../core/log.h"
 #include "../transport/p2p.h"
 #include "pof2.h"
 
-static tally_status_t recursive_doubling_run(const tally_algo_args_t *args)
+static tally_status_t recursive_doubling_run(tally_call_t *call)
 {
-    const int r = args->comm->rank;
-    if (args->comm->size == 1) {
-        tally_algo_copy_input(args);
-        tally_algo_finish(args, args->recvbuf, args->count);
+    const int r = call->rank;
+    if (call->size == 1) {
+        tally_call_copy_input(call);
+        tally_call_finish(call, call->recvbuf, call->count);
         return TALLY_SUCCESS;
     }
     tally_pof2_t fold;
-    TALLY_CHECK(tally_pof2_fold(args, &fold));
+    TALLY_CHECK(tally_pof2_fold(call, &fold));
     if (fold.newrank >= 0) {
         for (int mask = 1; mask < fold.pof2; mask <<= 1) {
             int partner = tally_pof2_real_rank(&fold, fold.newrank ^ mask);
             tally_p2p_reduce_step_t step = {
                 .sbuf = fold.data,
-                .scount = args->count,
+                .scount = call->count,
                 .dst = partner,
                 .local = fold.data,
-                .acc = args->recvbuf,
-                .rcount = args->count,
+                .acc = call->recvbuf,
+                .rcount = call->count,
                 .src = partner,
                 .incoming_first = partner < r,
             };
-            TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
-            fold.data = args->recvbuf;
+            TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
+            fold.data = call->recvbuf;
         }
-        tally_algo_finish(args, args->recvbuf, args->count);
+        tally_call_finish(call, call->recvbuf, call->count);
     }
-    return tally_pof2_unfold(args, &fold);
+    return tally_pof2_unfold(call, &fold);
 }
 
 static double recursive_doubling_predict(const tally_cost_t *c)

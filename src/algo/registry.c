@@ -4,8 +4,6 @@
 
 #include <string.h>
 
-#include "../core/comm.h"
-#include "../reduce/reduce.h"
 
 extern const tally_algo_t tally_algo_ring;
 extern const tally_algo_t tally_algo_recursive_doubling;
@@ -65,27 +63,4 @@ bool tally_algo_fits_shape(const tally_algo_t *algo, const tally_shape_t *shape,
     if (failed && why)
         *why = failed;
     return failed == NULL;
-}
-
-size_t tally_block_count(size_t count, size_t nblocks, size_t block)
-{
-    return count / nblocks + (block < count % nblocks ? 1 : 0);
-}
-
-size_t tally_block_offset(size_t count, size_t nblocks, size_t block)
-{
-    size_t rem = count % nblocks;
-    return block * (count / nblocks) + (block < rem ? block : rem);
-}
-
-void tally_algo_copy_input(const tally_algo_args_t *args)
-{
-    if (args->sendbuf != args->recvbuf && args->count > 0)
-        memcpy(args->recvbuf, args->sendbuf, args->count * args->elem_size);
-}
-
-void tally_algo_finish(const tally_algo_args_t *args, void *buf, size_t count)
-{
-    if (args->op == TALLY_AVG && count > 0)
-        tally_reduce_divide(buf, count, args->dtype, args->comm->size);
 }

@@ -27,21 +27,20 @@
  */
 #include "algo.h"
 
-#include "../core/comm.h"
+#include "../core/log.h"
 #include "../transport/p2p.h"
 
-static tally_status_t ring_run(const tally_algo_args_t *args)
+static tally_status_t ring_run(tally_call_t *call)
 {
-    tally_comm_t *comm = args->comm;
-    const size_t p = (size_t)comm->size, r = (size_t)comm->rank, n = args->count;
-    const size_t es = args->elem_size;
+    const size_t p = (size_t)call->size, r = (size_t)call->rank, n = call->count;
+    const size_t es = call->elem_size;
     const int next = (int)((r + 1) % p), prev = (int)((r + p - 1) % p);
-    const char *send = args->sendbuf;
-    char *recv = args->recvbuf;
+    const char *send = call->sendbuf;
+    char *recv = call->recvbuf;
 
     if (p == 1) {
-        tally_algo_copy_input(args);
-        tally_algo_finish(args, recv, n);
+        tally_call_copy_input(call);
+        tally_call_finish(call, recv, n);
         return TALLY_SUCCESS;
     }
     for (size_t s = 0; s + 1 < p; s++) {
@@ -60,14 +59,14 @@ static tally_status_t ring_run(const tally_algo_args_t *args)
             .src = prev,
             .incoming_first = 1,
         };
-        TALLY_CHECK(tally_p2p_exchange_reduce(args, &step));
+        TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
     }
     size_t own = (r + 1) % p;
-    tally_algo_finish(args, recv + tally_block_offset(n, p, own) * es,
+    tally_call_finish(call, recv + tally_block_offset(n, p, own) * es,
                       tally_block_count(n, p, own));
     for (size_t s = 0; s + 1 < p; s++) {
         size_t out = (r + 1 + p - s) % p, in = (r + p - s) % p;
-        TALLY_CHECK(tally_p2p_deliver(args, recv + tally_block_offset(n, p, out) * es,
+        TALLY_CHECK(tally_p2p_deliver(call, recv + tally_block_offset(n, p, out) * es,
                                       tally_block_count(n, p, out) * es, next,
                                       recv + tally_block_offset(n, p, in) * es,
                                       tally_block_count(n, p, in) * es, prev));

@@ -1,7 +1,7 @@
 /* shm.c - single-node allreduce through the node's shared window: every
  * rank publishes the parts of its data that other ranks reduce, reduces
  * its own part straight from its peers' window segments, and copies the
- * finished parts of the others out of theirs (node_shards.h).
+ * finished parts of the others out of theirs (transport/window.h).
  *
  * The vector is cut into p parts, moved in rounds of TALLY_SHM_CHUNK bytes
  * (a piece of every part), two rounds in flight (the window holds two sets
@@ -13,7 +13,8 @@
  * 2 ceil(n/chunk) sync + 2 (p-1)/p n c + (p-1)/p n gamma + n/p c; no
  * network term.  Each rank's work runs on its own core in parallel.
  * Restrictions: host memory; every rank on one node (hier is the
- * multi-node form); a window that cannot be made runs the ring instead.
+ * multi-node form); a window that could not be made at creation runs the
+ * ring instead.
  *
  * Example, p = 3, one round with parts a b c; rank r owns part r:
  *
@@ -25,17 +26,75 @@
  *   barrier
  *   collect    takes B, C         takes A, C         takes A, B
  */
-#include "algo.h"
-#include "node_shards.h"
+#include <math.h>
 
-static tally_status_t shm_run(const tally_algo_args_t *args)
+#include "../core/comm.h"
+#include "../core/trace.h"
+#include "../transport/window.h"
+#include "algo.h"
+#include "node.h"
+
+extern const tally_algo_t tally_algo_ring;
+
+tally_status_t tally_node_window_take(tally_call_t *call, tally_shm_t **shm, bool *ran)
 {
-    return tally_node_shards_run(args, TALLY_SHARDS_PER_RANK);
+    tally_groups_t *g = &call->comm->groups;
+    *ran = false;
+    if (!g->shm) {
+        *ran = true;
+        return tally_call_redirect(call, &tally_algo_ring,
+                                   g->unavailable ? g->unavailable : "no node window");
+    }
+    if (g->busy) {
+        TALLY_LOG(call->comm, TALLY_LOG_ERROR,
+                  "%s: the node window is in use by another call on this communicator",
+                  call->algo->name);
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    g->busy = true;
+    *shm = g->shm;
+    return TALLY_SUCCESS;
+}
+
+void tally_node_window_give(tally_call_t *call)
+{
+    call->comm->groups.busy = false;
+}
+
+static tally_status_t shm_run(tally_call_t *call)
+{
+    tally_shm_t *shm;
+    bool ran;
+    tally_status_t st = tally_node_window_take(call, &shm, &ran);
+    if (ran || st != TALLY_SUCCESS)
+        return st;
+    const tally_window_layout_t y =
+        tally_window_layout(call->count, call->elem_size, (size_t)shm->local_size, shm->chunk);
+    double t0 = tally_phase_begin(call);
+    tally_window_reduce_scatter(call, shm, &y, 0, tally_window_rounds(&y), true, MPI_COMM_NULL);
+    tally_phase_end(call, "intra-node reduce-scatter + allgather", t0);
+    tally_node_window_give(call);
+    return TALLY_SUCCESS;
+}
+
+double tally_shm_phases_predict(const tally_cost_t *cost, int S)
+{
+    const tally_model_t *m = cost->model;
+    const int L = cost->shape->max_per_node;
+    const double n = cost->bytes;
+    if (L == 1)
+        return tally_cost_copy(cost, n);
+    /* The fullest node's phases, each as slow as its busiest rank. */
+    const int most_owned = (S + L - 1) / L, least_owned = S / L;
+    const double chunks = ceil(n / (double)m->shm_chunk);
+    const double moved = n * (1.0 - (double)least_owned / S), owned = n * most_owned / S;
+    return 2.0 * tally_cost_copy(cost, moved) + (L - 1) * tally_cost_reduce(cost, owned) +
+           tally_cost_copy(cost, owned) + 2.0 * chunks * tally_cost_sync(cost);
 }
 
 static double shm_predict(const tally_cost_t *cost)
 {
-    return tally_node_shards_predict(cost, TALLY_SHARDS_PER_RANK);
+    return tally_cost_call(cost) + tally_shm_phases_predict(cost, cost->shape->max_per_node);
 }
 
 const tally_algo_t tally_algo_shm = {

@@ -1,9 +1,10 @@
-/* allreduce.c - tally_allreduce(): validate, classify buffers, select, run. */
+/* allreduce.c - tally_allreduce(): validate, then the internal entry
+ * (call.h) builds the call object and runs it. */
 #include <stdint.h>
 
 #include "../algo/algo.h"
-#include "../mem/mem.h"
 #include "../select/select.h"
+#include "call.h"
 #include "comm.h"
 #include "dtype.h"
 #include "log.h"
@@ -70,54 +71,13 @@ static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t 
     return TALLY_SUCCESS;
 }
 
-/* The one memory type of the call, or TALLY_ERR_UNSUPPORTED for a mix. */
-static tally_status_t call_memtype(const tally_algo_args_t *args, tally_memtype_t *out)
-{
-    bool cuda = args->comm->cuda_available;
-    tally_memtype_t send = tally_mem_classify(args->sendbuf, cuda);
-    tally_memtype_t recv = tally_mem_classify(args->recvbuf, cuda);
-    if (send != recv) {
-        TALLY_LOG(args->comm, TALLY_LOG_ERROR,
-                  "tally_allreduce: sendbuf is %s memory but recvbuf is %s memory",
-                  tally_memtype_name(send), tally_memtype_name(recv));
-        return TALLY_ERR_UNSUPPORTED;
-    }
-    *out = send;
-    return TALLY_SUCCESS;
-}
-
-static tally_status_t prepare(const void *sendbuf, void *recvbuf, size_t count,
-                              tally_dtype_t dtype, tally_op_t op, tally_comm_t *comm,
-                              tally_algo_args_t *args, const tally_algo_t **algo)
-{
-    *args = (tally_algo_args_t){
-        .sendbuf = sendbuf == TALLY_IN_PLACE ? recvbuf : sendbuf,
-        .recvbuf = recvbuf,
-        .count = count,
-        .elem_size = tally_dtype_size(dtype),
-        .dtype = dtype,
-        .op = op,
-        .comm = comm,
-    };
-    tally_memtype_t memtype;
-    TALLY_CHECK(call_memtype(args, &memtype));
-    tally_choice_t choice;
-    TALLY_CHECK(tally_select(comm, count * args->elem_size, dtype, op, memtype, false, &choice));
-    args->segment_size = choice.segment_size;
-    *algo = choice.algo;
-    return TALLY_SUCCESS;
-}
-
 tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
                                tally_dtype_t dtype, tally_op_t op, tally_comm_t *comm)
 {
-    tally_algo_args_t args;
-    const tally_algo_t *algo;
     TALLY_CHECK(validate(sendbuf, recvbuf, count, dtype, op, comm));
     if (count == 0)
         return TALLY_SUCCESS;
-    TALLY_CHECK(prepare(sendbuf, recvbuf, count, dtype, op, comm, &args, &algo));
-    return algo->run(&args);
+    return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
 }
 
 tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,

@@ -1,5 +1,6 @@
-/* comm.c - creating and destroying tally communicators, forcing an
- * algorithm, and the pooled scratch space. */
+/* comm.c - creating and destroying tally communicators (with everything
+ * collective they set up), forcing an algorithm, and the per-call
+ * resources a communicator hands out. */
 #include "comm.h"
 
 #include <stdint.h>
@@ -7,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../algo/node_shards.h"
 #include "../mem/mem.h"
 #include "../topo/topo.h"
 #include "log.h"
+#include "stats.h"
+#include "trace.h"
 
 /* Parses the configuration and resolves TALLY_ALGO on this rank alone. */
 static tally_status_t load_local(tally_config_t *cfg, const tally_algo_t **forced)
@@ -34,11 +36,8 @@ static tally_status_t load_local(tally_config_t *cfg, const tally_algo_t **force
     return TALLY_SUCCESS;
 }
 
-/* One allreduce: every rank learns whether any rank failed locally and
- * whether all hashes of `what` agree, so that all ranks succeed or fail
- * together.  `mismatch` explains a disagreement. */
-static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
-                            const char *what, const char *mismatch)
+tally_status_t tally_comm_agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
+                                const char *what, const char *mismatch)
 {
     /* MAX of -status finds a failure; MAX of hash and of ~hash give the
      * largest and (complemented) smallest hash. */
@@ -66,7 +65,7 @@ static tally_status_t agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
 static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *parent)
 {
     tally_status_t st = tally_shape_create(c->mpi, tally_topo_get(), &c->shape);
-    TALLY_CHECK(agree(c->mpi, st, 0, "communicator shapes", ""));
+    TALLY_CHECK(tally_comm_agree(c->mpi, st, 0, "communicator shapes", ""));
     tally_model_defaults(&c->model, &c->shape);
     c->model.shm_chunk = c->config.shm_chunk;
     if (parent && parent->model.calibrated) {
@@ -82,7 +81,7 @@ static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *pare
     }
     /* A group's rank 0 stays quiet about the tuning file: its parent's spoke. */
     st = tally_plan_build(&c->plan, &c->config, &c->shape, &c->model, parent ? -1 : c->rank);
-    st = agree(c->mpi, st, st == TALLY_SUCCESS ? c->plan.hash : 0, "rule tables",
+    st = tally_comm_agree(c->mpi, st, st == TALLY_SUCCESS ? c->plan.hash : 0, "rule tables",
                "every rank must read identical TALLY_TUNING_FILE contents and see the "
                "same TALLY_MODEL and TALLY_CALIBRATE results (tally-info shows the table)");
     if (st != TALLY_SUCCESS)
@@ -96,12 +95,34 @@ fail_shape:
     return st;
 }
 
+/* What only this process needs: statistics and the trace.  Not
+ * collective; a failure here is agreed with the rest of creation. */
+static tally_status_t open_observers(tally_comm_t *c)
+{
+    if (c->config.stats || c->config.log_level >= TALLY_LOG_DEBUG)
+        TALLY_CHECK(tally_stats_create(&c->stats));
+    tally_status_t st = tally_trace_open(c->config.trace, &c->trace);
+    if (st != TALLY_SUCCESS) {
+        tally_stats_destroy(c->stats);
+        c->stats = NULL;
+    }
+    return st;
+}
+
+static void close_observers(tally_comm_t *c)
+{
+    tally_trace_close(c->trace);
+    tally_stats_destroy(c->stats);
+}
+
 /* The collective rest of creation, once c's configuration is agreed:
- * a private duplicate of comm, then the machine's description. */
+ * a private duplicate of comm, the machine's description, and the
+ * resources of the shared-memory algorithms. */
 static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_comm_t *parent)
 {
     tally_status_t st = TALLY_SUCCESS;
     c->mpi = MPI_COMM_NULL;
+    c->nested = parent != NULL;
     /* A private duplicate keeps tally's messages apart from the user's. */
     TALLY_MPI_CHECK(NULL, PMPI_Comm_dup(comm, &c->mpi));
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_set_errhandler(c->mpi, MPI_ERRORS_RETURN), st,
@@ -109,14 +130,20 @@ static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
     c->cuda_available = tally_mem_cuda_available();
+    st = tally_comm_agree(c->mpi, open_observers(c), 0, "statistics and trace", "");
+    if (st != TALLY_SUCCESS)
+        goto fail_observers;
     st = describe_machine(c, parent);
     if (st != TALLY_SUCCESS)
-        goto fail_dup;
+        goto fail_observers;
+    tally_groups_create(c);
     TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks on %d nodes, algorithm %s%s",
               c->size, c->shape.nodes, c->forced ? c->forced->name : "auto",
               parent ? " (a group across nodes)" : "");
     return TALLY_SUCCESS;
 
+fail_observers:
+    close_observers(c);
 fail_dup:
     PMPI_Comm_free(&c->mpi);
     return st;
@@ -154,7 +181,7 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
     tally_comm_t *c = calloc(1, sizeof *c);
     if (!c && local == TALLY_SUCCESS)
         local = TALLY_ERR_NO_MEMORY;
-    tally_status_t st = agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0,
+    tally_status_t st = tally_comm_agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0,
                               "TALLY_* settings",
                               "every rank must see the same TALLY_ALGO, TALLY_SEGMENT_SIZE, "
                               "TALLY_PIPELINE_DEPTH, TALLY_FALLBACK, TALLY_MODEL and "
@@ -176,11 +203,12 @@ fail_free:
 }
 
 tally_status_t tally_comm_create_nested(MPI_Comm mpi, const tally_comm_t *parent,
-                                        tally_comm_t **out)
+                                        tally_status_t local, tally_comm_t **out)
 {
-    tally_comm_t *c = calloc(1, sizeof *c);
-    tally_status_t st = agree(mpi, c ? TALLY_SUCCESS : TALLY_ERR_NO_MEMORY, 0,
-                              "group allocations", "");
+    tally_comm_t *c = local == TALLY_SUCCESS ? calloc(1, sizeof *c) : NULL;
+    if (!c && local == TALLY_SUCCESS)
+        local = TALLY_ERR_NO_MEMORY;
+    tally_status_t st = tally_comm_agree(mpi, local, 0, "group set-up", "");
     if (st != TALLY_SUCCESS) {
         free(c);
         return st;
@@ -201,12 +229,16 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     if (!comm)
         return TALLY_SUCCESS;
     tally_status_t st = TALLY_SUCCESS;
-    tally_node_shards_release(comm);
-    if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
-        st = TALLY_ERR_MPI;
+    if (comm->stats && comm->config.stats && !comm->nested && comm->rank == 0)
+        tally_stats_print(comm, stderr);
+    tally_groups_destroy(comm);
     tally_plan_free(&comm->plan);
     tally_shape_free(&comm->shape);
-    free(comm->scratch);
+    close_observers(comm);
+    if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
+        st = TALLY_ERR_MPI;
+    for (int i = 0; i < TALLY_SCRATCH_SLOTS; i++)
+        free(comm->scratch[i].data);
     free(comm);
     return st;
 }
@@ -227,23 +259,54 @@ tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
     uint64_t hash = 14695981039346656037ull;
     for (const char *p = automatic ? "auto" : name; *p; p++)
         hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
-    TALLY_CHECK(agree(comm->mpi, local, hash, "algorithm names",
+    TALLY_CHECK(tally_comm_agree(comm->mpi, local, hash, "algorithm names",
                       "tally_comm_set_algorithm needs the same name on every rank"));
     comm->forced = algo;
     return TALLY_SUCCESS;
 }
 
-void *tally_comm_scratch(struct tally_comm *comm, size_t bytes)
+bool tally_scratch_grow(tally_scratch_t *slot, size_t bytes)
 {
-    if (bytes <= comm->scratch_bytes)
-        return comm->scratch;
+    if (bytes <= slot->bytes)
+        return true;
     /* Grow geometrically; the old contents need not survive. */
-    size_t want = comm->scratch_bytes * 2 > bytes ? comm->scratch_bytes * 2 : bytes;
+    size_t want = slot->bytes * 2 > bytes ? slot->bytes * 2 : bytes;
     void *p = NULL;
     if (posix_memalign(&p, 64, want) != 0)
-        return NULL;
-    free(comm->scratch);
-    comm->scratch = p;
-    comm->scratch_bytes = want;
-    return p;
+        return false;
+    free(slot->data);
+    slot->data = p;
+    slot->bytes = want;
+    return true;
+}
+
+tally_scratch_t *tally_comm_scratch_take(tally_comm_t *comm, size_t bytes)
+{
+    for (int i = 0; i < TALLY_SCRATCH_SLOTS; i++) {
+        tally_scratch_t *slot = &comm->scratch[i];
+        if (!slot->in_use) {
+            if (!tally_scratch_grow(slot, bytes))
+                return NULL;
+            slot->in_use = true;
+            return slot;
+        }
+    }
+    return NULL;
+}
+
+void tally_comm_scratch_give(tally_scratch_t *slot)
+{
+    if (slot)
+        slot->in_use = false;
+}
+
+/* For TALLY_LOG (log.h): the communicator's threshold and rank. */
+tally_log_level_t tally_comm_log_level(const tally_comm_t *comm)
+{
+    return comm ? comm->config.log_level : tally_config_log_level_from_env();
+}
+
+int tally_comm_log_rank(const tally_comm_t *comm)
+{
+    return comm ? comm->rank : -1;
 }

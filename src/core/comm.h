@@ -1,15 +1,36 @@
-/* comm.h - the communicator object behind the opaque tally_comm_t. */
+/* comm.h - the communicator object behind the opaque tally_comm_t, and
+ * what it hands out to calls: sequence numbers and tags, scratch space,
+ * and the collective resources made at creation (groups.h). */
 #ifndef TALLY_COMM_H
 #define TALLY_COMM_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "../algo/algo.h"
 #include "../select/select.h"
 #include "../topo/model.h"
 #include "../topo/shape.h"
 #include "config.h"
+#include "groups.h"
 #include "tally.h"
+
+struct tally_stats;
+struct tally_trace;
+
+/* Scratch space a call holds from its first tally_call_scratch until it
+ * ends; the communicator keeps a few, so two calls in flight never share. */
+#define TALLY_SCRATCH_SLOTS 4
+typedef struct tally_scratch {
+    void *data;
+    size_t bytes;
+    bool in_use;
+} tally_scratch_t;
+
+/* Tags of calls: TALLY_TAG_BASE + seq mod TALLY_TAG_SPAN, so calls in flight
+ * together (fewer than TALLY_TAG_SPAN) never match each other's messages. */
+#define TALLY_TAG_BASE 0x1000
+#define TALLY_TAG_SPAN 4096
 
 struct tally_comm {
     MPI_Comm mpi;   /* a private duplicate: tally's messages never match the user's */
@@ -21,30 +42,38 @@ struct tally_comm {
     tally_model_t model;        /* the cost model for this machine */
     tally_plan_t plan;          /* the rule table for this shape, and its cache */
     bool cuda_available;
+    bool nested;                /* a group of a parent communicator (hier across nodes) */
     unsigned fallback_warned;   /* a bit per registry index, to warn once */
-    void *scratch;              /* pooled temporary space, grown on demand */
-    size_t scratch_bytes;
-    /* shm, hier, hier_leader: the node's shared window and, per kind of
-     * sharding, the groups across nodes; made at their first call. */
-    struct tally_shm *shm;
-    struct tally_node_shards *shards[2];
-    bool shm_unavailable;       /* they could not be made: the ring runs instead */
+    uint64_t next_seq;          /* calls started so far: the next call's sequence number */
+    tally_scratch_t scratch[TALLY_SCRATCH_SLOTS];
+    tally_groups_t groups;      /* node window and groups across nodes (groups.h) */
+    struct tally_stats *stats;  /* NULL unless TALLY_STATS or debug logging asks */
+    struct tally_trace *trace;  /* NULL unless TALLY_TRACE is set */
 };
 
 /* A communicator over `mpi` (which it duplicates) for one of parent's
  * groups across nodes: parent's configuration without a forced algorithm,
  * its cost model's measured figures, and no second report of tuning-file
- * problems.  Collective over `mpi`. */
+ * problems.  Collective over `mpi`; `local` is this rank's status so far,
+ * so that a failure on one member fails the creation on all of them. */
 tally_status_t tally_comm_create_nested(MPI_Comm mpi, const struct tally_comm *parent,
-                                        struct tally_comm **out);
+                                        tally_status_t local, struct tally_comm **out);
+
+/* One allreduce over comm: every rank learns whether any rank failed
+ * locally and whether all hashes of `what` agree, so that all ranks
+ * succeed or fail together.  `mismatch` explains a disagreement. */
+tally_status_t tally_comm_agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
+                                const char *what, const char *mismatch);
 
 /* The checks on comm, count, dtype and op that every entry point taking
  * them makes; `fn` names the entry point in the message. */
 tally_status_t tally_check_arguments(const char *fn, const struct tally_comm *comm,
                                      size_t count, tally_dtype_t dtype, tally_op_t op);
 
-/* Returns at least `bytes` of scratch space owned by comm (valid until the
- * next call), or NULL when the allocation fails. */
-void *tally_comm_scratch(struct tally_comm *comm, size_t bytes);
+/* A free scratch slot of at least `bytes`, marked in use, or NULL. */
+tally_scratch_t *tally_comm_scratch_take(struct tally_comm *comm, size_t bytes);
+/* Grows a taken slot to at least `bytes` (contents need not survive). */
+bool tally_scratch_grow(tally_scratch_t *slot, size_t bytes);
+void tally_comm_scratch_give(tally_scratch_t *slot);
 
 #endif

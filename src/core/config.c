@@ -40,6 +40,7 @@ static bool parse_unsigned_field(const config_field_t *field, const char *text,
                                  void *dst);
 static bool parse_enum(const config_field_t *field, const char *text, void *dst);
 static bool parse_path(const config_field_t *field, const char *text, void *dst);
+static bool parse_rank_field(const config_field_t *field, const char *text, void *dst);
 
 #define FIELD(member) offsetof(tally_config_t, member)
 
@@ -116,6 +117,12 @@ static const config_field_t config_table[] = {
      "barriers and, for hier, fewer allreduces across nodes; smaller ones "
      "stay in the cache. Suffixes K, M, G; 4K to 1G; the same on every rank.",
      parse_size_field, FIELD(shm_chunk), NULL, 4096, (size_t)1 << 30},
+    {"TALLY_DEBUG_FAIL_SETUP", "none",
+     "For tests of failure handling: the rank (in the communicator being "
+     "created) whose last collective set-up step fails as if out of memory "
+     "(the shared window on one node, the groups across nodes on several); "
+     "every rank must then agree to run without them. none: no failure.",
+     parse_rank_field, FIELD(fail_setup_rank), NULL, 0, INT_MAX},
 };
 
 #define CONFIG_FIELDS (sizeof config_table / sizeof config_table[0])
@@ -180,6 +187,20 @@ static bool parse_size_field(const config_field_t *field, const char *text, void
     if (!tally_config_parse_size(text, &value) || value < field->min || value > field->max)
         return false;
     *(size_t *)dst = value;
+    return true;
+}
+
+/* "none" (-1) or a rank number. */
+static bool parse_rank_field(const config_field_t *field, const char *text, void *dst)
+{
+    unsigned value;
+    if (strcasecmp(text, "none") == 0) {
+        *(int *)dst = -1;
+        return true;
+    }
+    if (!tally_config_parse_unsigned(text, &value) || value > field->max)
+        return false;
+    *(int *)dst = (int)value;
     return true;
 }
 

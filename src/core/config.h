@@ -38,6 +38,7 @@ typedef struct tally_config {
     unsigned calibrate;             /* 1: measure the model's costs at creation */
     size_t shm_chunk;               /* bytes per shared-memory pipeline chunk */
     char trace[TALLY_PATH_MAX];     /* "" or the prefix of the Chrome trace files */
+    int fail_setup_rank;            /* tests: this rank's set-up fails; -1: none */
 } tally_config_t;
 
 /* Fills *cfg from the environment through the table.  On a bad value returns

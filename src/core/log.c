@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "comm.h"
 
 static const char *const level_names[] = {
     [TALLY_LOG_NONE] = "", [TALLY_LOG_ERROR] = "error", [TALLY_LOG_WARN] = "warning",
@@ -30,16 +29,6 @@ void tally_log_at(tally_log_level_t threshold, int rank, tally_log_level_t level
                 base, line);
     else
         fprintf(stderr, "tally: %s: %s (%s:%d)\n", level_names[level], text, base, line);
-}
-
-tally_log_level_t tally_comm_log_level(const struct tally_comm *comm)
-{
-    return comm ? comm->config.log_level : tally_config_log_level_from_env();
-}
-
-int tally_comm_log_rank(const struct tally_comm *comm)
-{
-    return comm ? comm->rank : -1;
 }
 
 void tally_log_mpi_error(const struct tally_comm *comm, int mpi_rc, const char *what,

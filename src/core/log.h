@@ -15,6 +15,8 @@ void tally_log_at(tally_log_level_t threshold, int rank, tally_log_level_t level
     tally_log_at(tally_comm_log_level(c), tally_comm_log_rank(c), (level),     \
                  __FILE__, __LINE__, __VA_ARGS__)
 
+/* Defined with the communicator (comm.c), which log.c never needs: logging
+ * stays a leaf. */
 struct tally_comm;
 tally_log_level_t tally_comm_log_level(const struct tally_comm *comm);
 int tally_comm_log_rank(const struct tally_comm *comm);

@@ -10,11 +10,23 @@
 #include "select.h"
 
 /* Whether algo can serve this call on comm: its shape, dtype, op, host memory. */
+typedef struct call_kind {
+    const tally_comm_t *comm;
+    tally_dtype_t dtype;
+    tally_op_t op;
+} call_kind_t;
+
 static bool serves(const tally_algo_t *algo, const tally_comm_t *comm, tally_dtype_t dtype,
                    tally_op_t op, const char **why)
 {
     return tally_algo_fits_shape(algo, &comm->shape, why) &&
            tally_algo_fits(algo, dtype, op, TALLY_MEM_HOST, why);
+}
+
+static bool serves_kind(const tally_algo_t *algo, const void *ctx)
+{
+    const call_kind_t *k = ctx;
+    return serves(algo, k->comm, k->dtype, k->op, NULL);
 }
 
 tally_status_t tally_comm_predict(tally_comm_t *comm, const char *algorithm, size_t count,
@@ -28,8 +40,8 @@ tally_status_t tally_comm_predict(tally_comm_t *comm, const char *algorithm, siz
         return TALLY_ERR_UNKNOWN_ALGORITHM;
     if (!serves(algo, comm, dtype, op, NULL))
         return TALLY_ERR_UNSUPPORTED;
-    tally_cost_t cost = tally_cost_make(&comm->model, &comm->shape,
-                                        count * tally_dtype_size(dtype));
+    tally_cost_t cost = tally_select_cost(&comm->model, &comm->shape,
+                                          count * tally_dtype_size(dtype));
     *seconds = algo->predict(&cost);
     return TALLY_SUCCESS;
 }
@@ -93,17 +105,10 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
         }
     }
 
-    tally_cost_t cost = tally_cost_make(&comm->model, &comm->shape, bytes);
-    const tally_algo_t *cheapest = NULL;
+    tally_cost_t cost = tally_select_cost(&comm->model, &comm->shape, bytes);
+    const call_kind_t kind = {comm, dtype, op};
     double best = 0.0;
-    for (const tally_algo_t *const *a = tally_algo_registry; *a; a++)
-        if (serves(*a, comm, dtype, op, NULL)) {
-            double t = (*a)->predict(&cost);
-            if (!cheapest || t < best) {
-                best = t;
-                cheapest = *a;
-            }
-        }
+    const tally_algo_t *cheapest = tally_select_cheapest(&cost, serves_kind, &kind, &best);
     fprintf(stream, "  predicted by the cost model (%s%s):\n",
             comm->model.calibrated ? "calibrated" : "built-in constants",
             cost.in_cache ? ", working set in cache" : "");

@@ -59,26 +59,47 @@ static bool unrestricted(const tally_algo_t *algo)
            !(r->flags & TALLY_ALGO_NO_FLOAT_MINMAX);
 }
 
-/* The cheapest algorithm for `bytes` (optionally among unrestricted ones);
- * on an exact tie (ring and Rabenseifner on 2 ranks) the earlier registry
- * entry. */
-static const tally_algo_t *cheapest(const tally_shape_t *shape, const tally_model_t *model,
-                                    size_t bytes, bool only_unrestricted)
+const tally_algo_t *tally_select_cheapest(const tally_cost_t *cost,
+                                          bool (*accept)(const tally_algo_t *algo,
+                                                         const void *ctx),
+                                          const void *ctx, double *seconds)
 {
-    tally_cost_t cost = tally_cost_make(model, shape, bytes);
     const tally_algo_t *best = NULL;
     double best_t = INFINITY;
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
-        if (!(*a)->predict || (only_unrestricted && !unrestricted(*a)) ||
-            !tally_algo_fits_shape(*a, shape, NULL))
+        if (!(*a)->predict || !tally_algo_fits_shape(*a, cost->shape, NULL) ||
+            (accept && !accept(*a, ctx)))
             continue;
-        double t = (*a)->predict(&cost);
+        double t = (*a)->predict(cost);
         if (t < best_t) {
             best_t = t;
             best = *a;
         }
     }
+    if (seconds)
+        *seconds = best_t;
     return best;
+}
+
+static double cheapest_seconds(const tally_cost_t *cost)
+{
+    double t;
+    tally_select_cheapest(cost, NULL, NULL, &t);
+    return t;
+}
+
+tally_cost_t tally_select_cost(const tally_model_t *model, const tally_shape_t *shape,
+                               size_t bytes)
+{
+    tally_cost_t cost = tally_cost_make(model, shape, bytes);
+    cost.cheapest = cheapest_seconds;
+    return cost;
+}
+
+static bool accept_unrestricted(const tally_algo_t *algo, const void *ctx)
+{
+    (void)ctx;
+    return unrestricted(algo);
 }
 
 /* Appends rows for the points where `use[k]`, merging neighbours with the
@@ -108,8 +129,9 @@ size_t tally_model_rules(const tally_shape_t *shape, const tally_model_t *model,
     const tally_algo_t *any[MODEL_POINTS], *plain[MODEL_POINTS];
     bool all[MODEL_POINTS], restricted[MODEL_POINTS];
     for (int k = 0; k < MODEL_POINTS; k++) {
-        any[k] = cheapest(shape, model, (size_t)1 << k, false);
-        plain[k] = cheapest(shape, model, (size_t)1 << k, true);
+        tally_cost_t cost = tally_select_cost(model, shape, (size_t)1 << k);
+        any[k] = tally_select_cheapest(&cost, NULL, NULL, NULL);
+        plain[k] = tally_select_cheapest(&cost, accept_unrestricted, NULL, NULL);
         all[k] = true;
         restricted[k] = any[k] && !unrestricted(any[k]);
     }

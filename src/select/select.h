@@ -69,6 +69,21 @@ void tally_plan_free(tally_plan_t *plan);
 size_t tally_model_rules(const tally_shape_t *shape, const tally_model_t *model,
                          tally_plan_rule_t *rows, size_t max);
 
+/* A cost for the model's predictions whose `cheapest` answers through
+ * tally_select_cheapest (hier prices its step across nodes with it). */
+tally_cost_t tally_select_cost(const tally_model_t *model, const tally_shape_t *shape,
+                               size_t bytes);
+
+/* The one "cheapest algorithm" function, for selection, explanations and
+ * groups: the algorithm with the least predicted time for `cost` among
+ * those that fit its shape and that `accept` takes (NULL: all); on an
+ * exact tie (ring and Rabenseifner on 2 ranks) the earlier registry entry.
+ * *seconds (if not NULL) gets its time, INFINITY when none fits. */
+const tally_algo_t *tally_select_cheapest(const tally_cost_t *cost,
+                                          bool (*accept)(const tally_algo_t *algo,
+                                                         const void *ctx),
+                                          const void *ctx, double *seconds);
+
 /* The rows as a table, for tally-info. */
 void tally_plan_write(const tally_plan_t *plan, const tally_config_t *cfg, FILE *stream);
 

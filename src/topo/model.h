@@ -82,6 +82,10 @@ typedef struct tally_cost {
     bool in_cache; /* the working set fits each rank's share of the private cache */
     double link_share; /* senders per node on the network beyond those in this
                           communicator (hier's groups run side by side); 1 */
+    /* Predicted seconds of the cheapest algorithm for another cost (a
+     * group's step inside an algorithm): the selection's answer, set by
+     * select/ (tally_select_cost), NULL otherwise. */
+    double (*cheapest)(const struct tally_cost *cost);
 } tally_cost_t;
 
 tally_cost_t tally_cost_make(const tally_model_t *model, const struct tally_shape *shape,

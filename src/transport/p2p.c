@@ -2,19 +2,20 @@
  *
  * MPI counts are int: every transfer here is cut into messages of at most
  * TALLY_P2P_MAX_MESSAGE bytes, so any size_t byte count works.  All traffic
- * uses one tag on the communicator's private duplicate; MPI's
- * non-overtaking rule keeps segments in order. */
+ * of a call uses its own tag on the communicator's private duplicate, so
+ * two calls in flight never match each other's messages; within a call,
+ * MPI's non-overtaking rule keeps segments in order. */
 #include "p2p.h"
 
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../core/comm.h"
 #include "../core/log.h"
-#include "../reduce/reduce.h"
 
-#define TALLY_P2P_TAG 0x7a11
+/* A tag no message carries (calls' tags are TALLY_TAG_BASE and up, far
+ * below): a poll only runs MPI's progress engine. */
+#define TALLY_P2P_POLL_TAG 0x7a1f
 #define TALLY_P2P_MAX_MESSAGE ((size_t)1 << 30)
 #define TALLY_P2P_MAX_DEPTH 64
 
@@ -33,7 +34,35 @@ void tally_p2p_cancel(MPI_Request *reqs, size_t n)
     }
 }
 
-tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
+tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, const void *buf,
+                               size_t bytes, int peer, MPI_Request *req)
+{
+    TALLY_MPI_CHECK(call->comm, PMPI_Isend(buf, (int)bytes, MPI_BYTE, peer, call->tag, mpi, req));
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, void *buf, size_t bytes,
+                               int peer, MPI_Request *req)
+{
+    TALLY_MPI_CHECK(call->comm, PMPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, call->tag, mpi, req));
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n)
+{
+    TALLY_MPI_CHECK(call->comm, PMPI_Waitall((int)n, reqs, MPI_STATUSES_IGNORE));
+    return TALLY_SUCCESS;
+}
+
+void tally_p2p_poll(MPI_Comm mpi)
+{
+    if (mpi != MPI_COMM_NULL) {
+        int flag;
+        PMPI_Iprobe(MPI_ANY_SOURCE, TALLY_P2P_POLL_TAG, mpi, &flag, MPI_STATUS_IGNORE);
+    }
+}
+
+tally_status_t tally_p2p_sendrecv(const tally_call_t *call, const void *sbuf,
                                   size_t sbytes, int dst, void *rbuf, size_t rbytes,
                                   int src)
 {
@@ -42,10 +71,10 @@ tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
     while (sbytes > 0 || rbytes > 0) {
         int sn = (int)min_size(sbytes, TALLY_P2P_MAX_MESSAGE);
         int rn = (int)min_size(rbytes, TALLY_P2P_MAX_MESSAGE);
-        TALLY_MPI_CHECK(comm, PMPI_Sendrecv(s, sn, MPI_BYTE, sn ? dst : MPI_PROC_NULL,
-                                            TALLY_P2P_TAG, r, rn, MPI_BYTE,
-                                            rn ? src : MPI_PROC_NULL, TALLY_P2P_TAG,
-                                            comm->mpi, MPI_STATUS_IGNORE));
+        TALLY_MPI_CHECK(call->comm, PMPI_Sendrecv(s, sn, MPI_BYTE, sn ? dst : MPI_PROC_NULL,
+                                                  call->tag, r, rn, MPI_BYTE,
+                                                  rn ? src : MPI_PROC_NULL, call->tag,
+                                                  call->mpi, MPI_STATUS_IGNORE));
         s += sn;
         r += rn;
         sbytes -= (size_t)sn;
@@ -55,31 +84,26 @@ tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
 }
 
 /* Posts segment k of a delivery into its slot, if the slot is free. */
-static tally_status_t post_segment(struct tally_comm *comm, bool is_send, char *buf,
+static tally_status_t post_segment(const tally_call_t *call, bool is_send, char *buf,
                                    size_t bytes, size_t seg, size_t k, int peer,
                                    MPI_Request *req)
 {
-    int n = (int)min_size(seg, bytes - k * seg);
+    size_t n = min_size(seg, bytes - k * seg);
     if (is_send)
-        TALLY_MPI_CHECK(comm, PMPI_Isend(buf + k * seg, n, MPI_BYTE, peer, TALLY_P2P_TAG,
-                                         comm->mpi, req));
-    else
-        TALLY_MPI_CHECK(comm, PMPI_Irecv(buf + k * seg, n, MPI_BYTE, peer, TALLY_P2P_TAG,
-                                         comm->mpi, req));
-    return TALLY_SUCCESS;
+        return tally_p2p_isend(call, call->mpi, buf + k * seg, n, peer, req);
+    return tally_p2p_irecv(call, call->mpi, buf + k * seg, n, peer, req);
 }
 
-tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf,
+tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
                                  size_t sbytes, int dst, void *rbuf, size_t rbytes, int src)
 {
-    struct tally_comm *comm = args->comm;
-    const tally_shape_t *shape = &comm->shape;
-    const bool across = (sbytes > 0 && !tally_shape_same_node(shape, comm->rank, dst)) ||
-                        (rbytes > 0 && !tally_shape_same_node(shape, comm->rank, src));
-    size_t seg = min_size(args->segment_size ? args->segment_size : 1, TALLY_P2P_MAX_MESSAGE);
+    const tally_shape_t *shape = call->shape;
+    const bool across = (sbytes > 0 && !tally_shape_same_node(shape, call->rank, dst)) ||
+                        (rbytes > 0 && !tally_shape_same_node(shape, call->rank, src));
+    size_t seg = min_size(call->segment_size ? call->segment_size : 1, TALLY_P2P_MAX_MESSAGE);
     if (!across || (sbytes <= seg && rbytes <= seg))
-        return tally_p2p_sendrecv(comm, sbuf, sbytes, dst, rbuf, rbytes, src);
-    const unsigned depth = min_size(comm->config.pipeline_depth, TALLY_P2P_MAX_DEPTH);
+        return tally_p2p_sendrecv(call, sbuf, sbytes, dst, rbuf, rbytes, src);
+    const unsigned depth = min_size(call->pipeline_depth, TALLY_P2P_MAX_DEPTH);
     const size_t nsend = (sbytes + seg - 1) / seg, nrecv = (rbytes + seg - 1) / seg;
     /* [0, depth): receives, [depth, 2 depth): sends; segment k in slot k mod depth. */
     MPI_Request req[2 * TALLY_P2P_MAX_DEPTH];
@@ -91,13 +115,13 @@ tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf
         /* Receives first, so that the peer's sends always find them. */
         while (st == TALLY_SUCCESS && posted_recv < nrecv &&
                req[posted_recv % depth] == MPI_REQUEST_NULL) {
-            st = post_segment(comm, false, rbuf, rbytes, seg, posted_recv, src,
+            st = post_segment(call, false, rbuf, rbytes, seg, posted_recv, src,
                               &req[posted_recv % depth]);
             posted_recv++;
         }
         while (st == TALLY_SUCCESS && posted_send < nsend &&
                req[depth + posted_send % depth] == MPI_REQUEST_NULL) {
-            st = post_segment(comm, true, (char *)sbuf, sbytes, seg, posted_send, dst,
+            st = post_segment(call, true, (char *)sbuf, sbytes, seg, posted_send, dst,
                               &req[depth + posted_send % depth]);
             posted_send++;
         }
@@ -106,7 +130,7 @@ tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf
         int done = 0, idx[2 * TALLY_P2P_MAX_DEPTH];
         int rc = PMPI_Waitsome((int)(2 * depth), req, &done, idx, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) {
-            tally_log_mpi_error(comm, rc, "PMPI_Waitsome", __FILE__, __LINE__);
+            tally_log_mpi_error(call->comm, rc, "PMPI_Waitsome", __FILE__, __LINE__);
             st = TALLY_ERR_MPI;
             break;
         }
@@ -121,7 +145,7 @@ tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf
 /* The state of one pipelined exchange: a window of `depth` requests each
  * way, indexed by segment number modulo depth. */
 typedef struct pipeline {
-    struct tally_comm *comm;
+    tally_call_t *call;
     const tally_p2p_reduce_step_t *step;
     size_t elem_size;
     size_t seg_elems;
@@ -143,9 +167,9 @@ static tally_status_t post_send(pipeline_t *pl)
     size_t k = pl->sent;
     const char *src = (const char *)pl->step->sbuf + k * pl->seg_elems * pl->elem_size;
     int bytes = (int)(segment_elems(pl, pl->step->scount, k) * pl->elem_size);
-    TALLY_MPI_CHECK(pl->comm, PMPI_Isend(src, bytes, MPI_BYTE, pl->step->dst,
-                                         TALLY_P2P_TAG, pl->comm->mpi,
-                                         &pl->sreq[k % pl->depth]));
+    TALLY_MPI_CHECK(pl->call->comm, PMPI_Isend(src, bytes, MPI_BYTE, pl->step->dst,
+                                               pl->call->tag, pl->call->mpi,
+                                               &pl->sreq[k % pl->depth]));
     pl->sent++;
     return TALLY_SUCCESS;
 }
@@ -154,9 +178,9 @@ static tally_status_t post_recv(pipeline_t *pl, size_t k)
 {
     char *slot = pl->slots + (k % pl->depth) * pl->seg_elems * pl->elem_size;
     int bytes = (int)(segment_elems(pl, pl->step->rcount, k) * pl->elem_size);
-    TALLY_MPI_CHECK(pl->comm, PMPI_Irecv(slot, bytes, MPI_BYTE, pl->step->src,
-                                         TALLY_P2P_TAG, pl->comm->mpi,
-                                         &pl->rreq[k % pl->depth]));
+    TALLY_MPI_CHECK(pl->call->comm, PMPI_Irecv(slot, bytes, MPI_BYTE, pl->step->src,
+                                               pl->call->tag, pl->call->mpi,
+                                               &pl->rreq[k % pl->depth]));
     return TALLY_SUCCESS;
 }
 
@@ -168,10 +192,10 @@ static tally_status_t advance_sends(pipeline_t *pl, size_t limit, bool block)
         MPI_Request *req = &pl->sreq[pl->sent % pl->depth];
         if (pl->sent >= pl->depth) {
             if (block) {
-                TALLY_MPI_CHECK(pl->comm, PMPI_Wait(req, MPI_STATUS_IGNORE));
+                TALLY_MPI_CHECK(pl->call->comm, PMPI_Wait(req, MPI_STATUS_IGNORE));
             } else {
                 int done = 0;
-                TALLY_MPI_CHECK(pl->comm, PMPI_Test(req, &done, MPI_STATUS_IGNORE));
+                TALLY_MPI_CHECK(pl->call->comm, PMPI_Test(req, &done, MPI_STATUS_IGNORE));
                 if (!done)
                     return TALLY_SUCCESS;
             }
@@ -189,12 +213,12 @@ static tally_status_t wait_sent(pipeline_t *pl, size_t k)
     /* The slot holds send k until send k + depth is posted, which happens
      * only after send k completed. */
     if (pl->sent <= k + pl->depth)
-        TALLY_MPI_CHECK(pl->comm,
+        TALLY_MPI_CHECK(pl->call->comm,
                         PMPI_Wait(&pl->sreq[k % pl->depth], MPI_STATUS_IGNORE));
     return TALLY_SUCCESS;
 }
 
-static tally_status_t run_pipeline(pipeline_t *pl, const tally_algo_args_t *args)
+static tally_status_t run_pipeline(pipeline_t *pl)
 {
     const tally_p2p_reduce_step_t *step = pl->step;
     const bool overwrites_send = step->scount > 0 && step->acc == step->sbuf;
@@ -205,7 +229,7 @@ static tally_status_t run_pipeline(pipeline_t *pl, const tally_algo_args_t *args
     size_t seg_bytes = pl->seg_elems * pl->elem_size;
     for (size_t k = 0; k < pl->nrecv; k++) {
         MPI_Request *rreq = &pl->rreq[k % pl->depth];
-        TALLY_MPI_CHECK(pl->comm, PMPI_Wait(rreq, MPI_STATUS_IGNORE));
+        TALLY_MPI_CHECK(pl->call->comm, PMPI_Wait(rreq, MPI_STATUS_IGNORE));
         if (overwrites_send && k < pl->nsend)
             TALLY_CHECK(wait_sent(pl, k));
         size_t n = segment_elems(pl, step->rcount, k);
@@ -213,28 +237,27 @@ static tally_status_t run_pipeline(pipeline_t *pl, const tally_algo_args_t *args
         const char *local = (const char *)step->local + k * seg_bytes;
         char *acc = (char *)step->acc + k * seg_bytes;
         if (step->incoming_first)
-            tally_reduce(acc, incoming, local, n, args->dtype, args->op);
+            tally_call_reduce(pl->call, acc, incoming, local, n);
         else
-            tally_reduce(acc, local, incoming, n, args->dtype, args->op);
+            tally_call_reduce(pl->call, acc, local, incoming, n);
         if (k + pl->depth < pl->nrecv)
             TALLY_CHECK(post_recv(pl, k + pl->depth));
         TALLY_CHECK(advance_sends(pl, pl->nsend, false));
     }
     TALLY_CHECK(advance_sends(pl, pl->nsend, true));
-    TALLY_MPI_CHECK(pl->comm, PMPI_Waitall((int)pl->depth, pl->sreq, MPI_STATUSES_IGNORE));
+    TALLY_MPI_CHECK(pl->call->comm, PMPI_Waitall((int)pl->depth, pl->sreq, MPI_STATUSES_IGNORE));
     return TALLY_SUCCESS;
 }
 
-tally_status_t tally_p2p_exchange_reduce(const tally_algo_args_t *args,
+tally_status_t tally_p2p_exchange_reduce(tally_call_t *call,
                                          const tally_p2p_reduce_step_t *step)
 {
-    struct tally_comm *comm = args->comm;
     pipeline_t pl = {
-        .comm = comm,
+        .call = call,
         .step = step,
-        .elem_size = args->elem_size,
-        .seg_elems = args->segment_size / args->elem_size,
-        .depth = comm->config.pipeline_depth,
+        .elem_size = call->elem_size,
+        .seg_elems = call->segment_size / call->elem_size,
+        .depth = call->pipeline_depth,
     };
     if (pl.seg_elems == 0)
         pl.seg_elems = 1;
@@ -248,11 +271,11 @@ tally_status_t tally_p2p_exchange_reduce(const tally_algo_args_t *args,
     if (pl.nrecv > 0) {
         /* A single short segment needs no more than its own size. */
         size_t slot_elems = min_size(pl.seg_elems, step->rcount);
-        pl.slots = tally_comm_scratch(comm, pl.depth * slot_elems * pl.elem_size);
+        pl.slots = tally_call_scratch(call, pl.depth * slot_elems * pl.elem_size);
         if (!pl.slots)
             return TALLY_ERR_NO_MEMORY;
     }
-    tally_status_t st = run_pipeline(&pl, args);
+    tally_status_t st = run_pipeline(&pl);
     if (st != TALLY_SUCCESS) {
         tally_p2p_cancel(pl.rreq, pl.depth);
         tally_p2p_cancel(pl.sreq, pl.depth);

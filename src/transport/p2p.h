@@ -5,26 +5,41 @@
 #define TALLY_P2P_H
 
 #include <stddef.h>
-#include "../algo/algo.h"
+#include "../core/call.h"
 #include "tally.h"
-
-struct tally_comm;
 
 /* Cancels and frees the requests of `reqs` that are still active, after
  * an error. */
 void tally_p2p_cancel(MPI_Request *reqs, size_t n);
 
-/* Blocking exchange of byte buffers with any sizes (either may be 0). */
-tally_status_t tally_p2p_sendrecv(struct tally_comm *comm, const void *sbuf,
+/* The non-blocking primitive: one message of at most INT_MAX bytes with
+ * the call's tag, on `mpi` (the call's communicator or, for an
+ * algorithm's step on a group, the group's); complete with
+ * tally_p2p_waitall, or tally_p2p_cancel after an error. */
+tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, const void *buf,
+                               size_t bytes, int peer, MPI_Request *req);
+tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, void *buf,
+                               size_t bytes, int peer, MPI_Request *req);
+tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n);
+
+/* Lets MPI move this rank's non-blocking messages: one poll on `mpi`
+ * (MPI_COMM_NULL: nothing).  A rank waiting on shared memory calls it, since
+ * a peer on another node may wait for a send that only moves when this rank
+ * calls MPI. */
+void tally_p2p_poll(MPI_Comm mpi);
+
+/* Blocking exchange of byte buffers with any sizes (either may be 0), on
+ * the call's communicator with the call's tag. */
+tally_status_t tally_p2p_sendrecv(const tally_call_t *call, const void *sbuf,
                                   size_t sbytes, int dst, void *rbuf,
                                   size_t rbytes, int src);
 
 /* The same for the steps that deliver finished data (allgather phases):
- * between nodes the transfer is cut into args->segment_size messages with
+ * between nodes the transfer is cut into call->segment_size messages with
  * TALLY_PIPELINE_DEPTH in flight each way, since one large message over TCP
  * was measured at half the rate of a pipelined one; within a node a
  * single message is cheapest (one copy). */
-tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf,
+tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
                                  size_t sbytes, int dst, void *rbuf, size_t rbytes, int src);
 
 /* One pipelined step: sends scount elements of sbuf to dst while receiving
@@ -32,7 +47,7 @@ tally_status_t tally_p2p_deliver(const tally_algo_args_t *args, const void *sbuf
  *     acc[i] = incoming[i] op local[i]   if incoming_first
  *     acc[i] = local[i] op incoming[i]   otherwise
  * (acc may be local).  Both sides cut their data into the same
- * args->segment_size segments, pipeline_depth of them in flight. */
+ * call->segment_size segments, pipeline_depth of them in flight. */
 typedef struct tally_p2p_reduce_step {
     const void *sbuf;
     size_t scount;
@@ -44,7 +59,7 @@ typedef struct tally_p2p_reduce_step {
     int incoming_first;
 } tally_p2p_reduce_step_t;
 
-tally_status_t tally_p2p_exchange_reduce(const tally_algo_args_t *args,
+tally_status_t tally_p2p_exchange_reduce(tally_call_t *call,
                                          const tally_p2p_reduce_step_t *step);
 
 #endif

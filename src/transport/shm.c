@@ -13,12 +13,11 @@
 #include <stdlib.h>
 
 #include "../core/log.h"
+#include "p2p.h"
 
 #define HEADER_BYTES 128 /* the barrier counter, alone on its cache line(s) */
 #define SPINS_BEFORE_YIELD 4000
 #define SPINS_PER_POLL 256
-/* A tag no message carries: the poll only runs MPI's progress engine. */
-#define POLL_TAG 0x7a1f
 
 static volatile uint64_t *counter_of(const tally_shm_t *shm, int local)
 {
@@ -39,14 +38,6 @@ static void cpu_relax(void)
 #endif
 }
 
-void tally_shm_progress(MPI_Comm progress)
-{
-    if (progress != MPI_COMM_NULL) {
-        int flag;
-        PMPI_Iprobe(MPI_ANY_SOURCE, POLL_TAG, progress, &flag, MPI_STATUS_IGNORE);
-    }
-}
-
 void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress)
 {
     const uint64_t k = ++shm->epoch;
@@ -56,7 +47,7 @@ void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress)
         while (__atomic_load_n(counter_of(shm, q), __ATOMIC_ACQUIRE) < k) {
             ++spins;
             if (spins % SPINS_PER_POLL == 0 || shm->yield)
-                tally_shm_progress(progress);
+                tally_p2p_poll(progress);
             if (shm->yield || spins > SPINS_BEFORE_YIELD)
                 sched_yield();
             else

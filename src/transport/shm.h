@@ -51,8 +51,5 @@ static inline unsigned tally_shm_next_set(tally_shm_t *shm)
  * that peer. */
 void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress);
 
-/* Lets MPI move this rank's nonblocking messages: one poll on `progress`
- * (MPI_COMM_NULL: nothing). */
-void tally_shm_progress(MPI_Comm progress);
 
 #endif

@@ -1,0 +1,145 @@
+/* call.c - the internal entry: build the call object, run it (see call.h). */
+#include "call.h"
+
+#include "../algo/algo.h"
+#include "../select/select.h"
+#include "comm.h"
+#include "dtype.h"
+#include "log.h"
+#include "stats.h"
+#include "trace.h"
+
+_Static_assert(TALLY_KERNEL_DTYPES == TALLY_DTYPE_COUNT, "a kernel row per dtype");
+_Static_assert(TALLY_KERNEL_OPS == TALLY_OP_COUNT, "a kernel column per op");
+
+/* Why the selection's answer runs, for debug logs and statistics. */
+static const char *choice_reason(const tally_comm_t *comm, const tally_choice_t *choice)
+{
+    if (comm->forced == choice->algo)
+        return "forced (TALLY_ALGO or tally_comm_set_algorithm)";
+    if (comm->forced)
+        return "the forced algorithm cannot serve the call (TALLY_FALLBACK)";
+    if (!choice->rule)
+        return "no row's algorithm can serve the call: the first that can";
+    switch (choice->rule->source) {
+    case TALLY_RULE_FILE: return "a row of the tuning file";
+    case TALLY_RULE_MODEL: return "the cost model's row";
+    case TALLY_RULE_BUILTIN: return "a built-in row";
+    }
+    return "?";
+}
+
+/* The one memory type of the call, or TALLY_ERR_UNSUPPORTED for a mix or a
+ * type this build has no kernels for. */
+static tally_status_t call_memtype(tally_call_t *call)
+{
+    const tally_comm_t *comm = call->comm;
+    tally_memtype_t send = TALLY_MEM_HOST, recv = TALLY_MEM_HOST;
+    if (comm->cuda_available) {
+        send = tally_mem_classify(call->sendbuf, true);
+        recv = tally_mem_classify(call->recvbuf, true);
+    }
+    if (send != recv) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "tally_allreduce: sendbuf is %s memory but recvbuf is %s memory",
+                  tally_memtype_name(send), tally_memtype_name(recv));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    call->memtype = send;
+    call->kernels = tally_kernels_for(send);
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const void *sendbuf,
+                               void *recvbuf, size_t count, tally_dtype_t dtype,
+                               tally_op_t op)
+{
+    /* Every rank numbers its calls alike, failed ones too. */
+    const uint64_t seq = comm->next_seq++;
+    *call = (tally_call_t){
+        .sendbuf = sendbuf == TALLY_IN_PLACE ? recvbuf : sendbuf,
+        .recvbuf = recvbuf,
+        .count = count,
+        .elem_size = tally_dtype_size(dtype),
+        .dtype = dtype,
+        .op = op,
+        .comm = comm,
+        .mpi = comm->mpi,
+        .rank = comm->rank,
+        .size = comm->size,
+        .shape = &comm->shape,
+        .pipeline_depth = comm->config.pipeline_depth,
+        .seq = seq,
+        .tag = TALLY_TAG_BASE + (int)(seq % TALLY_TAG_SPAN),
+        .trace = comm->trace,
+    };
+    TALLY_CHECK(call_memtype(call));
+    tally_choice_t choice;
+    TALLY_CHECK(tally_select(comm, count * call->elem_size, dtype, op, call->memtype, false,
+                             &choice));
+    if (!call->kernels) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: no kernels for %s memory in this build",
+                  tally_memtype_name(call->memtype));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    call->reduce = call->kernels->reduce[dtype][op];
+    call->algo = choice.algo;
+    call->segment_size = choice.segment_size;
+    call->reason = choice_reason(comm, &choice);
+    if (comm->forced && comm->forced != choice.algo && comm->stats)
+        tally_stats_elsewhere(comm, comm->forced->name, call->reason);
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_call_execute(tally_call_t *call)
+{
+    tally_comm_t *comm = call->comm;
+    const bool observed = call->trace || comm->stats;
+    if (observed)
+        call->t_start = tally_trace_now();
+    tally_status_t st = call->algo->run(call);
+    tally_comm_scratch_give(call->scratch);
+    call->scratch = NULL;
+    if (observed) {
+        double t1 = tally_trace_now();
+        if (comm->stats)
+            tally_stats_record(comm, call, t1 - call->t_start, st);
+        if (call->trace)
+            tally_trace_call(call, t1, st);
+    }
+    return st;
+}
+
+tally_status_t tally_call_allreduce(tally_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                    size_t count, tally_dtype_t dtype, tally_op_t op)
+{
+    tally_call_t call;
+    TALLY_CHECK(tally_call_init(&call, comm, sendbuf, recvbuf, count, dtype, op));
+    return tally_call_execute(&call);
+}
+
+void *tally_call_scratch(tally_call_t *call, size_t bytes)
+{
+    if (!call->scratch) {
+        call->scratch = tally_comm_scratch_take(call->comm, bytes);
+        if (!call->scratch) {
+            TALLY_LOG(call->comm, TALLY_LOG_ERROR,
+                      "no scratch for %zu bytes (out of memory, or %d calls in flight)",
+                      bytes, TALLY_SCRATCH_SLOTS);
+            return NULL;
+        }
+    } else if (!tally_scratch_grow(call->scratch, bytes)) {
+        return NULL;
+    }
+    return call->scratch->data;
+}
+
+tally_status_t tally_call_redirect(tally_call_t *call, const struct tally_algo *algo,
+                                   const char *reason)
+{
+    if (call->comm->stats)
+        tally_stats_elsewhere(call->comm, call->algo->name, reason);
+    call->algo = algo;
+    call->reason = reason;
+    return algo->run(call);
+}

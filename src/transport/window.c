@@ -1,0 +1,112 @@
+/* window.c - the rounds through a node's shared window (see window.h). */
+#include "window.h"
+
+#include "p2p.h"
+
+/* Reduced blocks are copied into the window while still in the L1 cache. */
+#define FUSE_BYTES ((size_t)16 << 10)
+
+/* acc = own contribution op those of the other local ranks in rank order,
+ * for `count` elements at byte offset `off` of the set.  The own part
+ * comes first because acc may be `send` (in place).  All ops are
+ * commutative; the order only has to be fixed, since each element is
+ * reduced here alone. */
+static void reduce_piece(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
+                         const char *send, char *acc, size_t off, size_t count)
+{
+    const int L = shm->local_size, l = shm->local_rank;
+    const char *in = send;
+    for (int q = 0; q < L; q++) {
+        if (q == l)
+            continue;
+        tally_call_reduce(call, acc, in, tally_shm_data(shm, q, set) + off, count);
+        in = acc;
+    }
+    if (in == send && acc != send) /* alone on the node */
+        tally_call_copy(call, acc, send, count);
+}
+
+static char *slot(const tally_shm_t *shm, int local, unsigned set,
+                  const tally_window_layout_t *y, size_t s)
+{
+    return tally_shm_data(shm, local, set) + s * y->piece * y->es;
+}
+
+/* Copies round r's pieces from buf into this rank's slots of `set`: the
+ * shards it owns (`owned`) or the others. */
+static void publish(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
+                    const tally_window_layout_t *y, size_t r, const char *buf, bool owned)
+{
+    const int L = shm->local_size, l = shm->local_rank;
+    for (size_t s = 0; s < y->shards; s++) {
+        size_t first, k = tally_window_piece(y, s, r, &first);
+        if (k > 0 && ((int)(s % (size_t)L) == l) == owned)
+            tally_call_copy(call, slot(shm, l, set, y, s), buf + first * y->es, k);
+    }
+}
+
+/* Copies round r's pieces of the shards others own from their slots. */
+static void collect(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
+                    const tally_window_layout_t *y, size_t r, char *buf)
+{
+    const int L = shm->local_size, l = shm->local_rank;
+    for (size_t s = 0; s < y->shards; s++) {
+        size_t first, k = tally_window_piece(y, s, r, &first);
+        int owner = (int)(s % (size_t)L);
+        if (k > 0 && owner != l)
+            tally_call_copy(call, buf + first * y->es, slot(shm, owner, set, y, s), k);
+    }
+}
+
+static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned set,
+                         const tally_window_layout_t *y, size_t r, bool finish,
+                         MPI_Comm progress)
+{
+    const int L = shm->local_size, l = shm->local_rank;
+    const char *send = call->sendbuf;
+    char *recv = call->recvbuf;
+    if (L > 1) {
+        publish(call, shm, set, y, r, send, false);
+        tally_shm_barrier(shm, progress);
+    }
+    const size_t step = FUSE_BYTES / y->es ? FUSE_BYTES / y->es : 1;
+    for (size_t s = (size_t)l; s < y->shards; s += (size_t)L) {
+        size_t first, k = tally_window_piece(y, s, r, &first);
+        for (size_t i = 0; i < k; i += step) {
+            size_t c = k - i < step ? k - i : step, o = (first + i) * y->es;
+            reduce_piece(call, shm, set, send + o, recv + o, (s * y->piece + i) * y->es, c);
+            if (finish) {
+                tally_call_finish(call, recv + o, c);
+                if (L > 1)
+                    tally_call_copy(call, slot(shm, l, set, y, s) + i * y->es, recv + o, c);
+            }
+        }
+    }
+    if (finish && L > 1) {
+        tally_shm_barrier(shm, progress);
+        collect(call, shm, set, y, r, recv);
+    }
+}
+
+void tally_window_reduce_scatter(const tally_call_t *call, tally_shm_t *shm,
+                                 const tally_window_layout_t *y, size_t r0, size_t r1,
+                                 bool finish, MPI_Comm progress)
+{
+    for (size_t r = r0; r < r1; r++) {
+        reduce_round(call, shm, tally_shm_next_set(shm), y, r, finish, progress);
+        tally_p2p_poll(progress);
+    }
+}
+
+void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
+                            const tally_window_layout_t *y, size_t r0, size_t r1,
+                            MPI_Comm progress)
+{
+    for (size_t r = r0; shm->local_size > 1 && r < r1; r++) {
+        unsigned set = tally_shm_next_set(shm);
+        publish(call, shm, set, y, r, call->recvbuf, true);
+        tally_shm_barrier(shm, progress);
+        collect(call, shm, set, y, r, call->recvbuf);
+        tally_p2p_poll(progress);
+    }
+}
