@@ -232,10 +232,18 @@ static void write_table(tally_stats_t *s, const struct tally_comm *comm, FILE *o
     }
 }
 
+/* Defined by libtally-preload.so (src/preload/preload.c): nonzero when
+ * it prints the process's TALLY_STATS table at MPI_Finalize.  That table
+ * covers every communicator the drop-in made and the calls it passed to
+ * the MPI, so the communicators it destroys print none of their own
+ * (which would be one table per MPI_Comm_free).  Weak: NULL unless the
+ * drop-in is loaded. */
+extern int tally_preload_prints_stats(void) __attribute__((weak, visibility("default")));
+
 void tally_stats_print(const struct tally_comm *comm, FILE *out)
 {
     tally_stats_t *s = comm->stats;
-    if (!s)
+    if (!s || (tally_preload_prints_stats && tally_preload_prints_stats()))
         return;
     pthread_mutex_lock(&s->lock);
     bool any = s->other_algos || s->nelsewhere || s->other_elsewhere;

@@ -37,11 +37,13 @@ void tally_stats_record(struct tally_comm *comm, const tally_call_t *call, doubl
  * first time for each reason.  comm->stats must not be NULL. */
 void tally_stats_elsewhere(struct tally_comm *comm, const char *asked, const char *reason);
 
-/* The TALLY_STATS table of comm's counts (nothing when comm has made no
- * call): a row per algorithm (ranks, calls, bytes, seconds), then the
+/* The TALLY_STATS table of comm's counts: a row per algorithm (ranks, calls, bytes, seconds), then the
  * calls that ran elsewhere than asked, by reason, and the failed calls.
  * Written in one piece, each line prefixed "tally: ".  The caller decides
- * who prints (rank 0 of a non-nested communicator, at destroy). */
+ * who prints (rank 0 of a non-nested communicator, at destroy).  Nothing
+ * is written when comm has made no call, or when libtally-preload.so is
+ * loaded and prints its own table of the whole process at MPI_Finalize
+ * (tally-preload(7)). */
 void tally_stats_print(const struct tally_comm *comm, FILE *out);
 
 /* "4 ranks", or "group of 2 (across nodes)" for a nested communicator of

@@ -326,6 +326,17 @@ static void print_stats(void)
     fflush(o);
 }
 
+/* libtally's communicators print no TALLY_STATS table of their own while
+ * this library prints the process's (core/stats.c calls this through a
+ * weak reference): one table at MPI_Finalize, over every communicator and
+ * with the calls passed to PMPI_Allreduce, rather than one per
+ * communicator at each MPI_Comm_free. */
+EXPORT int tally_preload_prints_stats(void);
+EXPORT int tally_preload_prints_stats(void)
+{
+    return __atomic_load_n(&g_stats, __ATOMIC_RELAXED);
+}
+
 /* --- communicator states and lifecycle ------------------------------------- */
 
 /* Unlinks s, adds its counts, destroys its tally communicator. */
@@ -396,7 +407,7 @@ static void setup(void)
             PMPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, self_delete, &g_self_keyval,
                                     NULL) == MPI_SUCCESS &&
             PMPI_Comm_set_attr(MPI_COMM_SELF, g_self_keyval, NULL) == MPI_SUCCESS) {
-            g_stats = stats;
+            __atomic_store_n(&g_stats, stats, __ATOMIC_RELAXED);
             state = ACTIVE;
         } else {
             fprintf(stderr, "tally-preload: cannot create MPI keyvals; passing every "

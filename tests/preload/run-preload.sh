@@ -3,7 +3,8 @@
 # ranks with and without libtally-preload.so (each run bounded by
 # tests/mpirun.sh's timeout) and checks:
 #   compare  both runs succeed, print identical stdout, and TALLY_STATS=1
-#            shows calls that tally's own algorithms served;
+#            shows calls that tally's own algorithms served, in the
+#            drop-in's table alone (no communicator prints its own);
 #   off      with TALLY_PRELOAD=off the output is identical and no
 #            statistics are printed (every call went straight to the MPI);
 #   served   only the preloaded run: it succeeds and tally served calls.
@@ -53,6 +54,9 @@ compare | served)
         cmp -s "$tmp/plain.out" "$tmp/preload.out" ||
             { diff "$tmp/plain.out" "$tmp/preload.out" | head -20; fail "outputs differ"; }
     fi
+    # One table, the drop-in's: the communicators it made print none.
+    ! grep -q "^tally: statistics" "$tmp/preload.err" ||
+        fail "a communicator printed its own TALLY_STATS table under the preload"
     n=$(served "$tmp/preload.err")
     [ "$n" -gt 0 ] || fail "TALLY_STATS shows no call served by tally"
     grep "^tally-preload:" "$tmp/preload.err"
