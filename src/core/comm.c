@@ -10,6 +10,7 @@
 
 #include "../mem/mem.h"
 #include "../topo/topo.h"
+#include "hash.h"
 #include "log.h"
 #include "stats.h"
 #include "trace.h"
@@ -256,9 +257,8 @@ tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
         local = TALLY_ERR_UNKNOWN_ALGORITHM;
     }
     /* Collective: ranks running different algorithms would deadlock. */
-    uint64_t hash = 14695981039346656037ull;
-    for (const char *p = automatic ? "auto" : name; *p; p++)
-        hash = (hash ^ (unsigned char)*p) * 1099511628211ull;
+    const char *agreed = automatic ? "auto" : name;
+    uint64_t hash = tally_hash_fnv1a(TALLY_HASH_INIT, agreed, strlen(agreed));
     TALLY_CHECK(tally_comm_agree(comm->mpi, local, hash, "algorithm names",
                       "tally_comm_set_algorithm needs the same name on every rank"));
     comm->forced = algo;

@@ -11,11 +11,6 @@
 #include <stdio.h>
 #include "log_types.h"
 #include "tally.h"
-/* Transitional, not for config: src/algo/{ring,recursive_doubling,
- * rabenseifner,pof2}.c still get TALLY_CHECK through comm.h -> config.h.
- * Remove once they (or comm.h) include log.h themselves. */
-#include "log.h"
-
 typedef enum tally_fallback {
     TALLY_FALLBACK_ERROR,  /* a forced algorithm that does not fit: fail */
     TALLY_FALLBACK_WARN,   /* ... run tally's own choice, warn once */
