@@ -11,7 +11,8 @@ For every rank R < N, PREFIX.R.json must parse as JSON (json.load) and hold:
     seq 0..K-1 in time order, one after the other (no overlap), each named
     NAME when --algo is given;
   - every phase span (cat "phase") inside a call span of the same rank with
-    the same seq (t0 >= call t0 and t1 <= call t1);
+    the same seq (t0 >= call t0 and t1 <= call t1), and every call span of
+    a group across nodes inside one of the K calls;
   - with --min-phases M, at least M phase spans inside each of the K calls.
 Then tally-trace-merge (--merge TOOL) must merge them into one file with a
 "rank R" process_name per rank and every X event of every file.
@@ -90,6 +91,10 @@ def check_rank(path, rank, calls, algo, min_phases):
         return (inner["ts"] >= outer["ts"] - EPS and
                 inner["ts"] + inner["dur"] <= outer["ts"] + outer["dur"] + EPS)
 
+    for g in call_spans:
+        if g["args"]["comm"].startswith("group of") and not any(inside(g, c) for c in top):
+            fail("%s: group call %r (seq %r) is inside no call of the communicator"
+                 % (path, g["name"], g["args"]["seq"]))
     phases = [e for e in spans if e["cat"] == "phase"]
     for p in phases:
         seq = p.get("args", {}).get("seq")
