@@ -128,6 +128,12 @@ $(BUILD)/tests/mpi/test_%: tests/mpi/test_%.c $(TEST_COMMON) $(LIBTALLY)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/common -o $@ $< $(TEST_COMMON) \
 	    -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../../lib' $(CHECK_LIBS) -lm
 
+# MPI tests that reach the call object link the internal archive.
+$(BUILD)/tests/mpi/test_calls: tests/mpi/test_calls.c $(TEST_COMMON) $(LIBTALLY_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -Itests/common -o $@ $< $(TEST_COMMON) \
+	    $(LIBTALLY_A) $(CHECK_LIBS) $(LIB_LIBS)
+
 # Runs every test; the last line says how many passed and failed.
 check: deps all $(UNIT_BINS) $(MPI_BINS) $(PRELOAD_TESTS)
 	@MPIRUN="$(MPIRUN)" BUILD="$(BUILD)" tests/run-tests.sh

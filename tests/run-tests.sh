@@ -50,6 +50,8 @@ done
 run "topology: tally-info on a fake machine (HWLOC_XMLFILE) np=3" \
     "$here/topo/run-topo-mpi.sh" "$BUILD"
 run "tally-tune -o FILE --verify np=2" env BUILD="$BUILD" "$here/tune/run-tune.sh"
+run "set-up failure at tally_comm_create is agreed (TALLY_DEBUG_FAIL_SETUP)" \
+    env BUILD="$BUILD" "$here/setup/run-setup-failure.sh"
 
 if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
     free_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)

@@ -90,15 +90,17 @@ static tally_status_t make_kind(tally_comm_t *comm, tally_shard_kind_t kind,
     return st;
 }
 
+/* `why` also names the reason in TALLY_STATS for the calls that run the
+ * ring instead. */
 static void give_up(tally_comm_t *comm, tally_status_t local, tally_status_t all,
-                    const char *what)
+                    const char *why)
 {
     tally_groups_destroy(comm);
-    comm->groups.unavailable = what;
+    comm->groups.unavailable = why;
     TALLY_LOG(comm, TALLY_LOG_WARN,
-              "no %s could be made (%s); shm, hier and hier_leader run the "
-              "point-to-point ring on this communicator",
-              what, local != TALLY_SUCCESS ? tally_strerror(local) : tally_strerror(all));
+              "%s (%s); shm, hier and hier_leader run the point-to-point ring on this "
+              "communicator",
+              why, local != TALLY_SUCCESS ? tally_strerror(local) : tally_strerror(all));
 }
 
 void tally_groups_create(tally_comm_t *comm)
@@ -110,13 +112,14 @@ void tally_groups_create(tally_comm_t *comm)
     if (!window)
         return;
 
-    tally_status_t st = across ? TALLY_SUCCESS : injected(comm, "shared window");
-    if (st == TALLY_SUCCESS)
-        st = tally_shm_create(comm->mpi, comm->config.shm_chunk,
-                              shape->oversubscription > 1.0, &comm->groups.shm);
+    tally_status_t st = tally_shm_create(comm->mpi, comm->config.shm_chunk,
+                                         shape->oversubscription > 1.0, &comm->groups.shm);
+    /* Injected after the collective steps, which every rank must take. */
+    if (st == TALLY_SUCCESS && !across)
+        st = injected(comm, "shared window");
     tally_status_t all = tally_comm_agree(comm->mpi, st, 0, "shared windows", "");
     if (all != TALLY_SUCCESS) {
-        give_up(comm, st, all, "shared window");
+        give_up(comm, st, all, "no shared window could be made at creation");
         return;
     }
     if (!across)
@@ -127,5 +130,5 @@ void tally_groups_create(tally_comm_t *comm)
         st = make_kind(comm, (tally_shard_kind_t)k, st);
     all = tally_comm_agree(comm->mpi, st, 0, "groups across nodes", "");
     if (all != TALLY_SUCCESS)
-        give_up(comm, st, all, "groups across nodes");
+        give_up(comm, st, all, "no groups across nodes could be made at creation");
 }

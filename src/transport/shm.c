@@ -59,30 +59,37 @@ void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress)
 tally_status_t tally_shm_create(MPI_Comm comm, size_t chunk, bool yield, tally_shm_t **out)
 {
     int rank;
+    MPI_Comm node;
     TALLY_MPI_CHECK(NULL, PMPI_Comm_rank(comm, &rank));
-    tally_shm_t *shm = calloc(1, sizeof *shm);
-    if (!shm)
-        return TALLY_ERR_NO_MEMORY;
-    shm->chunk = chunk;
-    shm->yield = yield;
-    shm->win = MPI_WIN_NULL;
+    TALLY_MPI_CHECK(NULL, PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
+                                               &node));
     tally_status_t st = TALLY_SUCCESS;
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
-                                                    MPI_INFO_NULL, &shm->node),
-                         st, fail_free);
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(shm->node, &shm->local_rank), st, fail_node);
-    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(shm->node, &shm->local_size), st, fail_node);
-    shm->segment = calloc((size_t)shm->local_size, sizeof *shm->segment);
-    if (!shm->segment) {
-        st = TALLY_ERR_NO_MEMORY;
+    int local_size = 0;
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(node, &local_size), st, fail_node);
+    tally_shm_t *shm = calloc(1, sizeof *shm);
+    char **segment = calloc((size_t)local_size, sizeof *segment);
+    /* The node agrees on the allocations before the window's collective
+     * allocation, which a rank that failed alone would leave the others
+     * waiting in. */
+    int ok = shm && segment, all_ok = 0;
+    int rc = PMPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, node);
+    if (rc != MPI_SUCCESS || !all_ok) {
+        if (rc != MPI_SUCCESS)
+            tally_log_mpi_error(NULL, rc, "PMPI_Allreduce", __FILE__, __LINE__);
+        free(segment);
+        free(shm);
+        st = rc != MPI_SUCCESS ? TALLY_ERR_MPI : TALLY_ERR_NO_MEMORY;
         goto fail_node;
     }
+    *shm = (tally_shm_t){.node = node, .win = MPI_WIN_NULL, .local_size = local_size,
+                         .chunk = chunk, .segment = segment, .yield = yield};
+    TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(node, &shm->local_rank), st, fail_segments);
     /* Each segment on its own pages, placed by its owner's first touch. */
     MPI_Info info;
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Info_create(&info), st, fail_segments);
     PMPI_Info_set(info, "alloc_shared_noncontig", "true");
     char *mine = NULL;
-    int rc = PMPI_Win_allocate_shared((MPI_Aint)(HEADER_BYTES + 2 * chunk), 1, info, shm->node,
+    rc = PMPI_Win_allocate_shared((MPI_Aint)(HEADER_BYTES + 2 * chunk), 1, info, shm->node,
                                       &mine, &shm->win);
     PMPI_Info_free(&info);
     if (rc != MPI_SUCCESS) {
@@ -112,10 +119,9 @@ fail_win:
     PMPI_Win_free(&shm->win);
 fail_segments:
     free(shm->segment);
-fail_node:
-    PMPI_Comm_free(&shm->node);
-fail_free:
     free(shm);
+fail_node:
+    PMPI_Comm_free(&node);
     return st;
 }
 
