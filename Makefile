@@ -59,7 +59,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound install clean distclean vec-report plot
+.PHONY: all deps check bench bench-cluster bench-bound bench-overhead install clean distclean vec-report plot
 all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
 
 deps:
@@ -175,6 +175,16 @@ $(BUILD)/bench/bound: bench/bound.c $(BUILD)/config.mk
 
 bench-bound: deps $(BUILD)/bench/bound
 	tests/mpirun.sh 2 300 $(BUILD)/bench/bound
+
+# What tally adds to an 8-byte call it passes to the MPI (bench/overhead.c),
+# on 2 ranks and on 4 (oversubscribed here).
+$(BUILD)/bench/overhead: bench/overhead.c $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../lib'
+
+bench-overhead: deps $(BUILD)/bench/overhead
+	tests/mpirun.sh 2 300 $(BUILD)/bench/overhead
+	tests/mpirun.sh 4 300 $(BUILD)/bench/overhead 2000
 
 vec-report: $(BUILD)/config.mk
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null

@@ -44,6 +44,10 @@ typedef struct tally_algo {
     double (*predict)(const tally_cost_t *cost);
 } tally_algo_t;
 
+/* The mpi algorithm's call as one PMPI_Allreduce: its datatype and op,
+ * when the call is exactly that (count <= INT_MAX, no AVG to finish). */
+bool tally_algo_mpi_direct(const tally_call_t *call, MPI_Datatype *type, MPI_Op *op);
+
 /* The registry: every algorithm, in a fixed order, NULL-terminated. */
 extern const tally_algo_t *const tally_algo_registry[];
 const tally_algo_t *tally_algo_find(const char *name);

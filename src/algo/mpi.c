@@ -82,6 +82,15 @@ static tally_status_t mpi_run(tally_call_t *call)
     return TALLY_SUCCESS;
 }
 
+bool tally_algo_mpi_direct(const tally_call_t *call, MPI_Datatype *type, MPI_Op *op)
+{
+    if (call->op == TALLY_AVG || call->count > (size_t)INT_MAX)
+        return false;
+    *type = mpi_datatype(call->dtype);
+    *op = mpi_op(call->op);
+    return true;
+}
+
 #define MPI_DTYPES                                                                \
     (TALLY_DTYPE_BIT(TALLY_INT32) | TALLY_DTYPE_BIT(TALLY_UINT32) |               \
      TALLY_DTYPE_BIT(TALLY_INT64) | TALLY_DTYPE_BIT(TALLY_UINT64) |               \

@@ -91,12 +91,27 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
     return TALLY_SUCCESS;
 }
 
+extern const tally_algo_t tally_algo_mpi;
+
+/* Remembers a call that was one PMPI_Allreduce, for the fast path. */
+static void remember_direct(tally_comm_t *comm, const tally_call_t *call)
+{
+    tally_direct_t d = {.valid = true, .count = call->count,
+                        .bytes = call->count * call->elem_size, .dtype = call->dtype,
+                        .op = call->op};
+    if (call->memtype == TALLY_MEM_HOST && !comm->cuda_available &&
+        tally_algo_mpi_direct(call, &d.type, &d.mpi_op))
+        comm->direct = d;
+}
+
 tally_status_t tally_call_execute(tally_call_t *call)
 {
     tally_comm_t *comm = call->comm;
     const bool observed = call->trace || comm->stats;
     if (observed)
         call->t_start = tally_trace_now();
+    else if (call->algo == &tally_algo_mpi)
+        remember_direct(comm, call);
     tally_status_t st = call->algo->run(call);
     tally_comm_scratch_give(call->scratch);
     call->scratch = NULL;

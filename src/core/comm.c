@@ -262,6 +262,7 @@ tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
     TALLY_CHECK(tally_comm_agree(comm->mpi, local, hash, "algorithm names",
                       "tally_comm_set_algorithm needs the same name on every rank"));
     comm->forced = algo;
+    comm->direct.valid = false;
     return TALLY_SUCCESS;
 }
 

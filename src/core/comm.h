@@ -32,6 +32,21 @@ typedef struct tally_scratch {
 #define TALLY_TAG_BASE 0x1000
 #define TALLY_TAG_SPAN 4096
 
+/* The last call's plan when it was a single PMPI_Allreduce (the mpi
+ * algorithm on host memory, no AVG, nothing observing): a call repeating its
+ * count, dtype and op goes straight to the MPI after the buffer checks
+ * (tally_allreduce's fast path), so small passed-on calls cost what the MPI
+ * costs. */
+typedef struct tally_direct {
+    bool valid;
+    size_t count;
+    size_t bytes;
+    tally_dtype_t dtype;
+    tally_op_t op;
+    MPI_Datatype type;
+    MPI_Op mpi_op;
+} tally_direct_t;
+
 struct tally_comm {
     MPI_Comm mpi;   /* a private duplicate: tally's messages never match the user's */
     int rank;
@@ -45,6 +60,7 @@ struct tally_comm {
     bool nested;                /* a group of a parent communicator (hier across nodes) */
     unsigned fallback_warned;   /* a bit per registry index, to warn once */
     uint64_t next_seq;          /* calls started so far: the next call's sequence number */
+    tally_direct_t direct;      /* the fast path's memo; cleared when the plan changes */
     tally_scratch_t scratch[TALLY_SCRATCH_SLOTS];
     tally_groups_t groups;      /* node window and groups across nodes (groups.h) */
     struct tally_stats *stats;  /* NULL unless TALLY_STATS or debug logging asks */

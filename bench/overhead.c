@@ -1,0 +1,71 @@
+/* overhead.c - what tally adds to a small allreduce that it passes to the
+ * MPI: blocks of back-to-back 8-byte calls (two floats, sum), alternately
+ * through PMPI_Allreduce and tally_allreduce on the same ranks, each
+ * block's time per call taken as the slowest rank's; prints the median of
+ * each and their ratio, measured side by side in one run.
+ * Usage: mpirun -np N build/bench/overhead [CALLS_PER_BLOCK [BLOCKS]]
+ * (defaults 20000 and 31); set TALLY_* as for any program. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tally.h"
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Seconds per call of `calls` calls, the slowest rank's. */
+static double block(int which, tally_comm_t *comm, int calls)
+{
+    float in[2] = {1.0f, 2.0f}, out[2];
+    PMPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    for (int i = 0; i < calls; i++) {
+        if (which == 0)
+            PMPI_Allreduce(in, out, 2, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        else if (tally_allreduce(in, out, 2, TALLY_FLOAT32, TALLY_SUM, comm) != TALLY_SUCCESS)
+            MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    double t = (MPI_Wtime() - t0) / calls;
+    PMPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int calls = argc > 1 ? atoi(argv[1]) : 20000, blocks = argc > 2 ? atoi(argv[2]) : 31;
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    tally_comm_t *comm;
+    if (calls < 1 || blocks < 1 || tally_comm_create(MPI_COMM_WORLD, &comm) != TALLY_SUCCESS)
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    const char *algo = "?";
+    tally_comm_get_algorithm(comm, 2, TALLY_FLOAT32, TALLY_SUM, &algo);
+    double *t[2] = {malloc(blocks * sizeof(double)), malloc(blocks * sizeof(double))};
+    block(0, comm, calls); /* warm-up */
+    block(1, comm, calls);
+    for (int b = 0; b < blocks; b++) {
+        /* Alternate which goes first, so drift favours neither. */
+        int first = b & 1;
+        t[first][b] = block(first, comm, calls);
+        t[!first][b] = block(!first, comm, calls);
+    }
+    qsort(t[0], blocks, sizeof(double), cmp);
+    qsort(t[1], blocks, sizeof(double), cmp);
+    double mpi = t[0][blocks / 2], tally = t[1][blocks / 2];
+    if (rank == 0)
+        printf("overhead: %d ranks, 8 B, tally runs %s; median of %d blocks of %d calls: "
+               "PMPI_Allreduce %.1f ns, tally_allreduce %.1f ns, tally/MPI %.3f (%+.1f%%)\n",
+               size, algo, blocks, calls, mpi * 1e9, tally * 1e9, tally / mpi,
+               (tally / mpi - 1.0) * 100.0);
+    free(t[0]);
+    free(t[1]);
+    tally_comm_destroy(comm);
+    MPI_Finalize();
+    return 0;
+}
