@@ -30,7 +30,7 @@ install_optional() {
 }
 
 packages="make build-essential autoconf pkg-config openmpi-bin libopenmpi-dev
-hwloc libhwloc-dev check gfortran procps coreutils iproute2"
+hwloc libhwloc-dev check gfortran procps coreutils iproute2 python3"
 
 missing=
 for p in $packages; do

@@ -50,6 +50,7 @@ done
 run "topology: tally-info on a fake machine (HWLOC_XMLFILE) np=3" \
     "$here/topo/run-topo-mpi.sh" "$BUILD"
 run "tally-tune -o FILE --verify np=2" env BUILD="$BUILD" "$here/tune/run-tune.sh"
+run "no module cycles in src/" python3 "$here/lint/check-cycles.py" "$here/../src"
 run "set-up failure at tally_comm_create is agreed (TALLY_DEBUG_FAIL_SETUP)" \
     env BUILD="$BUILD" "$here/setup/run-setup-failure.sh"
 

@@ -43,7 +43,9 @@
 #include <stdlib.h>
 
 #include "../core/comm.h"
+#include "../core/entry.h"
 #include "../core/log.h"
+#include "../core/scratch.h"
 #include "../core/trace.h"
 #include "../transport/p2p.h"
 #include "../transport/window.h"

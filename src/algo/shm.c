@@ -29,6 +29,7 @@
 #include <math.h>
 
 #include "../core/comm.h"
+#include "../core/entry.h"
 #include "../core/log.h"
 #include "../core/trace.h"
 #include "../transport/window.h"

@@ -5,7 +5,7 @@
 
 #include "../algo/algo.h"
 #include "../select/select.h"
-#include "call.h"
+#include "entry.h"
 #include "comm.h"
 #include "dtype.h"
 #include "log.h"
@@ -120,7 +120,7 @@ tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
     TALLY_CHECK(tally_check_arguments("tally_comm_get_algorithm", comm, count, dtype, op));
     size_t es = tally_dtype_size(dtype);
     tally_choice_t choice;
-    TALLY_CHECK(tally_select(comm, count * es, dtype, op, TALLY_MEM_HOST, true, &choice));
+    TALLY_CHECK(tally_select(&comm->sel, count * es, dtype, op, TALLY_MEM_HOST, true, &choice));
     *name = choice.algo->name;
     return TALLY_SUCCESS;
 }

@@ -1,7 +1,9 @@
 /* call.h - the call object: everything one allreduce needs, built once by
- * the internal entry and handed to the algorithm and its transports.
+ * the internal entry (entry.h) and handed to the algorithm and its
+ * transports.  Only types and the inline data movement live here, so
+ * algorithms and transports depend on nothing else of core/.
  *
- * Every call goes through here: the public functions validate their
+ * Every call goes through the entry: the public functions validate their
  * arguments, then tally_call_init + tally_call_execute; an algorithm's
  * step on a group of ranks (hier across nodes) builds its own call on the
  * group's communicator the same way, never through the public API.  The
@@ -24,6 +26,7 @@
 struct tally_comm;
 struct tally_algo;
 struct tally_scratch;
+struct tally_scratch_pool;
 struct tally_trace;
 
 typedef struct tally_call {
@@ -53,7 +56,8 @@ typedef struct tally_call {
     /* This call's own resources. */
     uint64_t seq;                /* per communicator, equal on every rank */
     int tag;                     /* MPI tag of every message of this call */
-    struct tally_scratch *scratch; /* taken from the communicator's pool on first use */
+    struct tally_scratch_pool *pool; /* the communicator's (scratch.h) */
+    struct tally_scratch *scratch;   /* taken from the pool on first use */
 
     /* Slots for later layers: a codec and its error-feedback state
      * (compress/), the request of a non-blocking call (core/). */
@@ -63,35 +67,9 @@ typedef struct tally_call {
 
     /* Trace context: NULL when TALLY_TRACE is unset (one branch per span). */
     struct tally_trace *trace;
+    const char *comm_label;      /* the communicator's label (comm.h) */
     double t_start;              /* seconds, when traced or counted */
 } tally_call_t;
-
-/* Builds the call: buffers, memory type, kernels, the algorithm (selection)
- * and a fresh tag.  The arguments must already be valid (the public entry
- * checked them; an internal caller passes a sub-range of a checked call).
- * sendbuf may be TALLY_IN_PLACE.  Fails with TALLY_ERR_UNSUPPORTED when
- * the buffers are of different memory types or nothing can serve them. */
-tally_status_t tally_call_init(tally_call_t *call, struct tally_comm *comm,
-                               const void *sendbuf, void *recvbuf, size_t count,
-                               tally_dtype_t dtype, tally_op_t op);
-
-/* Runs the call's algorithm, with its trace span and statistics, and
- * gives its scratch back to the communicator. */
-tally_status_t tally_call_execute(tally_call_t *call);
-
-/* init + execute: the internal entry for every allreduce. */
-tally_status_t tally_call_allreduce(struct tally_comm *comm, const void *sendbuf,
-                                    void *recvbuf, size_t count, tally_dtype_t dtype,
-                                    tally_op_t op);
-
-/* Runs `algo` instead of the call's algorithm (which cannot run, for
- * `reason`), counting it among the calls that ran elsewhere. */
-tally_status_t tally_call_redirect(tally_call_t *call, const struct tally_algo *algo,
-                                   const char *reason);
-
-/* At least `bytes` of scratch owned by this call until it ends (valid
- * until the next tally_call_scratch of the same call), or NULL. */
-void *tally_call_scratch(tally_call_t *call, size_t bytes);
 
 /* Data movement through the call's kernel table. */
 static inline void tally_call_reduce(const tally_call_t *call, void *dst, const void *a,

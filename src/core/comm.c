@@ -65,6 +65,9 @@ tally_status_t tally_comm_agree(MPI_Comm comm, tally_status_t local, uint64_t ha
  * every rank. */
 static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *parent)
 {
+    c->sel.shape = &c->shape;
+    c->sel.config = &c->config;
+    c->sel.log = c;
     tally_status_t st = tally_shape_create(c->mpi, tally_topo_get(), &c->shape);
     TALLY_CHECK(tally_comm_agree(c->mpi, st, 0, "communicator shapes", ""));
     tally_model_defaults(&c->model, &c->shape);
@@ -81,8 +84,8 @@ static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *pare
             goto fail_shape;
     }
     /* A group's rank 0 stays quiet about the tuning file: its parent's spoke. */
-    st = tally_plan_build(&c->plan, &c->config, &c->shape, &c->model, parent ? -1 : c->rank);
-    st = tally_comm_agree(c->mpi, st, st == TALLY_SUCCESS ? c->plan.hash : 0, "rule tables",
+    st = tally_plan_build(&c->sel.plan, &c->config, &c->shape, &c->model, parent ? -1 : c->rank);
+    st = tally_comm_agree(c->mpi, st, st == TALLY_SUCCESS ? c->sel.plan.hash : 0, "rule tables",
                "every rank must read identical TALLY_TUNING_FILE contents and see the "
                "same TALLY_MODEL and TALLY_CALIBRATE results (tally-info shows the table)");
     if (st != TALLY_SUCCESS)
@@ -90,7 +93,7 @@ static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *pare
     return TALLY_SUCCESS;
 
 fail_plan:
-    tally_plan_free(&c->plan);
+    tally_plan_free(&c->sel.plan);
 fail_shape:
     tally_shape_free(&c->shape);
     return st;
@@ -100,8 +103,12 @@ fail_shape:
  * collective; a failure here is agreed with the rest of creation. */
 static tally_status_t open_observers(tally_comm_t *c)
 {
+    if (c->nested)
+        snprintf(c->label, sizeof c->label, "group of %d (across nodes)", c->size);
+    else
+        snprintf(c->label, sizeof c->label, "%d rank%s", c->size, c->size == 1 ? "" : "s");
     if (c->config.stats || c->config.log_level >= TALLY_LOG_DEBUG)
-        TALLY_CHECK(tally_stats_create(&c->stats));
+        TALLY_CHECK(tally_stats_create(c->label, c->size, &c->stats));
     tally_status_t st = tally_trace_open(c->config.trace, &c->trace);
     if (st != TALLY_SUCCESS) {
         tally_stats_destroy(c->stats);
@@ -139,7 +146,7 @@ static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_
         goto fail_observers;
     tally_groups_create(c);
     TALLY_LOG(c, TALLY_LOG_INFO, "communicator of %d ranks on %d nodes, algorithm %s%s",
-              c->size, c->shape.nodes, c->forced ? c->forced->name : "auto",
+              c->size, c->shape.nodes, c->sel.forced ? c->sel.forced->name : "auto",
               parent ? " (a group across nodes)" : "");
     return TALLY_SUCCESS;
 
@@ -191,7 +198,7 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
     if (st != TALLY_SUCCESS)
         goto fail_free;
     c->config = cfg;
-    c->forced = forced;
+    c->sel.forced = forced;
     st = finish_create(c, comm, NULL);
     if (st != TALLY_SUCCESS)
         goto fail_free;
@@ -231,15 +238,14 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
         return TALLY_SUCCESS;
     tally_status_t st = TALLY_SUCCESS;
     if (comm->stats && comm->config.stats && !comm->nested && comm->rank == 0)
-        tally_stats_print(comm, stderr);
+        tally_stats_print(comm->stats, stderr);
     tally_groups_destroy(comm);
-    tally_plan_free(&comm->plan);
+    tally_plan_free(&comm->sel.plan);
     tally_shape_free(&comm->shape);
     close_observers(comm);
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
-    for (int i = 0; i < TALLY_SCRATCH_SLOTS; i++)
-        free(comm->scratch[i].data);
+    tally_scratch_pool_free(&comm->scratch);
     free(comm);
     return st;
 }
@@ -261,44 +267,9 @@ tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
     uint64_t hash = tally_hash_fnv1a(TALLY_HASH_INIT, agreed, strlen(agreed));
     TALLY_CHECK(tally_comm_agree(comm->mpi, local, hash, "algorithm names",
                       "tally_comm_set_algorithm needs the same name on every rank"));
-    comm->forced = algo;
+    comm->sel.forced = algo;
     comm->direct.valid = false;
     return TALLY_SUCCESS;
-}
-
-bool tally_scratch_grow(tally_scratch_t *slot, size_t bytes)
-{
-    if (bytes <= slot->bytes)
-        return true;
-    /* Grow geometrically; the old contents need not survive. */
-    size_t want = slot->bytes * 2 > bytes ? slot->bytes * 2 : bytes;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, want) != 0)
-        return false;
-    free(slot->data);
-    slot->data = p;
-    slot->bytes = want;
-    return true;
-}
-
-tally_scratch_t *tally_comm_scratch_take(tally_comm_t *comm, size_t bytes)
-{
-    for (int i = 0; i < TALLY_SCRATCH_SLOTS; i++) {
-        tally_scratch_t *slot = &comm->scratch[i];
-        if (!slot->in_use) {
-            if (!tally_scratch_grow(slot, bytes))
-                return NULL;
-            slot->in_use = true;
-            return slot;
-        }
-    }
-    return NULL;
-}
-
-void tally_comm_scratch_give(tally_scratch_t *slot)
-{
-    if (slot)
-        slot->in_use = false;
 }
 
 /* For TALLY_LOG (log.h): the communicator's threshold and rank. */

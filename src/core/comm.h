@@ -13,19 +13,11 @@
 #include "../topo/shape.h"
 #include "config.h"
 #include "groups.h"
+#include "scratch.h"
 #include "tally.h"
 
 struct tally_stats;
 struct tally_trace;
-
-/* Scratch space a call holds from its first tally_call_scratch until it
- * ends; the communicator keeps a few, so two calls in flight never share. */
-#define TALLY_SCRATCH_SLOTS 4
-typedef struct tally_scratch {
-    void *data;
-    size_t bytes;
-    bool in_use;
-} tally_scratch_t;
 
 /* Tags of calls: TALLY_TAG_BASE + seq mod TALLY_TAG_SPAN, so calls in flight
  * together (fewer than TALLY_TAG_SPAN) never match each other's messages. */
@@ -52,16 +44,17 @@ struct tally_comm {
     int rank;
     int size;
     tally_config_t config;
-    const tally_algo_t *forced; /* TALLY_ALGO or tally_comm_set_algorithm; NULL: auto */
     tally_shape_t shape;        /* nodes, ranks per node, placement */
     tally_model_t model;        /* the cost model for this machine */
-    tally_plan_t plan;          /* the rule table for this shape, and its cache */
+    tally_selector_t sel;       /* the rule table for this shape, its cache, the forced
+                                   algorithm (select.h) */
     bool cuda_available;
     bool nested;                /* a group of a parent communicator (hier across nodes) */
-    unsigned fallback_warned;   /* a bit per registry index, to warn once */
+    char label[48];             /* "4 ranks", "group of 2 (across nodes)": for logs,
+                                   statistics and the trace */
     uint64_t next_seq;          /* calls started so far: the next call's sequence number */
     tally_direct_t direct;      /* the fast path's memo; cleared when the plan changes */
-    tally_scratch_t scratch[TALLY_SCRATCH_SLOTS];
+    tally_scratch_pool_t scratch; /* handed to calls */
     tally_groups_t groups;      /* node window and groups across nodes (groups.h) */
     struct tally_stats *stats;  /* NULL unless TALLY_STATS or debug logging asks */
     struct tally_trace *trace;  /* NULL unless TALLY_TRACE is set */
@@ -85,11 +78,5 @@ tally_status_t tally_comm_agree(MPI_Comm comm, tally_status_t local, uint64_t ha
  * them makes; `fn` names the entry point in the message. */
 tally_status_t tally_check_arguments(const char *fn, const struct tally_comm *comm,
                                      size_t count, tally_dtype_t dtype, tally_op_t op);
-
-/* A free scratch slot of at least `bytes`, marked in use, or NULL. */
-tally_scratch_t *tally_comm_scratch_take(struct tally_comm *comm, size_t bytes);
-/* Grows a taken slot to at least `bytes` (contents need not survive). */
-bool tally_scratch_grow(tally_scratch_t *slot, size_t bytes);
-void tally_comm_scratch_give(tally_scratch_t *slot);
 
 #endif

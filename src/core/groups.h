@@ -11,7 +11,12 @@
  *
  * Made at tally_comm_create, where every rank is anyway, and agreed: if
  * any rank cannot make its part, no rank keeps any, and the algorithms
- * that need them run the ring instead (reported once). */
+ * that need them run the ring instead (reported once).
+ *
+ * groups.c and comm.c call each other: the one file-level cycle left, and
+ * a real one, since a communicator's groups are communicators.  Creation
+ * recurses one level only: a group holds one rank per node, so it makes no
+ * window and no groups of its own. */
 #ifndef TALLY_GROUPS_H
 #define TALLY_GROUPS_H
 

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "../algo/algo.h"
-#include "comm.h"
 #include "dtype.h"
 #include "log.h"
 
@@ -37,6 +36,8 @@ typedef struct elsewhere_row {
 
 struct tally_stats {
     pthread_mutex_t lock;
+    char label[64];       /* the communicator's, for logs and the table */
+    int size;             /* its ranks */
     algo_row_t algos[STATS_ALGOS];
     int nalgos;
     uint64_t other_algos; /* calls of algorithms beyond STATS_ALGOS (never, in practice) */
@@ -45,11 +46,13 @@ struct tally_stats {
     uint64_t other_elsewhere;
 };
 
-tally_status_t tally_stats_create(tally_stats_t **out)
+tally_status_t tally_stats_create(const char *label, int size, tally_stats_t **out)
 {
     tally_stats_t *s = calloc(1, sizeof *s);
     if (!s)
         return TALLY_ERR_NO_MEMORY;
+    snprintf(s->label, sizeof s->label, "%s", label);
+    s->size = size;
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         free(s);
         return TALLY_ERR_NO_MEMORY;
@@ -64,14 +67,6 @@ void tally_stats_destroy(tally_stats_t *stats)
         return;
     pthread_mutex_destroy(&stats->lock);
     free(stats);
-}
-
-void tally_comm_label(const struct tally_comm *comm, int size, char *buf, size_t len)
-{
-    if (comm && comm->nested)
-        snprintf(buf, len, "group of %d (across nodes)", size);
-    else
-        snprintf(buf, len, "%d rank%s", size, size == 1 ? "" : "s");
 }
 
 /* Under the lock: the row of `name`, or NULL when the table is full. */
@@ -99,14 +94,14 @@ static unsigned floor_log2(uint64_t x)
     return 63u - (unsigned)__builtin_clzll(x);
 }
 
-void tally_stats_record(struct tally_comm *comm, const tally_call_t *call, double seconds,
+void tally_stats_record(tally_stats_t *s, const tally_call_t *call, double seconds,
                         tally_status_t status)
 {
-    tally_stats_t *s = comm->stats;
+    const struct tally_comm *comm = call->comm;
     const char *name = call->algo ? call->algo->name : "?";
     const uint64_t bytes = (uint64_t)call->count * call->elem_size;
     const unsigned k = bytes ? floor_log2(bytes) : 0;
-    const tally_log_level_t level = comm->config.log_level;
+    const tally_log_level_t level = tally_comm_log_level(comm);
     bool first_of_class = false;
 
     pthread_mutex_lock(&s->lock);
@@ -135,8 +130,7 @@ void tally_stats_record(struct tally_comm *comm, const tally_call_t *call, doubl
 
     if (level < TALLY_LOG_DEBUG)
         return;
-    char label[64];
-    tally_comm_label(comm, call->size, label, sizeof label);
+    const char *label = s->label;
     if (first_of_class) {
         char lo[32] = "0 B", hi[32] = "";
         if (bytes) {
@@ -159,9 +153,9 @@ void tally_stats_record(struct tally_comm *comm, const tally_call_t *call, doubl
                   status == TALLY_SUCCESS ? "" : tally_strerror(status));
 }
 
-void tally_stats_elsewhere(struct tally_comm *comm, const char *asked, const char *reason)
+void tally_stats_elsewhere(tally_stats_t *s, const struct tally_comm *comm, const char *asked,
+                           const char *reason)
 {
-    tally_stats_t *s = comm->stats;
     if (!asked)
         asked = "?";
     if (!reason)
@@ -186,31 +180,26 @@ void tally_stats_elsewhere(struct tally_comm *comm, const char *asked, const cha
         s->other_elsewhere++;
     }
     pthread_mutex_unlock(&s->lock);
-    if (first && comm->config.log_level >= TALLY_LOG_DEBUG) {
-        char label[64];
-        tally_comm_label(comm, comm->size, label, sizeof label);
-        TALLY_LOG(comm, TALLY_LOG_DEBUG, "%s: %s asked, the call runs elsewhere: %s", label,
+    if (first)
+        TALLY_LOG(comm, TALLY_LOG_DEBUG, "%s: %s asked, the call runs elsewhere: %s", s->label,
                   asked, reason);
-    }
 }
 
 /* The table, in the layout of libtally-preload.so's (tally-preload(7)). */
-static void write_table(tally_stats_t *s, const struct tally_comm *comm, FILE *o)
+static void write_table(const tally_stats_t *s, FILE *o)
 {
-    char label[64];
-    tally_comm_label(comm, comm->size, label, sizeof label);
     fprintf(o, "tally: statistics of a communicator of %s, its rank 0 (TALLY_STATS=1)\n",
-            label);
+            s->label);
     fprintf(o, "tally: %6s %-20s %12s %16s %12s\n", "ranks", "algorithm", "calls", "bytes",
             "seconds");
     for (int i = 0; i < s->nalgos; i++) {
         const algo_row_t *r = &s->algos[i];
         if (r->calls)
-            fprintf(o, "tally: %6d %-20s %12" PRIu64 " %16" PRIu64 " %12.6f\n", comm->size,
+            fprintf(o, "tally: %6d %-20s %12" PRIu64 " %16" PRIu64 " %12.6f\n", s->size,
                     r->name, r->calls, r->bytes, r->seconds);
     }
     if (s->other_algos)
-        fprintf(o, "tally: %6d %-20s %12" PRIu64 "\n", comm->size, "(others)", s->other_algos);
+        fprintf(o, "tally: %6d %-20s %12" PRIu64 "\n", s->size, "(others)", s->other_algos);
     if (s->nelsewhere || s->other_elsewhere) {
         fprintf(o, "tally: %6s %-20s %12s   (algorithm asked; why the call ran elsewhere)\n",
                 "", "elsewhere", "calls");
@@ -240,9 +229,8 @@ static void write_table(tally_stats_t *s, const struct tally_comm *comm, FILE *o
  * drop-in is loaded. */
 extern int tally_preload_prints_stats(void) __attribute__((weak, visibility("default")));
 
-void tally_stats_print(const struct tally_comm *comm, FILE *out)
+void tally_stats_print(tally_stats_t *s, FILE *out)
 {
-    tally_stats_t *s = comm->stats;
     if (!s || (tally_preload_prints_stats && tally_preload_prints_stats()))
         return;
     pthread_mutex_lock(&s->lock);
@@ -255,12 +243,12 @@ void tally_stats_print(const struct tally_comm *comm, FILE *out)
         size_t len = 0;
         FILE *mem = open_memstream(&text, &len);
         if (mem) {
-            write_table(s, comm, mem);
+            write_table(s, mem);
             if (fclose(mem) == 0 && text)
                 fwrite(text, 1, len, out);
             free(text);
         } else {
-            write_table(s, comm, out);
+            write_table(s, out);
         }
         fflush(out);
     }

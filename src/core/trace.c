@@ -35,10 +35,9 @@
 #include <unistd.h>
 
 #include "../algo/algo.h"
-#include "comm.h"
+#include "config.h"
 #include "dtype.h"
 #include "log.h"
-#include "stats.h"
 
 struct tally_trace {
     FILE *file;
@@ -240,8 +239,7 @@ static void begin_event(struct tally_trace *t, const char *name, const char *cat
 void tally_trace_call(const tally_call_t *call, double t1, tally_status_t status)
 {
     struct tally_trace *t = call->trace;
-    char label[64];
-    tally_comm_label(call->comm, call->size, label, sizeof label);
+    const char *label = call->comm_label ? call->comm_label : "?";
     const char *algo = call->algo ? call->algo->name : "?";
     pthread_mutex_lock(&trace_lock);
     if (t->file) {

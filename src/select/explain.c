@@ -64,7 +64,7 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
     TALLY_CHECK(tally_check_arguments("tally_comm_explain", comm, count, dtype, op));
     const size_t bytes = count * tally_dtype_size(dtype);
     tally_choice_t choice;
-    tally_status_t st = tally_select(comm, bytes, dtype, op, TALLY_MEM_HOST, true, &choice);
+    tally_status_t st = tally_select(&comm->sel, bytes, dtype, op, TALLY_MEM_HOST, true, &choice);
 
     fprintf(stream, "%zu bytes (%zu x %s, %s) on %d rank%s, %d node%s:\n", bytes, count,
             tally_dtype_name(dtype), tally_op_name(op), comm->size, comm->size == 1 ? "" : "s",
@@ -72,15 +72,15 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
     if (st != TALLY_SUCCESS) {
         /* Only a forced algorithm under TALLY_FALLBACK=error, or no algorithm
          * at all, gets here: say so, then show the candidates anyway. */
-        if (comm->forced)
+        if (comm->sel.forced)
             fprintf(stream, "  fails: forced %s cannot serve it and TALLY_FALLBACK=error\n",
-                    comm->forced->name);
+                    comm->sel.forced->name);
         else
             fprintf(stream, "  fails: no algorithm can serve it\n");
         choice = (tally_choice_t){NULL, 0, NULL};
     } else {
         fprintf(stream, "  runs %s: ", choice.algo->name);
-        if (comm->forced == choice.algo)
+        if (comm->sel.forced == choice.algo)
             fprintf(stream, "forced (TALLY_ALGO or tally_comm_set_algorithm)");
         else if (choice.rule)
             write_rule(choice.rule, &comm->config, stream);
@@ -89,13 +89,13 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
         if (choice.rule && choice.rule->segment)
             fprintf(stream, ", segment %zu bytes from the row", choice.segment_size);
         fputc('\n', stream);
-        if (comm->forced && comm->forced != choice.algo)
+        if (comm->sel.forced && comm->sel.forced != choice.algo)
             fprintf(stream, "  (forced %s cannot serve it; TALLY_FALLBACK applies)\n",
-                    comm->forced->name);
+                    comm->sel.forced->name);
     }
     /* Rows that matched the size but whose algorithm cannot serve the call. */
-    for (size_t i = 0; choice.rule && &comm->plan.rules[i] != choice.rule; i++) {
-        const tally_plan_rule_t *r = &comm->plan.rules[i];
+    for (size_t i = 0; choice.rule && &comm->sel.plan.rules[i] != choice.rule; i++) {
+        const tally_plan_rule_t *r = &comm->sel.plan.rules[i];
         const char *why = NULL;
         if (bytes >= r->min_bytes && bytes <= r->max_bytes &&
             !tally_algo_fits(r->algo, dtype, op, TALLY_MEM_HOST, &why)) {
@@ -134,10 +134,10 @@ tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream)
         return TALLY_ERR_INVALID_ARGUMENT;
     tally_shape_write(&comm->shape, stream);
     tally_model_write(&comm->model, stream);
-    if (comm->forced)
+    if (comm->sel.forced)
         fprintf(stream, "forced algorithm: %s (rules below apply only where it cannot serve "
-                        "a call)\n", comm->forced->name);
-    tally_plan_write(&comm->plan, &comm->config, stream);
+                        "a call)\n", comm->sel.forced->name);
+    tally_plan_write(&comm->sel.plan, &comm->config, stream);
     return TALLY_SUCCESS;
 }
 

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/comm.h"
 #include "../core/hash.h"
 #include "../core/log.h"
 
@@ -277,22 +276,22 @@ static unsigned registry_bit(const tally_algo_t *algo)
 
 /* The forced algorithm cannot serve this call: apply the fallback policy.
  * Returns TALLY_SUCCESS when tally's own choice should run instead. */
-static tally_status_t forced_does_not_fit(struct tally_comm *comm, const char *why,
+static tally_status_t forced_does_not_fit(tally_selector_t *sel, const char *why,
                                           tally_dtype_t dtype, tally_op_t op, bool quiet)
 {
-    const char *name = comm->forced->name;
-    switch (comm->config.fallback) {
+    const char *name = sel->forced->name;
+    switch (sel->config->fallback) {
     case TALLY_FALLBACK_ERROR:
         if (quiet)
             return TALLY_ERR_UNSUPPORTED;
-        TALLY_LOG(comm, TALLY_LOG_ERROR,
+        TALLY_LOG(sel->log, TALLY_LOG_ERROR,
                   "forced algorithm %s cannot serve %s %s: %s (TALLY_FALLBACK=error)", name,
                   tally_dtype_name(dtype), tally_op_name(op), why);
         return TALLY_ERR_UNSUPPORTED;
     case TALLY_FALLBACK_WARN:
-        if (!quiet && !(comm->fallback_warned & registry_bit(comm->forced))) {
-            comm->fallback_warned |= registry_bit(comm->forced);
-            TALLY_LOG(comm, TALLY_LOG_WARN,
+        if (!quiet && !(sel->fallback_warned & registry_bit(sel->forced))) {
+            sel->fallback_warned |= registry_bit(sel->forced);
+            TALLY_LOG(sel->log, TALLY_LOG_WARN,
                       "forced algorithm %s cannot serve %s %s: %s; using tally's own "
                       "choice (warned once per communicator)",
                       name, tally_dtype_name(dtype), tally_op_name(op), why);
@@ -314,17 +313,17 @@ static size_t cache_slot(size_t bytes, tally_dtype_t dtype, tally_op_t op,
 }
 
 /* tally's own choice from the rows, uncached. */
-static tally_status_t choose(struct tally_comm *comm, size_t bytes, tally_dtype_t dtype,
+static tally_status_t choose(const tally_selector_t *sel, size_t bytes, tally_dtype_t dtype,
                              tally_op_t op, tally_memtype_t memtype, bool quiet,
                              tally_choice_t *out)
 {
-    const tally_plan_t *plan = &comm->plan;
+    const tally_plan_t *plan = &sel->plan;
     for (size_t i = 0; i < plan->nrules; i++) {
         const tally_plan_rule_t *rule = &plan->rules[i];
         if (bytes >= rule->min_bytes && bytes <= rule->max_bytes &&
             tally_algo_fits(rule->algo, dtype, op, memtype, NULL)) {
             *out = (tally_choice_t){rule->algo,
-                                    rule->segment ? rule->segment : comm->config.segment_size,
+                                    rule->segment ? rule->segment : sel->config->segment_size,
                                     rule};
             return TALLY_SUCCESS;
         }
@@ -332,41 +331,41 @@ static tally_status_t choose(struct tally_comm *comm, size_t bytes, tally_dtype_
     /* No row's algorithm fits: take any algorithm that does. */
     const char *why = NULL;
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
-        if (tally_algo_fits_shape(*a, &comm->shape, NULL) &&
+        if (tally_algo_fits_shape(*a, sel->shape, NULL) &&
             tally_algo_fits(*a, dtype, op, memtype, &why)) {
-            *out = (tally_choice_t){*a, comm->config.segment_size, NULL};
+            *out = (tally_choice_t){*a, sel->config->segment_size, NULL};
             return TALLY_SUCCESS;
         }
     }
     if (!quiet)
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "no algorithm can serve %s %s on %s memory: %s",
+        TALLY_LOG(sel->log, TALLY_LOG_ERROR, "no algorithm can serve %s %s on %s memory: %s",
                   tally_dtype_name(dtype), tally_op_name(op), tally_memtype_name(memtype),
                   why);
     return TALLY_ERR_UNSUPPORTED;
 }
 
-tally_status_t tally_select(struct tally_comm *comm, size_t bytes, tally_dtype_t dtype,
+tally_status_t tally_select(tally_selector_t *sel, size_t bytes, tally_dtype_t dtype,
                             tally_op_t op, tally_memtype_t memtype, bool quiet,
                             tally_choice_t *out)
 {
-    if (comm->forced) {
+    if (sel->forced) {
         const char *why = NULL;
-        if (tally_algo_fits_shape(comm->forced, &comm->shape, &why) &&
-            tally_algo_fits(comm->forced, dtype, op, memtype, &why)) {
-            *out = (tally_choice_t){comm->forced, comm->config.segment_size, NULL};
+        if (tally_algo_fits_shape(sel->forced, sel->shape, &why) &&
+            tally_algo_fits(sel->forced, dtype, op, memtype, &why)) {
+            *out = (tally_choice_t){sel->forced, sel->config->segment_size, NULL};
             return TALLY_SUCCESS;
         }
-        TALLY_CHECK(forced_does_not_fit(comm, why, dtype, op, quiet));
+        TALLY_CHECK(forced_does_not_fit(sel, why, dtype, op, quiet));
     }
     tally_plan_cache_slot_t *slot =
-        &comm->plan.cache[cache_slot(bytes, dtype, op, memtype)];
+        &sel->plan.cache[cache_slot(bytes, dtype, op, memtype)];
     if (slot->valid && slot->bytes == bytes && slot->dtype == dtype && slot->op == op &&
         slot->memtype == memtype) {
         *out = slot->choice;
         return TALLY_SUCCESS;
     }
     tally_choice_t choice;
-    TALLY_CHECK(choose(comm, bytes, dtype, op, memtype, quiet, &choice));
+    TALLY_CHECK(choose(sel, bytes, dtype, op, memtype, quiet, &choice));
     *slot = (tally_plan_cache_slot_t){true, bytes, dtype, op, memtype, choice};
     *out = choice;
     return TALLY_SUCCESS;

@@ -19,7 +19,6 @@
 #include "tuning.h"
 
 struct tally_comm;
-
 /* A row resolved for one communicator: ranks and nodes already matched,
  * the name already looked up. */
 typedef struct tally_plan_rule {
@@ -89,11 +88,23 @@ void tally_plan_write(const tally_plan_t *plan, const tally_config_t *cfg, FILE 
 
 const char *tally_rule_source_name(tally_rule_source_t source);
 
+/* What selection reads and remembers for one communicator: its plan, the
+ * forced algorithm, and pointers to the communicator's shape and
+ * configuration (and the communicator itself, only to log through). */
+typedef struct tally_selector {
+    tally_plan_t plan;
+    const tally_algo_t *forced; /* TALLY_ALGO or tally_comm_set_algorithm; NULL: auto */
+    unsigned fallback_warned;   /* a bit per registry index, to warn once */
+    const tally_shape_t *shape;
+    const tally_config_t *config;
+    const struct tally_comm *log;
+} tally_selector_t;
+
 /* Chooses the algorithm for a call.  A forced algorithm that does not fit
- * follows comm->config.fallback: error (TALLY_ERR_UNSUPPORTED), or tally's
+ * follows config->fallback: error (TALLY_ERR_UNSUPPORTED), or tally's
  * own choice with a warning once, or quietly.  `quiet` answers without
  * logging or remembering a warning (tally_comm_get_algorithm). */
-tally_status_t tally_select(struct tally_comm *comm, size_t bytes, tally_dtype_t dtype,
+tally_status_t tally_select(tally_selector_t *sel, size_t bytes, tally_dtype_t dtype,
                             tally_op_t op, tally_memtype_t memtype, bool quiet,
                             tally_choice_t *out);
 

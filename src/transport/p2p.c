@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../core/log.h"
+#include "../core/scratch.h"
 
 /* A tag no message carries (calls' tags are TALLY_TAG_BASE and up, far
  * below): a poll only runs MPI's progress engine. */

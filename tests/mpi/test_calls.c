@@ -17,6 +17,8 @@
 
 #include "core/call.h"
 #include "core/comm.h"
+#include "core/entry.h"
+#include "core/scratch.h"
 #include "tally.h"
 #include "tally_test.h"
 #include "transport/p2p.h"
@@ -78,7 +80,7 @@ START_TEST(test_two_calls_do_not_cross)
     for (int i = 0; i < 1 << 16; i++)
         scratch_ok &= a_scratch[i] == 0xa5;
     ck_assert(tt_all_ok(scratch_ok, "B wrote into A's scratch"));
-    tally_comm_scratch_give(a.scratch);
+    tally_scratch_give(a.scratch);
     ck_assert(tt_all_ok(a.tag != b.tag && b.seq == a.seq + 1, "tags %d and %d, seq %llu %llu",
                         a.tag, b.tag, (unsigned long long)a.seq, (unsigned long long)b.seq));
 

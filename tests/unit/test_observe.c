@@ -44,6 +44,11 @@ static struct tally_comm *fake_comm(int size, bool nested)
     c->size = size;
     c->rank = 0;
     c->nested = nested;
+    /* As comm.c names communicators. */
+    if (nested)
+        snprintf(c->label, sizeof c->label, "group of %d (across nodes)", size);
+    else
+        snprintf(c->label, sizeof c->label, "%d rank%s", size, size == 1 ? "" : "s");
     c->config.log_level = TALLY_LOG_WARN;
     return c;
 }
@@ -63,6 +68,7 @@ static tally_call_t fake_call(struct tally_comm *comm, const tally_algo_t *algo,
         .size = comm->size,
         .seq = seq,
         .trace = trace,
+        .comm_label = comm->label,
     };
 }
 
@@ -238,7 +244,7 @@ static char *table_of(const struct tally_comm *c)
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
     ck_assert_ptr_nonnull(mem);
-    tally_stats_print(c, mem);
+    tally_stats_print(c->stats, mem);
     fclose(mem);
     return text;
 }
@@ -247,26 +253,26 @@ START_TEST(test_stats_table)
 {
     struct tally_comm *c = fake_comm(4, false);
     c->config.stats = 1;
-    ck_assert_int_eq(tally_stats_create(&c->stats), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_stats_create(c->label, c->size, &c->stats), TALLY_SUCCESS);
     char *text = table_of(c);
     ck_assert_str_eq(text, ""); /* no call, no table */
     free(text);
 
     for (uint64_t seq = 0; seq < 3; seq++) {
         tally_call_t call = fake_call(c, &fake_ring, seq, 250, NULL);
-        tally_stats_record(c, &call, 0.25, TALLY_SUCCESS);
+        tally_stats_record(c->stats, &call, 0.25, TALLY_SUCCESS);
     }
     tally_call_t call = fake_call(c, &fake_ring, 3, 250, NULL);
-    tally_stats_record(c, &call, 0.5, TALLY_ERR_MPI);
+    tally_stats_record(c->stats, &call, 0.5, TALLY_ERR_MPI);
     /* The same name from another pointer counts in the same row. */
     static const tally_algo_t ring_again = {.name = "ring"};
     call = fake_call(c, &ring_again, 4, 1, NULL);
-    tally_stats_record(c, &call, 0.25, TALLY_SUCCESS);
+    tally_stats_record(c->stats, &call, 0.25, TALLY_SUCCESS);
     call = fake_call(c, &fake_rd, 5, 2, NULL);
-    tally_stats_record(c, &call, 0.125, TALLY_SUCCESS);
-    tally_stats_elsewhere(c, "shm", "the node window is unavailable");
-    tally_stats_elsewhere(c, "shm", "the node window is unavailable");
-    tally_stats_elsewhere(c, "hier", "the node window is unavailable");
+    tally_stats_record(c->stats, &call, 0.125, TALLY_SUCCESS);
+    tally_stats_elsewhere(c->stats, c, "shm", "the node window is unavailable");
+    tally_stats_elsewhere(c->stats, c, "shm", "the node window is unavailable");
+    tally_stats_elsewhere(c->stats, c, "hier", "the node window is unavailable");
 
     text = table_of(c);
     const char *want =
@@ -315,18 +321,18 @@ static void some_calls(struct tally_comm *c)
     const size_t counts[] = {1000, 1000, 1500, 2048, 0};
     for (int i = 0; i < 5; i++) {
         tally_call_t call = fake_call(c, &fake_ring, (uint64_t)i, counts[i], NULL);
-        tally_stats_record(c, &call, 1e-3, TALLY_SUCCESS);
+        tally_stats_record(c->stats, &call, 1e-3, TALLY_SUCCESS);
     }
     tally_call_t call = fake_call(c, &fake_rd, 5, 1000, NULL);
-    tally_stats_record(c, &call, 1e-3, TALLY_SUCCESS);
-    tally_stats_elsewhere(c, "shm", "the node window is unavailable");
-    tally_stats_elsewhere(c, "shm", "the node window is unavailable");
+    tally_stats_record(c->stats, &call, 1e-3, TALLY_SUCCESS);
+    tally_stats_elsewhere(c->stats, c, "shm", "the node window is unavailable");
+    tally_stats_elsewhere(c->stats, c, "shm", "the node window is unavailable");
 }
 
 START_TEST(test_stats_log_levels)
 {
     struct tally_comm *c = fake_comm(3, false);
-    ck_assert_int_eq(tally_stats_create(&c->stats), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_stats_create(c->label, c->size, &c->stats), TALLY_SUCCESS);
 
     c->config.log_level = TALLY_LOG_INFO;
     char *text = capture_stderr(some_calls, c);
@@ -335,7 +341,7 @@ START_TEST(test_stats_log_levels)
 
     /* Debug: each (algorithm, size class) once, and the first elsewhere. */
     tally_stats_destroy(c->stats);
-    ck_assert_int_eq(tally_stats_create(&c->stats), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_stats_create(c->label, c->size, &c->stats), TALLY_SUCCESS);
     c->config.log_level = TALLY_LOG_DEBUG;
     text = capture_stderr(some_calls, c);
     ck_assert_int_eq(occurrences(text, "tally[0]: debug: "), 6);
@@ -355,7 +361,7 @@ START_TEST(test_stats_log_levels)
 
     /* Trace: every call as well. */
     tally_stats_destroy(c->stats);
-    ck_assert_int_eq(tally_stats_create(&c->stats), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_stats_create(c->label, c->size, &c->stats), TALLY_SUCCESS);
     c->config.log_level = TALLY_LOG_TRACE;
     text = capture_stderr(some_calls, c);
     ck_assert_int_eq(occurrences(text, "tally[0]: debug: "), 6);

@@ -1,11 +1,12 @@
-/* call.c - the internal entry: build the call object, run it (see call.h). */
-#include "call.h"
+/* entry.c - the internal entry: build the call object, run it (see entry.h). */
+#include "entry.h"
 
 #include "../algo/algo.h"
 #include "../select/select.h"
 #include "comm.h"
 #include "dtype.h"
 #include "log.h"
+#include "scratch.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -15,9 +16,9 @@ _Static_assert(TALLY_KERNEL_OPS == TALLY_OP_COUNT, "a kernel column per op");
 /* Why the selection's answer runs, for debug logs and statistics. */
 static const char *choice_reason(const tally_comm_t *comm, const tally_choice_t *choice)
 {
-    if (comm->forced == choice->algo)
+    if (comm->sel.forced == choice->algo)
         return "forced (TALLY_ALGO or tally_comm_set_algorithm)";
-    if (comm->forced)
+    if (comm->sel.forced)
         return "the forced algorithm cannot serve the call (TALLY_FALLBACK)";
     if (!choice->rule)
         return "no row's algorithm can serve the call: the first that can";
@@ -71,11 +72,13 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
         .pipeline_depth = comm->config.pipeline_depth,
         .seq = seq,
         .tag = TALLY_TAG_BASE + (int)(seq % TALLY_TAG_SPAN),
+        .pool = &comm->scratch,
         .trace = comm->trace,
+        .comm_label = comm->label,
     };
     TALLY_CHECK(call_memtype(call));
     tally_choice_t choice;
-    TALLY_CHECK(tally_select(comm, count * call->elem_size, dtype, op, call->memtype, false,
+    TALLY_CHECK(tally_select(&comm->sel, count * call->elem_size, dtype, op, call->memtype, false,
                              &choice));
     if (!call->kernels) {
         TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: no kernels for %s memory in this build",
@@ -86,8 +89,8 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
     call->algo = choice.algo;
     call->segment_size = choice.segment_size;
     call->reason = choice_reason(comm, &choice);
-    if (comm->forced && comm->forced != choice.algo && comm->stats)
-        tally_stats_elsewhere(comm, comm->forced->name, call->reason);
+    if (comm->sel.forced && comm->sel.forced != choice.algo && comm->stats)
+        tally_stats_elsewhere(comm->stats, comm, comm->sel.forced->name, call->reason);
     return TALLY_SUCCESS;
 }
 
@@ -113,12 +116,12 @@ tally_status_t tally_call_execute(tally_call_t *call)
     else if (call->algo == &tally_algo_mpi)
         remember_direct(comm, call);
     tally_status_t st = call->algo->run(call);
-    tally_comm_scratch_give(call->scratch);
+    tally_scratch_give(call->scratch);
     call->scratch = NULL;
     if (observed) {
         double t1 = tally_trace_now();
         if (comm->stats)
-            tally_stats_record(comm, call, t1 - call->t_start, st);
+            tally_stats_record(comm->stats, call, t1 - call->t_start, st);
         if (call->trace)
             tally_trace_call(call, t1, st);
     }
@@ -133,27 +136,11 @@ tally_status_t tally_call_allreduce(tally_comm_t *comm, const void *sendbuf, voi
     return tally_call_execute(&call);
 }
 
-void *tally_call_scratch(tally_call_t *call, size_t bytes)
-{
-    if (!call->scratch) {
-        call->scratch = tally_comm_scratch_take(call->comm, bytes);
-        if (!call->scratch) {
-            TALLY_LOG(call->comm, TALLY_LOG_ERROR,
-                      "no scratch for %zu bytes (out of memory, or %d calls in flight)",
-                      bytes, TALLY_SCRATCH_SLOTS);
-            return NULL;
-        }
-    } else if (!tally_scratch_grow(call->scratch, bytes)) {
-        return NULL;
-    }
-    return call->scratch->data;
-}
-
 tally_status_t tally_call_redirect(tally_call_t *call, const struct tally_algo *algo,
                                    const char *reason)
 {
     if (call->comm->stats)
-        tally_stats_elsewhere(call->comm, call->algo->name, reason);
+        tally_stats_elsewhere(call->comm->stats, call->comm, call->algo->name, reason);
     call->algo = algo;
     call->reason = reason;
     return algo->run(call);

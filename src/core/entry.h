@@ -1,0 +1,36 @@
+/* entry.h - the internal entry: builds a call object (call.h) and runs it.
+ * The public functions reach the algorithms only through here, and so does
+ * an algorithm's step on a group. */
+#ifndef TALLY_ENTRY_H
+#define TALLY_ENTRY_H
+
+#include "call.h"
+#include "tally.h"
+
+struct tally_comm;
+struct tally_algo;
+
+/* Builds the call: buffers, memory type, kernels, the algorithm (selection)
+ * and a fresh tag.  The arguments must already be valid (the public entry
+ * checked them; an internal caller passes a sub-range of a checked call).
+ * sendbuf may be TALLY_IN_PLACE.  Fails with TALLY_ERR_UNSUPPORTED when
+ * the buffers are of different memory types or nothing can serve them. */
+tally_status_t tally_call_init(tally_call_t *call, struct tally_comm *comm,
+                               const void *sendbuf, void *recvbuf, size_t count,
+                               tally_dtype_t dtype, tally_op_t op);
+
+/* Runs the call's algorithm, with its trace span and statistics, and
+ * gives its scratch back to the communicator. */
+tally_status_t tally_call_execute(tally_call_t *call);
+
+/* init + execute: the internal entry for every allreduce. */
+tally_status_t tally_call_allreduce(struct tally_comm *comm, const void *sendbuf,
+                                    void *recvbuf, size_t count, tally_dtype_t dtype,
+                                    tally_op_t op);
+
+/* Runs `algo` instead of the call's algorithm (which cannot run, for
+ * `reason`), counting it among the calls that ran elsewhere. */
+tally_status_t tally_call_redirect(tally_call_t *call, const struct tally_algo *algo,
+                                   const char *reason);
+
+#endif
