@@ -44,7 +44,7 @@ LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c src/topo/*.c \
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOLS     := tally-bench tally-info tally-tune
 # Python 3 tools (standard library only), copied next to the others.
-SCRIPTS   := tally-trace-merge tally-plot
+SCRIPTS   := tally-trace-merge tally-plot tally-compare
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MPI_SRCS  := $(wildcard tests/mpi/test_*.c)

@@ -30,8 +30,8 @@ static const char *choice_reason(const tally_comm_t *comm, const tally_choice_t 
     return "?";
 }
 
-/* The one memory type of the call, or TALLY_ERR_UNSUPPORTED for a mix or a
- * type this build has no kernels for. */
+/* The one memory type of the call and its kernel table (NULL where this
+ * build has none), or TALLY_ERR_UNSUPPORTED for a mix. */
 static tally_status_t call_memtype(tally_call_t *call)
 {
     const tally_comm_t *comm = call->comm;
