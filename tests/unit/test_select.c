@@ -218,19 +218,21 @@ static tally_status_t fake_make(fake_t *f, int size, int nodes)
     char err[256];
     ck_assert_int_eq(tally_config_load(&f->comm.config, err, sizeof err), TALLY_SUCCESS);
     if (strcmp(f->comm.config.algo, "auto") != 0)
-        f->comm.forced = tally_algo_find(f->comm.config.algo);
+        f->comm.sel.forced = tally_algo_find(f->comm.config.algo);
     int node_of[64];
     for (int r = 0; r < size; r++)
         node_of[r] = r * nodes / size;
     f->comm.size = size;
     f->comm.shape = shape_of(size, node_of, 0);
     tally_model_defaults(&f->comm.model, NULL);
-    return tally_plan_build(&f->comm.plan, &f->comm.config, &f->comm.shape, &f->comm.model, 0);
+    f->comm.sel.shape = &f->comm.shape;
+    f->comm.sel.config = &f->comm.config;
+    return tally_plan_build(&f->comm.sel.plan, &f->comm.config, &f->comm.shape, &f->comm.model, 0);
 }
 
 static void fake_free(fake_t *f)
 {
-    tally_plan_free(&f->comm.plan);
+    tally_plan_free(&f->comm.sel.plan);
     tally_shape_free(&f->comm.shape);
     if (f->path[0])
         unlink(f->path);
@@ -239,7 +241,7 @@ static void fake_free(fake_t *f)
 static const char *chosen(fake_t *f, size_t bytes, tally_dtype_t dtype, tally_op_t op)
 {
     tally_choice_t c;
-    ck_assert_int_eq(tally_select(&f->comm, bytes, dtype, op, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f->comm.sel, bytes, dtype, op, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     return c.algo->name;
 }
@@ -266,34 +268,34 @@ START_TEST(test_file_rows_edges_and_precedence)
     ck_assert_str_eq(chosen(&f, 3000, TALLY_FLOAT32, TALLY_SUM), "rabenseifner");
     /* The row's segment size is used; elsewhere TALLY_SEGMENT_SIZE. */
     tally_choice_t c;
-    ck_assert_int_eq(tally_select(&f.comm, 150, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 150, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     ck_assert_uint_eq(c.segment_size, 4096);
     ck_assert_int_eq(c.rule->source, TALLY_RULE_FILE);
     ck_assert_uint_eq(c.rule->line, 2);
-    ck_assert_int_eq(tally_select(&f.comm, 200, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 200, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     ck_assert_uint_eq(c.segment_size, 256 * 1024);
     /* Outside the file's rows, the model's row decides. */
-    ck_assert_int_eq(tally_select(&f.comm, 99, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 99, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     ck_assert_int_eq(c.rule->source, TALLY_RULE_MODEL);
-    ck_assert_int_eq(tally_select(&f.comm, 201, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 201, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     ck_assert_int_eq(c.rule->source, TALLY_RULE_MODEL);
     /* Rows for other shapes and the unknown name are not in the plan. */
-    for (size_t i = 0; i < f.comm.plan.nrules; i++)
-        ck_assert(f.comm.plan.rules[i].source != TALLY_RULE_FILE ||
-                  strcmp(f.comm.plan.rules[i].algo->name, "mpi") != 0);
-    uint64_t hash = f.comm.plan.hash;
+    for (size_t i = 0; i < f.comm.sel.plan.nrules; i++)
+        ck_assert(f.comm.sel.plan.rules[i].source != TALLY_RULE_FILE ||
+                  strcmp(f.comm.sel.plan.rules[i].algo->name, "mpi") != 0);
+    uint64_t hash = f.comm.sel.plan.hash;
     fake_free(&f);
 
     /* TALLY_MODEL=off: the built-in rows come right after the file's. */
     setenv("TALLY_MODEL", "off", 1);
     tuning_file(&f, "4 1 100-199 rabenseifner 4K\n");
     ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
-    ck_assert_uint_ne(f.comm.plan.hash, hash);
-    ck_assert_int_eq(tally_select(&f.comm, 99, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_uint_ne(f.comm.sel.plan.hash, hash);
+    ck_assert_int_eq(tally_select(&f.comm.sel, 99, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     ck_assert_int_eq(c.rule->source, TALLY_RULE_BUILTIN);
     ck_assert_str_eq(c.algo->name, "mpi");
@@ -339,7 +341,7 @@ START_TEST(test_rows_that_cannot_serve)
     ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT32, TALLY_SUM), "mpi");
     /* CUDA memory: no host-only algorithm fits; nothing at all does here. */
     tally_choice_t c;
-    ck_assert_int_eq(tally_select(&f.comm, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_CUDA, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_CUDA, true, &c),
                      TALLY_ERR_UNSUPPORTED);
     fake_free(&f);
 
@@ -349,12 +351,12 @@ START_TEST(test_rows_that_cannot_serve)
     setenv("TALLY_ALGO", "mpi", 1);
     setenv("TALLY_FALLBACK", "error", 1);
     ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
-    ck_assert_int_eq(tally_select(&f.comm, 64, TALLY_FLOAT16, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 64, TALLY_FLOAT16, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_ERR_UNSUPPORTED);
     fake_free(&f);
     setenv("TALLY_FALLBACK", "silent", 1);
     ck_assert_int_eq(fake_make(&f, 4, 1), TALLY_SUCCESS);
-    ck_assert_int_eq(tally_select(&f.comm, 64, TALLY_FLOAT16, TALLY_SUM, TALLY_MEM_HOST, true, &c),
+    ck_assert_int_eq(tally_select(&f.comm.sel, 64, TALLY_FLOAT16, TALLY_SUM, TALLY_MEM_HOST, true, &c),
                      TALLY_SUCCESS);
     ck_assert_str_ne(c.algo->name, "mpi");
     ck_assert_ptr_nonnull(c.rule); /* tally's own row */
@@ -377,12 +379,12 @@ START_TEST(test_missing_and_empty_files)
     /* An empty file and no file give the same table. */
     tuning_file(&f, "");
     ck_assert_int_eq(fake_make(&f, 2, 1), TALLY_SUCCESS);
-    uint64_t empty = f.comm.plan.hash;
+    uint64_t empty = f.comm.sel.plan.hash;
     fake_free(&f);
     unsetenv("TALLY_TUNING_FILE");
     f.path[0] = '\0';
     ck_assert_int_eq(fake_make(&f, 2, 1), TALLY_SUCCESS);
-    ck_assert_uint_eq(f.comm.plan.hash, empty);
+    ck_assert_uint_eq(f.comm.sel.plan.hash, empty);
     fake_free(&f);
 }
 END_TEST
@@ -448,11 +450,11 @@ START_TEST(test_shape_restrictions)
     fake_t g = {0};
     ck_assert_int_eq(fake_make(&g, 4, 2), TALLY_SUCCESS);
     tally_choice_t choice;
-    ck_assert_int_eq(tally_select(&g.comm, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true,
+    ck_assert_int_eq(tally_select(&g.comm.sel, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true,
                                   &choice),
                      TALLY_ERR_UNSUPPORTED);
     g.comm.config.fallback = TALLY_FALLBACK_SILENT;
-    ck_assert_int_eq(tally_select(&g.comm, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true,
+    ck_assert_int_eq(tally_select(&g.comm.sel, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_HOST, true,
                                   &choice),
                      TALLY_SUCCESS);
     ck_assert(choice.algo != shm);
