@@ -4,6 +4,7 @@
 #include "shape.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "../core/log.h"
@@ -35,6 +36,12 @@ static tally_placement_t classify_placement(const int *node_of, int size, int no
     if (consecutive)
         return TALLY_PLACEMENT_CONSECUTIVE;
     return round_robin ? TALLY_PLACEMENT_ROUND_ROBIN : TALLY_PLACEMENT_SCATTERED;
+}
+
+static int compare_pairs(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
 }
 
 tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,
@@ -103,13 +110,21 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
         if (package_of[r] < 0)
             bindings_known = false;
     if (bindings_known) {
-        for (int r = 0; r < size; r++) {
-            int same = 0;
-            for (int q = 0; q < size; q++)
-                same += node_of[q] == node_of[r] && package_of[q] == package_of[r];
-            if (same > shape.max_per_package)
-                shape.max_per_package = same;
+        /* Sorted (node, package) pairs: the longest run of equal pairs.
+         * Linear-logarithmic, for tally_model_explain's large clusters. */
+        st = TALLY_ERR_NO_MEMORY;
+        uint64_t *pairs = malloc((size_t)size * sizeof *pairs);
+        if (!pairs)
+            goto done;
+        for (int r = 0; r < size; r++)
+            pairs[r] = (uint64_t)node_of[r] << 32 | (uint32_t)package_of[r];
+        qsort(pairs, (size_t)size, sizeof *pairs, compare_pairs);
+        for (int r = 0, run = 0; r < size; r++) {
+            run = r > 0 && pairs[r] == pairs[r - 1] ? run + 1 : 1;
+            if (run > shape.max_per_package)
+                shape.max_per_package = run;
         }
+        free(pairs);
     }
     shape.node_of = node_of;
     shape.package_of = package_of;
@@ -177,6 +192,31 @@ bool tally_shape_same_package(const tally_shape_t *shape, int a, int b)
            shape->package_of[a] == shape->package_of[b];
 }
 
+/* "ranks per node: 2, 1, 2" in node order (by first rank), a run of equal
+ * nodes as "8 (x127)". */
+static void write_per_node(const tally_shape_t *shape, FILE *stream)
+{
+    int *per_node = calloc((size_t)shape->nodes, sizeof *per_node);
+    if (!per_node)
+        return;
+    for (int r = 0; r < shape->size; r++)
+        per_node[shape->node_of[r]]++;
+    fprintf(stream, "ranks per node:");
+    for (int n = 0; n < shape->nodes;) {
+        int run = 1;
+        while (n + run < shape->nodes && per_node[n + run] == per_node[n])
+            run++;
+        fprintf(stream, "%s %d", n == 0 ? "" : ",", per_node[n]);
+        if (run > 2)
+            fprintf(stream, " (x%d)", run);
+        else if (run == 2)
+            fprintf(stream, ", %d", per_node[n]);
+        n += run;
+    }
+    fputc('\n', stream);
+    free(per_node);
+}
+
 void tally_shape_write(const tally_shape_t *shape, FILE *stream)
 {
     fprintf(stream, "communicator: %d rank%s on %d node%s, %d", shape->size,
@@ -187,6 +227,8 @@ void tally_shape_write(const tally_shape_t *shape, FILE *stream)
     else
         fprintf(stream, " rank%s per node", shape->min_per_node == 1 ? "" : "s");
     fprintf(stream, ", placement %s\n", tally_placement_name(shape->placement));
+    if (shape->max_per_node != shape->min_per_node)
+        write_per_node(shape, stream);
     if (shape->max_per_package > 0)
         fprintf(stream, "packages: at most %d rank%s bound to one package\n",
                 shape->max_per_package, shape->max_per_package == 1 ? "" : "s");
