@@ -67,17 +67,32 @@ void tally_model_defaults(tally_model_t *model, const tally_shape_t *shape)
         model->cache_bytes = shape->min_cache_bytes;
 }
 
+const char *tally_model_format_rate(char *buf, size_t len, double bytes_per_second)
+{
+    if (bytes_per_second >= GB)
+        snprintf(buf, len, "%.2f GB/s", bytes_per_second / GB);
+    else if (bytes_per_second >= 1e6)
+        snprintf(buf, len, "%.2f MB/s", bytes_per_second / 1e6);
+    else
+        snprintf(buf, len, "%.2f kB/s", bytes_per_second / 1e3);
+    return buf;
+}
+
 void tally_model_write(const tally_model_t *model, FILE *stream)
 {
+    char r1[32], r2[32];
     fprintf(stream, "cost model (%s):\n",
-            model->calibrated ? "measured by TALLY_CALIBRATE=1" : "built-in constants");
+            model->calibrated ? "measured by TALLY_CALIBRATE=1"
+            : model->what_if  ? "the what-if spec's figures, built-in constants for the rest"
+                              : "built-in constants");
     for (int l = 0; l < TALLY_LEVEL_COUNT; l++)
-        fprintf(stream, "  %-13s alpha %8.2f us   beta %6.2f GB/s%s\n",
+        fprintf(stream, "  %-13s alpha %8.2f us   beta %11s%s\n",
                 tally_level_name((tally_level_t)l), model->link[l].alpha * 1e6,
-                1.0 / model->link[l].beta / GB,
+                tally_model_format_rate(r1, sizeof r1, 1.0 / model->link[l].beta),
                 model->calibrated && !model->measured[l] ? "   (built-in: no such pair)" : "");
-    fprintf(stream, "  reduce %.2f GB/s, copy %.2f GB/s, both %.1fx faster within %zu KiB of cache\n",
-            1.0 / model->gamma / GB, 1.0 / model->copy / GB, model->cache_speedup,
+    fprintf(stream, "  reduce %s, copy %s, both %.1fx faster within %zu KiB of cache\n",
+            tally_model_format_rate(r1, sizeof r1, 1.0 / model->gamma),
+            tally_model_format_rate(r2, sizeof r2, 1.0 / model->copy), model->cache_speedup,
             model->cache_bytes >> 10);
     fprintf(stream, "  messages up to %zu B: %.2f GB/s within a node (eager); above: +%.2f us "
                     "(rendezvous)\n",
@@ -133,16 +148,18 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
     const tally_shape_t *shape = cost->shape;
     const tally_model_t *m = cost->model;
     const int p = shape->size;
-    /* Off-node senders per node share the node's link. */
-    int *off_node = calloc((size_t)shape->nodes, sizeof *off_node);
+    /* Off-node senders per node share the node's link.  Each partner is
+     * asked once (a what-if cluster may have many ranks). */
+    int *off_node = calloc((size_t)shape->nodes + (size_t)p, sizeof *off_node);
+    int *partner_of = off_node ? off_node + shape->nodes : NULL;
     for (int r = 0; off_node && r < p; r++) {
-        int q = partner(r, p, arg);
+        int q = partner_of[r] = partner(r, p, arg);
         if (q >= 0 && !tally_shape_same_node(shape, r, q))
             off_node[shape->node_of[r]]++;
     }
     double worst = 0.0;
     for (int r = 0; r < p; r++) {
-        int q = partner(r, p, arg);
+        int q = partner_of ? partner_of[r] : partner(r, p, arg);
         if (q < 0)
             continue;
         tally_level_t level = level_of(shape, r, q);

@@ -54,6 +54,7 @@ typedef struct tally_model {
     size_t shm_chunk;      /* TALLY_SHM_CHUNK: bytes per shared-memory pipeline chunk */
     double shm_sync;       /* one barrier on shared-memory counters, ranks on their own cores */
     bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
+    bool what_if;          /* a what-if spec (tally_model_explain) set figures */
     bool measured[TALLY_LEVEL_COUNT]; /* ... and the links of levels the shape has */
 } tally_model_t;
 
@@ -72,6 +73,10 @@ tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
 
 /* The parameters, one line each, for tally-info. */
 void tally_model_write(const tally_model_t *model, FILE *stream);
+
+/* A rate in bytes per second as "1.25 GB/s", "12.50 MB/s" or "980.00 kB/s"
+ * (decimal units, two decimals) into buf[len]; returns buf. */
+const char *tally_model_format_rate(char *buf, size_t len, double bytes_per_second);
 
 /* What an algorithm's predict function prices: one call of `bytes` on the
  * communicator of `shape` (not in place). */
