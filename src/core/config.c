@@ -270,6 +270,19 @@ tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen)
     return TALLY_SUCCESS;
 }
 
+tally_status_t tally_config_defaults(tally_config_t *cfg)
+{
+    tally_config_t parsed;
+    memset(&parsed, 0, sizeof parsed);
+    for (size_t i = 0; i < CONFIG_FIELDS; i++) {
+        const config_field_t *field = &config_table[i];
+        if (!field->parse(field, field->default_value, (char *)&parsed + field->offset))
+            return TALLY_ERR_INVALID_CONFIG;
+    }
+    *cfg = parsed;
+    return TALLY_SUCCESS;
+}
+
 tally_log_level_t tally_config_log_level_from_env(void)
 {
     const config_field_t *field = NULL;

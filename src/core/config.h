@@ -41,6 +41,11 @@ typedef struct tally_config {
  * err (size errlen) and leaves *cfg untouched. */
 tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen);
 
+/* Fills *cfg with every variable's default, ignoring the environment (the
+ * configuration a what-if cluster is priced with, tally_model_explain).
+ * TALLY_ERR_INVALID_CONFIG only if a default does not parse (a bug). */
+tally_status_t tally_config_defaults(tally_config_t *cfg);
+
 /* The threshold for messages when no communicator is at hand. */
 tally_log_level_t tally_config_log_level_from_env(void);
 
