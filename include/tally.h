@@ -146,6 +146,24 @@ TALLY_API tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count,
                                             tally_dtype_t dtype, tally_op_t op,
                                             FILE *stream);
 
+/* No communicator and no MPI: writes what tally_comm_explain would write
+ * for these arguments on a cluster described by `spec` (a what-if: nodes,
+ * ranks per node, placement, network and node rates), priced by the cost
+ * model with the default configuration, to stream.  The spec is
+ * comma-separated key=value items, for example
+ * "nodes=64,ppn=8,placement=slot,latency=2us,bandwidth=100gbit"; see
+ * tally_model_explain(3).  A spec that does not parse fails with
+ * TALLY_ERR_INVALID_ARGUMENT and a logged message naming the wrong part;
+ * on error nothing is written. */
+TALLY_API tally_status_t tally_model_explain(const char *spec, size_t count,
+                                             tally_dtype_t dtype, tally_op_t op,
+                                             FILE *stream);
+
+/* No communicator and no MPI: writes the shape, cost model and rule table
+ * of the what-if cluster `spec` (as tally_model_explain reads it), as
+ * tally_comm_print does for a communicator. */
+TALLY_API tally_status_t tally_model_print(const char *spec, FILE *stream);
+
 /* Not collective: writes the communicator's shape (nodes, ranks per node,
  * placement), its cost model and its rule table to stream. */
 TALLY_API tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream);
