@@ -2,9 +2,11 @@
  * sees on this node, every configuration variable with its documentation
  * (-c), the shape of MPI_COMM_WORLD with its cost model and rule table, and
  * why a byte count runs the algorithm it runs (--explain BYTES).  Run it
- * under mpirun to see a real communicator.  --algorithms prints the name
- * of every algorithm the library has, one a line, without MPI: scripts and
- * tests take their lists from it.  Uses only the public API. */
+ * under mpirun to see a real communicator.  --what-if SPEC answers the
+ * same for a cluster described by SPEC (tally_model_print,
+ * tally_model_explain) without MPI.  --algorithms prints the name of every
+ * algorithm the library has, one a line, without MPI: scripts and tests
+ * take their lists from it.  Uses only the public API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tally-info [-c] [--explain BYTES]...\n"
+            "       tally-info --what-if SPEC [--explain BYTES]...\n"
             "       tally-info --algorithms\n"
             "  (no option)      version, hwloc summary, communicator shape, cost model\n"
             "                   and rule table of MPI_COMM_WORLD (run under mpirun)\n"
@@ -23,14 +26,70 @@ static void usage(FILE *out)
             "  --explain BYTES  why BYTES of float32 sum run the algorithm they run,\n"
             "                   with every candidate's predicted time (repeatable);\n"
             "                   suffixes K, M, G = 1024^n\n"
+            "  --what-if SPEC   the shape, cost model and rule table of a cluster we do\n"
+            "                   not have, and --explain on it (no MPI), e.g.\n"
+            "                   nodes=64,ppn=8,placement=slot,latency=2us,bandwidth=100gbit\n"
+            "                   keys: nodes ppn placement packages cores latency bandwidth\n"
+            "                   node_latency node_bandwidth copy reduce barrier cache chunk;\n"
+            "                   see man tally_model_explain\n"
             "  --algorithms     only the name of every algorithm tally has, one a\n"
             "                   line (no MPI, no mpirun needed)\n"
             "  -h, --help       this text\n");
 }
 
+static void print_version(void)
+{
+    unsigned v = tally_version();
+    printf("tally %u.%u.%u (header %d.%d.%d)\n", v / 10000, v / 100 % 100, v % 100,
+           TALLY_VERSION_MAJOR, TALLY_VERSION_MINOR, TALLY_VERSION_PATCH);
+}
+
+/* --what-if: everything from the spec, nothing from MPI.  A spec that does
+ * not parse is a usage error (the library logs what is wrong with it). */
+static int what_if(const char *spec, int show_config, int argc, char **argv)
+{
+    /* The spec is checked before anything is printed. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    tally_status_t st = f ? tally_model_print(spec, f) : TALLY_ERR_NO_MEMORY;
+    if (f)
+        fclose(f);
+    if (st != TALLY_SUCCESS) {
+        if (st == TALLY_ERR_INVALID_ARGUMENT)
+            fprintf(stderr, "tally-info: --what-if \"%s\" is not a cluster tally can read "
+                            "(see man tally_model_explain)\n", spec);
+        else
+            fprintf(stderr, "tally-info: --what-if: %s\n", tally_strerror(st));
+        free(text);
+        return st == TALLY_ERR_INVALID_ARGUMENT ? 2 : 1;
+    }
+    print_version();
+    if (show_config) {
+        printf("\n");
+        tally_config_print(stdout);
+    }
+    printf("\nwhat-if: %s\n%s", spec, text);
+    free(text);
+    for (int i = 1; i < argc; i++) {
+        size_t bytes;
+        if (strcmp(argv[i], "--explain") != 0 ||
+            tally_size_parse(argv[++i], &bytes) != TALLY_SUCCESS)
+            continue;
+        printf("\n");
+        st = tally_model_explain(spec, bytes / 4, TALLY_FLOAT32, TALLY_SUM, stdout);
+        if (st != TALLY_SUCCESS) {
+            fprintf(stderr, "tally-info: --explain %s: %s\n", argv[i], tally_strerror(st));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int show_config = 0, rc = 0;
+    const char *spec = NULL;
     for (int i = 1; i < argc; i++) {
         size_t bytes;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -40,6 +99,8 @@ int main(int argc, char **argv)
             for (int a = 0; a < tally_algorithm_count(); a++)
                 printf("%s\n", tally_algorithm_name(a));
             return 0;
+        } else if (strcmp(argv[i], "--what-if") == 0 && i + 1 < argc && !spec) {
+            spec = argv[++i];
         } else if (strcmp(argv[i], "-c") == 0) {
             show_config = 1;
         } else if (strcmp(argv[i], "--explain") == 0 && i + 1 < argc) {
@@ -53,14 +114,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (spec)
+        return what_if(spec, show_config, argc, argv);
     MPI_Init(&argc, &argv);
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    unsigned v = tally_version();
     if (rank == 0) {
-        printf("tally %u.%u.%u (header %d.%d.%d)\n", v / 10000, v / 100 % 100, v % 100,
-               TALLY_VERSION_MAJOR, TALLY_VERSION_MINOR, TALLY_VERSION_PATCH);
+        print_version();
         tally_topology_print(stdout);
         if (show_config) {
             printf("\n");
