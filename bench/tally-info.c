@@ -18,14 +18,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tally-info [-c] [--explain BYTES]...\n"
-            "       tally-info --what-if SPEC [--explain BYTES]...\n"
+            "       tally-info [-c] --what-if SPEC [--explain BYTES]...\n"
             "       tally-info --algorithms\n"
             "  (no option)      version, hwloc summary, communicator shape, cost model\n"
             "                   and rule table of MPI_COMM_WORLD (run under mpirun)\n"
             "  -c               also every TALLY_* variable: default, current value, doc\n"
             "  --explain BYTES  why BYTES of float32 sum run the algorithm they run,\n"
-            "                   with every candidate's predicted time (repeatable);\n"
-            "                   suffixes K, M, G = 1024^n\n"
+            "                   with every candidate's predicted time and busbw\n"
+            "                   (repeatable); suffixes K, M, G = 1024^n\n"
             "  --what-if SPEC   the shape, cost model and rule table of a cluster we do\n"
             "                   not have, and --explain on it (no MPI), e.g.\n"
             "                   nodes=64,ppn=8,placement=slot,latency=2us,bandwidth=100gbit\n"
