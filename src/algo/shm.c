@@ -73,7 +73,7 @@ static tally_status_t shm_run(tally_call_t *call)
     const tally_window_layout_t y =
         tally_window_layout(call->count, call->elem_size, (size_t)shm->local_size, shm->chunk);
     double t0 = tally_phase_begin(call);
-    tally_window_reduce_scatter(call, shm, &y, 0, tally_window_rounds(&y), true, MPI_COMM_NULL);
+    tally_window_reduce_scatter(call, shm, &y, 0, tally_window_rounds(&y), true, NULL);
     tally_phase_end(call, "intra-node reduce-scatter + allgather", t0);
     tally_node_window_give(call);
     return TALLY_SUCCESS;

@@ -23,6 +23,11 @@
 #include "../topo/shape.h"
 #include "tally.h"
 
+/* Lanes: a call's messages go on tag + lane, lane < TALLY_TAG_LANES, so an
+ * algorithm with several streams in flight between the same two ranks
+ * (hier's units) keeps their messages apart. */
+#define TALLY_TAG_LANES 8
+
 struct tally_comm;
 struct tally_algo;
 struct tally_scratch;
@@ -55,7 +60,7 @@ typedef struct tally_call {
 
     /* This call's own resources. */
     uint64_t seq;                /* per communicator, equal on every rank */
-    int tag;                     /* MPI tag of every message of this call */
+    int tag;                     /* MPI tag of lane 0; lane l is tag + l */
     struct tally_scratch_pool *pool; /* the communicator's (scratch.h) */
     struct tally_scratch *scratch;   /* taken from the pool on first use */
 

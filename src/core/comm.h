@@ -19,10 +19,13 @@
 struct tally_stats;
 struct tally_trace;
 
-/* Tags of calls: TALLY_TAG_BASE + seq mod TALLY_TAG_SPAN, so calls in flight
- * together (fewer than TALLY_TAG_SPAN) never match each other's messages. */
+/* Tags of calls: call seq gets TALLY_TAG_LANES tags from TALLY_TAG_BASE +
+ * (seq mod TALLY_TAG_SPAN) * TALLY_TAG_LANES, so calls in flight together
+ * (fewer than TALLY_TAG_SPAN) never match each other's messages, and a call
+ * may keep several streams of messages apart (call.h, lanes).  The highest
+ * tag stays below 32767, the least MPI_TAG_UB the MPI standard allows. */
 #define TALLY_TAG_BASE 0x1000
-#define TALLY_TAG_SPAN 4096
+#define TALLY_TAG_SPAN 1024
 
 /* The last call's plan when it was a single PMPI_Allreduce (the mpi
  * algorithm on host memory, no AVG, nothing observing): a call repeating its

@@ -71,7 +71,7 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
         .shape = &comm->shape,
         .pipeline_depth = comm->config.pipeline_depth,
         .seq = seq,
-        .tag = TALLY_TAG_BASE + (int)(seq % TALLY_TAG_SPAN),
+        .tag = TALLY_TAG_BASE + (int)(seq % TALLY_TAG_SPAN) * TALLY_TAG_LANES,
         .pool = &comm->scratch,
         .trace = comm->trace,
         .comm_label = comm->label,

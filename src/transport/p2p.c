@@ -35,23 +35,43 @@ void tally_p2p_cancel(MPI_Request *reqs, size_t n)
     }
 }
 
-tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, const void *buf,
-                               size_t bytes, int peer, MPI_Request *req)
+tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, int lane,
+                               const void *buf, size_t bytes, int peer, MPI_Request *req)
 {
-    TALLY_MPI_CHECK(call->comm, PMPI_Isend(buf, (int)bytes, MPI_BYTE, peer, call->tag, mpi, req));
+    TALLY_MPI_CHECK(call->comm,
+                    PMPI_Isend(buf, (int)bytes, MPI_BYTE, peer, call->tag + lane, mpi, req));
     return TALLY_SUCCESS;
 }
 
-tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, void *buf, size_t bytes,
-                               int peer, MPI_Request *req)
+tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, int lane, void *buf,
+                               size_t bytes, int peer, MPI_Request *req)
 {
-    TALLY_MPI_CHECK(call->comm, PMPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, call->tag, mpi, req));
+    TALLY_MPI_CHECK(call->comm,
+                    PMPI_Irecv(buf, (int)bytes, MPI_BYTE, peer, call->tag + lane, mpi, req));
     return TALLY_SUCCESS;
 }
 
 tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n)
 {
     TALLY_MPI_CHECK(call->comm, PMPI_Waitall((int)n, reqs, MPI_STATUSES_IGNORE));
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_p2p_waitany(const tally_call_t *call, MPI_Request *reqs, size_t n)
+{
+    int index;
+    if (n > 0)
+        TALLY_MPI_CHECK(call->comm, PMPI_Waitany((int)n, reqs, &index, MPI_STATUS_IGNORE));
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_p2p_testall(const tally_call_t *call, MPI_Request *reqs, size_t n,
+                                 bool *done)
+{
+    int flag = 1;
+    if (n > 0)
+        TALLY_MPI_CHECK(call->comm, PMPI_Testall((int)n, reqs, &flag, MPI_STATUSES_IGNORE));
+    *done = flag != 0;
     return TALLY_SUCCESS;
 }
 
@@ -91,8 +111,8 @@ static tally_status_t post_segment(const tally_call_t *call, bool is_send, char 
 {
     size_t n = min_size(seg, bytes - k * seg);
     if (is_send)
-        return tally_p2p_isend(call, call->mpi, buf + k * seg, n, peer, req);
-    return tally_p2p_irecv(call, call->mpi, buf + k * seg, n, peer, req);
+        return tally_p2p_isend(call, call->mpi, 0, buf + k * seg, n, peer, req);
+    return tally_p2p_irecv(call, call->mpi, 0, buf + k * seg, n, peer, req);
 }
 
 tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,

@@ -4,6 +4,7 @@
 #ifndef TALLY_P2P_H
 #define TALLY_P2P_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "../core/call.h"
 #include "tally.h"
@@ -12,15 +13,21 @@
  * an error. */
 void tally_p2p_cancel(MPI_Request *reqs, size_t n);
 
-/* The non-blocking primitive: one message of at most INT_MAX bytes with
- * the call's tag, on `mpi` (the call's communicator or, for an
- * algorithm's step on a group, the group's); complete with
- * tally_p2p_waitall, or tally_p2p_cancel after an error. */
-tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, const void *buf,
-                               size_t bytes, int peer, MPI_Request *req);
-tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, void *buf,
+/* The non-blocking primitive: one message of at most INT_MAX bytes on the
+ * call's lane `lane` (call.h), on `mpi` (the call's communicator or, for
+ * an algorithm's step on a group, the group's); complete with
+ * tally_p2p_waitall or tally_p2p_testall, or tally_p2p_cancel after an
+ * error. */
+tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, int lane,
+                               const void *buf, size_t bytes, int peer, MPI_Request *req);
+tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, int lane, void *buf,
                                size_t bytes, int peer, MPI_Request *req);
 tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n);
+/* Waits until one of the n requests completes (none active: at once). */
+tally_status_t tally_p2p_waitany(const tally_call_t *call, MPI_Request *reqs, size_t n);
+/* Whether all n requests are complete (*done), without waiting. */
+tally_status_t tally_p2p_testall(const tally_call_t *call, MPI_Request *reqs, size_t n,
+                                 bool *done);
 
 /* Lets MPI move this rank's non-blocking messages: one poll on `mpi`
  * (MPI_COMM_NULL: nothing).  A rank waiting on shared memory calls it, since

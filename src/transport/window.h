@@ -20,9 +20,8 @@
  * round in between, which no rank enters before it has finished reading
  * that set, so a set is never overwritten while being read.
  *
- * Data moves through the call's kernel table.  `progress`: the MPI
- * communicator polled between rounds and while waiting (MPI_COMM_NULL:
- * none), so that this rank's non-blocking messages to other nodes move. */
+ * Data moves through the call's kernel table.  `progress` (NULL: none):
+ * what a rank does for its messages to other nodes while it works here. */
 #ifndef TALLY_WINDOW_H
 #define TALLY_WINDOW_H
 
@@ -31,15 +30,27 @@
 #include "shm.h"
 #include "window_layout.h"
 
+/* While in the window: MPI is polled on `mpi` between rounds and while
+ * waiting in a barrier, so that this rank's non-blocking messages move (a
+ * peer on another node may wait for them while a local rank waits for
+ * this one); and advance(ctx), if set, runs after every round to post the
+ * next messages of a schedule whose earlier ones completed.  advance must
+ * not block or fail the rounds: it keeps its own status for its caller. */
+typedef struct tally_progress {
+    MPI_Comm mpi;
+    void (*advance)(void *ctx);
+    void *ctx;
+} tally_progress_t;
+
 /* The reduce-scatter rounds [r0, r1); with `finish`, each also completes
  * (AVG) and allgathers its pieces: the whole of a one-node allreduce. */
 void tally_window_reduce_scatter(const tally_call_t *call, tally_shm_t *shm,
                                  const tally_window_layout_t *y, size_t r0, size_t r1,
-                                 bool finish, MPI_Comm progress);
+                                 bool finish, const tally_progress_t *progress);
 
 /* The allgather rounds [r0, r1) of recvbuf's finished owned pieces. */
 void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
                             const tally_window_layout_t *y, size_t r0, size_t r1,
-                            MPI_Comm progress);
+                            const tally_progress_t *progress);
 
 #endif
