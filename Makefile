@@ -145,18 +145,23 @@ bench: deps all
 	tests/mpirun.sh $(BENCH_NP) 900 $(BUILD)/bin/tally-bench $(BENCH_ARGS)
 
 # The same on an emulated cluster (tests/cluster/cluster.sh, as root):
-# CLUSTER_HOSTS hosts x CLUSTER_SLOTS ranks joined by CLUSTER_RATE links,
-# ranks placed by slot (consecutive), then round-robin (--map-by node).
+# CLUSTER_HOSTS hosts x CLUSTER_SLOTS ranks (a number, or one per host such
+# as 2,1,2) joined by CLUSTER_RATE links, ranks placed by each CLUSTER_MAP
+# in turn (slot: consecutive; node: round-robin).
 CLUSTER_HOSTS ?= 2
 CLUSTER_SLOTS ?= 2
 CLUSTER_RATE  ?= 1gbit
+CLUSTER_MAP   ?= slot node
 CLUSTER_ARGS  ?= -b 4M -e 64M -f 2 -n 3 -w 1 -R 5 -c 1 -a auto,mpi,ring,rabenseifner,hier,hier_leader
 bench-cluster: deps all
-	@for map in slot node; do \
+	@np=0; case "$(CLUSTER_SLOTS)" in \
+	    *,*) for s in $$(echo "$(CLUSTER_SLOTS)" | tr , ' '); do np=$$((np + s)); done ;; \
+	    *) np=$$(($(CLUSTER_HOSTS) * $(CLUSTER_SLOTS))) ;; esac; \
+	for map in $(CLUSTER_MAP); do \
 	    echo "== $(CLUSTER_HOSTS) hosts x $(CLUSTER_SLOTS) ranks, $(CLUSTER_RATE) links, --map-by $$map"; \
 	    sh tests/cluster/cluster.sh -r $(CLUSTER_RATE) -t 1800 $(CLUSTER_HOSTS) $(CLUSTER_SLOTS) -- \
 	        --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 --map-by $$map \
-	        -np $$(($(CLUSTER_HOSTS) * $(CLUSTER_SLOTS))) $(BUILD)/bin/tally-bench $(CLUSTER_ARGS) || exit 1; \
+	        -np $$np $(BUILD)/bin/tally-bench $(CLUSTER_ARGS) || exit 1; \
 	done
 
 # A tally-bench --json file (busbw against bytes, per algorithm) or a trace

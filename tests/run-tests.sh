@@ -71,7 +71,7 @@ fi
 # root; where they cannot be made, one SKIP line says why.
 if why=$(sh "$here/cluster/cluster.sh" check); then
     for shape in "2 2 slot" "2 2 node" "3 2 slot" "3 2 node" "4 1 slot" "2 2,1 slot" \
-        "2 2,1 node"; do
+        "2 2,1 node" "3 2,1,2 slot" "3 2,1,2 node"; do
         set -- $shape
         run "cluster $1 hosts x $2 slots, --map-by $3" env BUILD="$BUILD" \
             "$here/cluster/run-cluster-test.sh" "$1" "$2" "$3"
