@@ -65,7 +65,7 @@
  * header): a larger one waits for a rendezvous reply that queues behind
  * the other direction's data. */
 #define STREAM_UNITS 32
-#define STREAM_LAG 4
+#define STREAM_LAG 7
 #define STREAM_SLOTS (STREAM_LAG + 1)
 #define STREAM_SEGMENT ((size_t)63 << 10)
 _Static_assert(STREAM_SLOTS <= TALLY_TAG_LANES, "a lane per unit in flight");
