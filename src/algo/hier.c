@@ -8,26 +8,42 @@
  * (moved through the window TALLY_SHM_CHUNK bytes at a time); local rank l
  * of a node with L ranks owns the shards s with s mod L = l.  The owners
  * of a shard, one per node, form a group with its own tally communicator,
- * made with the communicator (core/groups.h).  The rounds go in units:
- *   two nodes: each owned shard's part of a unit is exchanged with its
- *     owner on the other node through non-blocking messages, streamed
- *     under the reduce-scatter of the next STREAM_LAG units, then reduced
- *     in node order (both ends get the same bits), finished and
- *     allgathered;
- *   three nodes or more: a unit's owned parts are each allreduced on their
- *     group by the flat algorithm its rule table picks (ring,
- *     Rabenseifner, ...), through the internal entry, one unit (at most
- *     ACROSS_UNITS) after another.
+ * made with the communicator (core/groups.h).  The rounds go in units
+ * (at most 32), and each owned shard's part of a unit crosses the nodes
+ * as a job of non-blocking steps, streamed: unit u's steps run while the
+ * node reduce-scatters units u + 1 .. u + STREAM_LAG (they advance between
+ * window rounds and whenever a message of an awaited unit completes), and
+ * unit u is finished and allgathered after that.
+ *   two nodes (exchange): the part goes to its owner on the other node and
+ *     is reduced in node order, so both ends get the same bits;
+ *   three nodes or more (ring): the part is cut into N blocks passed round
+ *     the group, N-1 reduce-scatter and N-1 allgather steps; each block is
+ *     reduced by one rank and copied by the others;
+ *   where the model predicts the ring slower (latency-bound: many nodes,
+ *     small shards; "blocking"), each unit (at most ACROSS_UNITS) is
+ *     allreduced on the group by the algorithm its rule table picks
+ *     (recursive doubling, ...) through the internal entry, one unit after
+ *     another.  The choice depends on shape, model and size only, which
+ *     every rank holds alike.
+ * Ring across 3 nodes for one part, blocks a b c, "a0" node 0's part of a,
+ * "A" finished (the reduce-scatter step s sends block r - s on):
+ *
+ *            node 0        node 1        node 2
+ *   RS s=0   a0 b0 c20     a01 b1 c1     a2 b12 c2
+ *   RS s=1   a0 B  c20     a01 b1 C      A  b12 c2
+ *   AG s=0   A  B  c20     a01 B  C      A  b12 C
+ *   AG s=1   A  B  C       A   B  C      A  B   C
  * Uneven nodes work (a rank of a smaller node serves several groups) and
  * so does any placement: groups follow node membership, not rank numbers.
  *
  * Cost, n bytes, N nodes, L ranks per node: intra-node 2 (L-1)/L n c +
  * (L-1)/L n gamma + 2 sync per chunk.  Across nodes, on two nodes, alpha
  * + (n/L) L beta (the L groups share each node's link), overlapped with
- * the intra-node work; on more, the group's algorithm on n/L bytes, e.g.
- * ring: 2 (N-1) alpha + 2 (N-1)/N (n/L) L beta per unit, i.e. 2 (N-1)/N n
- * beta per node against the flat ring's 2 (P-1)/P n beta per rank with L
- * ranks per link.
+ * the intra-node work; on more, streamed, the ring on n/L bytes,
+ * 2 (N-1) alpha + 2 (N-1)/N (n/L) L beta, i.e. 2 (N-1)/N n beta through
+ * each node's link against the flat ring's 2 (P-1)/P n beta per rank with
+ * L ranks per link, overlapped the same way; blocking, the group's
+ * algorithm added to the intra-node work.
  * Restrictions: host memory; at least two nodes and a node with two ranks
  * or more; a window or groups that could not be made at creation run the
  * ring instead.
@@ -58,12 +74,11 @@
  * long ones synchronise with the other nodes a bounded number of times. */
 #define ACROSS_UNITS 16
 
-/* The streamed step across nodes: the step of unit u is in flight while
- * the node reduce-scatters units u + 1 .. u + STREAM_LAG, and advances
- * between their window rounds; unit u is finished and allgathered after
- * that.  Messages stay below Open MPI's TCP eager limit (64 KiB with its
- * header): a larger one waits for a rendezvous reply that queues behind
- * the other direction's data. */
+/* The streamed step across nodes (see the top).  Messages stay below Open
+ * MPI's TCP eager limit (64 KiB with its header): a larger one waits for a
+ * rendezvous reply that queues behind the other direction's data.  A ring
+ * of 2 (N-1) dependent steps per unit needs many units in flight; each
+ * unit in flight has its own tag lane. */
 #define STREAM_UNITS 32
 #define STREAM_LAG 7
 #define STREAM_SLOTS (STREAM_LAG + 1)
