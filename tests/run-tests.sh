@@ -68,13 +68,18 @@ else
 fi
 
 # Emulated multi-node clusters (tests/cluster/): network namespaces need
-# root; where they cannot be made, one SKIP line says why.
+# root; where they cannot be made, one SKIP line says why.  The flat
+# algorithms run on the shapes where a rank's two ring neighbours may be on
+# the same node or not (its two directions cut into different segments).
 if why=$(sh "$here/cluster/cluster.sh" check); then
-    for shape in "2 2 slot" "2 2 node" "3 2 slot" "3 2 node" "4 1 slot" "2 2,1 slot" \
-        "2 2,1 node" "3 2,1,2 slot" "3 2,1,2 node"; do
+    for shape in "2 2 slot" "2 2 node" "3 2 slot hierarchy algorithms" "3 2 node" \
+        "4 1 slot hierarchy algorithms" "2 3 slot algorithms" "2 2,1 slot" "2 2,1 node" \
+        "3 2,1,2 slot" "3 2,1,2 node hierarchy algorithms"; do
         set -- $shape
-        run "cluster $1 hosts x $2 slots, --map-by $3" env BUILD="$BUILD" \
-            "$here/cluster/run-cluster-test.sh" "$1" "$2" "$3"
+        hosts=$1 slots=$2 map=$3
+        shift 3
+        run "cluster $hosts hosts x $slots slots, --map-by $map${*:+ ($*)}" env BUILD="$BUILD" \
+            "$here/cluster/run-cluster-test.sh" "$hosts" "$slots" "$map" "$*"
     done
 else
     echo "=== SKIP emulated cluster tests: $why"

@@ -54,7 +54,8 @@ static const config_field_t config_table[] = {
     {"TALLY_SEGMENT_SIZE", "256K",
      "Bytes per pipelined message in the point-to-point algorithms (ring, "
      "recursive_doubling, rabenseifner): a received segment is reduced while "
-     "the next ones are in flight. Suffixes K, M, G (powers of 1024); rounded down to whole "
+     "the next ones are in flight; between nodes at most 63K (below the MPI's TCP "
+     "eager limit). Suffixes K, M, G (powers of 1024); rounded down to whole "
      "elements, at least one.",
      parse_size_field, FIELD(segment_size), NULL, 1, (size_t)1 << 30},
     {"TALLY_PIPELINE_DEPTH", "4",

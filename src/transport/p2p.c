@@ -104,7 +104,23 @@ tally_status_t tally_p2p_sendrecv(const tally_call_t *call, const void *sbuf,
     return TALLY_SUCCESS;
 }
 
-/* Posts segment k of a delivery into its slot, if the slot is free. */
+/* Bytes per message from this rank to `peer` or back (the same figure on
+ * both ends: it depends only on the pair).  Between nodes a message stays
+ * below MPI's eager limit for TCP: a larger one waits for a rendezvous
+ * reply that queues behind the data the peer sends the other way.  Within
+ * a node, `within` (a delivery needs no segments; a reduction step
+ * pipelines its segments with the reduction). */
+static size_t segment_bytes(const tally_call_t *call, int peer, size_t within)
+{
+    size_t seg = call->segment_size ? call->segment_size : 1;
+    if (!tally_shape_same_node(call->shape, call->rank, peer))
+        seg = min_size(seg, TALLY_P2P_NETWORK_SEGMENT);
+    else
+        seg = within;
+    return min_size(seg, TALLY_P2P_MAX_MESSAGE);
+}
+
+/* Posts segment k of a delivery. */
 static tally_status_t post_segment(const tally_call_t *call, bool is_send, char *buf,
                                    size_t bytes, size_t seg, size_t k, int peer,
                                    MPI_Request *req)
@@ -118,14 +134,12 @@ static tally_status_t post_segment(const tally_call_t *call, bool is_send, char 
 tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
                                  size_t sbytes, int dst, void *rbuf, size_t rbytes, int src)
 {
-    const tally_shape_t *shape = call->shape;
-    const bool across = (sbytes > 0 && !tally_shape_same_node(shape, call->rank, dst)) ||
-                        (rbytes > 0 && !tally_shape_same_node(shape, call->rank, src));
-    size_t seg = min_size(call->segment_size ? call->segment_size : 1, TALLY_P2P_MAX_MESSAGE);
-    if (!across || (sbytes <= seg && rbytes <= seg))
+    const size_t sseg = sbytes ? segment_bytes(call, dst, TALLY_P2P_MAX_MESSAGE) : 1;
+    const size_t rseg = rbytes ? segment_bytes(call, src, TALLY_P2P_MAX_MESSAGE) : 1;
+    if (sbytes <= sseg && rbytes <= rseg)
         return tally_p2p_sendrecv(call, sbuf, sbytes, dst, rbuf, rbytes, src);
     const unsigned depth = min_size(call->pipeline_depth, TALLY_P2P_MAX_DEPTH);
-    const size_t nsend = (sbytes + seg - 1) / seg, nrecv = (rbytes + seg - 1) / seg;
+    const size_t nsend = (sbytes + sseg - 1) / sseg, nrecv = (rbytes + rseg - 1) / rseg;
     /* [0, depth): receives, [depth, 2 depth): sends; segment k in slot k mod depth. */
     MPI_Request req[2 * TALLY_P2P_MAX_DEPTH];
     for (unsigned i = 0; i < 2 * depth; i++)
@@ -136,13 +150,13 @@ tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
         /* Receives first, so that the peer's sends always find them. */
         while (st == TALLY_SUCCESS && posted_recv < nrecv &&
                req[posted_recv % depth] == MPI_REQUEST_NULL) {
-            st = post_segment(call, false, rbuf, rbytes, seg, posted_recv, src,
+            st = post_segment(call, false, rbuf, rbytes, rseg, posted_recv, src,
                               &req[posted_recv % depth]);
             posted_recv++;
         }
         while (st == TALLY_SUCCESS && posted_send < nsend &&
                req[depth + posted_send % depth] == MPI_REQUEST_NULL) {
-            st = post_segment(call, true, (char *)sbuf, sbytes, seg, posted_send, dst,
+            st = post_segment(call, true, (char *)sbuf, sbytes, sseg, posted_send, dst,
                               &req[depth + posted_send % depth]);
             posted_send++;
         }
@@ -169,25 +183,26 @@ typedef struct pipeline {
     tally_call_t *call;
     const tally_p2p_reduce_step_t *step;
     size_t elem_size;
-    size_t seg_elems;
+    size_t send_seg, recv_seg; /* elements per segment each way */
     unsigned depth;
     size_t nsend, nrecv; /* segments each way */
     size_t sent;         /* sends posted so far */
-    char *slots;         /* depth receive slots of seg_elems elements */
+    size_t sends_done;   /* sends 0 .. sends_done - 1 are known complete */
+    char *slots;         /* depth receive slots of recv_seg elements */
     MPI_Request sreq[TALLY_P2P_MAX_DEPTH];
     MPI_Request rreq[TALLY_P2P_MAX_DEPTH];
 } pipeline_t;
 
-static size_t segment_elems(const pipeline_t *pl, size_t total, size_t k)
+static size_t segment_elems(size_t seg, size_t total, size_t k)
 {
-    return min_size(pl->seg_elems, total - k * pl->seg_elems);
+    return min_size(seg, total - k * seg);
 }
 
 static tally_status_t post_send(pipeline_t *pl)
 {
     size_t k = pl->sent;
-    const char *src = (const char *)pl->step->sbuf + k * pl->seg_elems * pl->elem_size;
-    int bytes = (int)(segment_elems(pl, pl->step->scount, k) * pl->elem_size);
+    const char *src = (const char *)pl->step->sbuf + k * pl->send_seg * pl->elem_size;
+    int bytes = (int)(segment_elems(pl->send_seg, pl->step->scount, k) * pl->elem_size);
     TALLY_MPI_CHECK(pl->call->comm, PMPI_Isend(src, bytes, MPI_BYTE, pl->step->dst,
                                                pl->call->tag, pl->call->mpi,
                                                &pl->sreq[k % pl->depth]));
@@ -197,8 +212,8 @@ static tally_status_t post_send(pipeline_t *pl)
 
 static tally_status_t post_recv(pipeline_t *pl, size_t k)
 {
-    char *slot = pl->slots + (k % pl->depth) * pl->seg_elems * pl->elem_size;
-    int bytes = (int)(segment_elems(pl, pl->step->rcount, k) * pl->elem_size);
+    char *slot = pl->slots + (k % pl->depth) * pl->recv_seg * pl->elem_size;
+    int bytes = (int)(segment_elems(pl->recv_seg, pl->step->rcount, k) * pl->elem_size);
     TALLY_MPI_CHECK(pl->call->comm, PMPI_Irecv(slot, bytes, MPI_BYTE, pl->step->src,
                                                pl->call->tag, pl->call->mpi,
                                                &pl->rreq[k % pl->depth]));
@@ -226,16 +241,22 @@ static tally_status_t advance_sends(pipeline_t *pl, size_t limit, bool block)
     return TALLY_SUCCESS;
 }
 
-/* Waits until segment k of the send buffer has left, for steps that write
- * their result over the data they send. */
+/* Waits until the send segments that cover received segment k have left,
+ * for steps that write their result over the data they send (the two
+ * directions may be cut differently: see tally_p2p_segment). */
 static tally_status_t wait_sent(pipeline_t *pl, size_t k)
 {
-    TALLY_CHECK(advance_sends(pl, k + 1, true));
-    /* The slot holds send k until send k + depth is posted, which happens
-     * only after send k completed. */
-    if (pl->sent <= k + pl->depth)
-        TALLY_MPI_CHECK(pl->call->comm,
-                        PMPI_Wait(&pl->sreq[k % pl->depth], MPI_STATUS_IGNORE));
+    size_t end = min_size(pl->nsend, ((k + 1) * pl->recv_seg + pl->send_seg - 1) / pl->send_seg);
+    for (size_t j = pl->sends_done; j < end; j++) {
+        TALLY_CHECK(advance_sends(pl, j + 1, true));
+        /* The slot holds send j until send j + depth is posted, which
+         * happens only after send j completed. */
+        if (pl->sent <= j + pl->depth)
+            TALLY_MPI_CHECK(pl->call->comm,
+                            PMPI_Wait(&pl->sreq[j % pl->depth], MPI_STATUS_IGNORE));
+    }
+    if (end > pl->sends_done)
+        pl->sends_done = end;
     return TALLY_SUCCESS;
 }
 
@@ -247,13 +268,13 @@ static tally_status_t run_pipeline(pipeline_t *pl)
         TALLY_CHECK(post_recv(pl, k));
     TALLY_CHECK(advance_sends(pl, pl->nsend, false));
 
-    size_t seg_bytes = pl->seg_elems * pl->elem_size;
+    size_t seg_bytes = pl->recv_seg * pl->elem_size;
     for (size_t k = 0; k < pl->nrecv; k++) {
         MPI_Request *rreq = &pl->rreq[k % pl->depth];
         TALLY_MPI_CHECK(pl->call->comm, PMPI_Wait(rreq, MPI_STATUS_IGNORE));
         if (overwrites_send && k < pl->nsend)
             TALLY_CHECK(wait_sent(pl, k));
-        size_t n = segment_elems(pl, step->rcount, k);
+        size_t n = segment_elems(pl->recv_seg, step->rcount, k);
         const char *incoming = pl->slots + (k % pl->depth) * seg_bytes;
         const char *local = (const char *)step->local + k * seg_bytes;
         char *acc = (char *)step->acc + k * seg_bytes;
@@ -277,21 +298,24 @@ tally_status_t tally_p2p_exchange_reduce(tally_call_t *call,
         .call = call,
         .step = step,
         .elem_size = call->elem_size,
-        .seg_elems = call->segment_size / call->elem_size,
+        .send_seg = step->scount ? segment_bytes(call, step->dst, call->segment_size) / call->elem_size : 1,
+        .recv_seg = step->rcount ? segment_bytes(call, step->src, call->segment_size) / call->elem_size : 1,
         .depth = call->pipeline_depth,
     };
-    if (pl.seg_elems == 0)
-        pl.seg_elems = 1;
+    if (pl.send_seg == 0)
+        pl.send_seg = 1;
+    if (pl.recv_seg == 0)
+        pl.recv_seg = 1;
     if (pl.depth > TALLY_P2P_MAX_DEPTH)
         pl.depth = TALLY_P2P_MAX_DEPTH;
-    pl.nsend = (step->scount + pl.seg_elems - 1) / pl.seg_elems;
-    pl.nrecv = (step->rcount + pl.seg_elems - 1) / pl.seg_elems;
+    pl.nsend = (step->scount + pl.send_seg - 1) / pl.send_seg;
+    pl.nrecv = (step->rcount + pl.recv_seg - 1) / pl.recv_seg;
     for (unsigned i = 0; i < TALLY_P2P_MAX_DEPTH; i++)
         pl.sreq[i] = pl.rreq[i] = MPI_REQUEST_NULL;
 
     if (pl.nrecv > 0) {
         /* A single short segment needs no more than its own size. */
-        size_t slot_elems = min_size(pl.seg_elems, step->rcount);
+        size_t slot_elems = min_size(pl.recv_seg, step->rcount);
         pl.slots = tally_call_scratch(call, pl.depth * slot_elems * pl.elem_size);
         if (!pl.slots)
             return TALLY_ERR_NO_MEMORY;

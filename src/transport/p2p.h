@@ -9,6 +9,11 @@
 #include "../core/call.h"
 #include "tally.h"
 
+/* Bytes per message between nodes: below Open MPI's TCP eager limit
+ * (64 KiB with its header), since a larger message waits for a rendezvous
+ * reply that queues behind the data its peer sends the other way. */
+#define TALLY_P2P_NETWORK_SEGMENT ((size_t)63 << 10)
+
 /* Cancels and frees the requests of `reqs` that are still active, after
  * an error. */
 void tally_p2p_cancel(MPI_Request *reqs, size_t n);
@@ -42,10 +47,12 @@ tally_status_t tally_p2p_sendrecv(const tally_call_t *call, const void *sbuf,
                                   size_t rbytes, int src);
 
 /* The same for the steps that deliver finished data (allgather phases):
- * between nodes the transfer is cut into call->segment_size messages with
- * TALLY_PIPELINE_DEPTH in flight each way, since one large message over TCP
- * was measured at half the rate of a pipelined one; within a node a
- * single message is cheapest (one copy). */
+ * between nodes the transfer is cut into messages of call->segment_size,
+ * at most TALLY_P2P_NETWORK_SEGMENT, with TALLY_PIPELINE_DEPTH in flight
+ * each way, since one large message over TCP was measured at half the rate
+ * of a pipelined one; within a node a single message is cheapest (one
+ * copy).  Each direction is cut by its own pair of ranks, so both ends of
+ * every message agree. */
 tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
                                  size_t sbytes, int dst, void *rbuf, size_t rbytes, int src);
 
@@ -53,8 +60,9 @@ tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
  * rcount elements from src, and for each received segment computes
  *     acc[i] = incoming[i] op local[i]   if incoming_first
  *     acc[i] = local[i] op incoming[i]   otherwise
- * (acc may be local).  Both sides cut their data into the same
- * call->segment_size segments, pipeline_depth of them in flight. */
+ * (acc may be local).  Each direction is cut into call->segment_size
+ * segments (between nodes at most TALLY_P2P_NETWORK_SEGMENT), the same on
+ * both ends, pipeline_depth of them in flight. */
 typedef struct tally_p2p_reduce_step {
     const void *sbuf;
     size_t scount;

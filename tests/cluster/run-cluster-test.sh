@@ -1,13 +1,14 @@
 #!/bin/sh
-# run-cluster-test.sh HOSTS SLOTS MAPPING - one emulated-cluster test run:
-# HOSTS hosts with SLOTS slots (a number, or a list such as 2,1 for uneven
-# nodes), ranks placed by MAPPING (slot: consecutive ranks fill a host;
-# node: round-robin over hosts).  First checks with tally-info that tally
-# sees the intended shape, then runs the MPI tests of the shared-memory and
-# hierarchical algorithms (CK_RUN_CASE=hierarchy: every dtype and op,
-# awkward counts up to 99991 elements, in place or not, identical bits on
-# every rank) on the unlimited links.  Prints "SKIP: reason" and succeeds
-# when this machine cannot host the cluster.
+# run-cluster-test.sh HOSTS SLOTS MAPPING [CASES] - one emulated-cluster
+# test run: HOSTS hosts with SLOTS slots (a number, or a list such as 2,1
+# for uneven nodes), ranks placed by MAPPING (slot: consecutive ranks fill a
+# host; node: round-robin over hosts).  First checks with tally-info that
+# tally sees the intended shape, then runs test_allreduce's CASES (default
+# "hierarchy": the shared-memory and hierarchical algorithms; "algorithms":
+# the flat point-to-point ones, the MPI's and tally's choice) on the
+# unlimited links: every dtype and op, awkward counts up to 99991 elements,
+# in place or not, identical bits on every rank.  Prints "SKIP: reason" and
+# succeeds when this machine cannot host the cluster.
 set -u
 BUILD=${BUILD:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +16,7 @@ cluster="$here/cluster.sh"
 hosts=$1
 slots=$2
 mapping=$3
+cases=${4:-hierarchy}
 
 if ! why=$(sh "$cluster" check); then
     echo "run-cluster-test: SKIP: $why"
@@ -50,10 +52,12 @@ if ! grep -Eq "^communicator: $np ranks on $hosts nodes,.* placement $expect\$" 
 fi
 grep '^communicator:' "$tmp/info"
 
-# shellcheck disable=SC2086
-CK_RUN_CASE=hierarchy TALLY_TEST_MAX_COUNT=100000 \
-    sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts \
-    -x CK_RUN_CASE -x TALLY_TEST_MAX_COUNT "$BUILD/tests/mpi/test_allreduce" || exit 1
+for case in $cases; do
+    # shellcheck disable=SC2086
+    CK_RUN_CASE=$case TALLY_TEST_MAX_COUNT=100000 \
+        sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts \
+        -x CK_RUN_CASE -x TALLY_TEST_MAX_COUNT "$BUILD/tests/mpi/test_allreduce" || exit 1
+done
 [ "$hosts" = 2 ] || exit 0
 
 # Two nodes: hier and hier_leader stream long vectors across, with many
