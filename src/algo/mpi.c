@@ -9,7 +9,8 @@
  * follows Open MPI 4.x's coll/tuned: recursive doubling for short vectors
  * (priced like tally's, without tally's per-call cost), a ring or
  * Rabenseifner without tally's pipelining beyond (priced as tally's ring
- * times mpi_factor, 1.3 by default: measured 1.2-2.2x here).
+ * times mpi_factor, 1.3 by default; TALLY_CALIBRATE=1 fits the factor to
+ * one PMPI_Allreduce timed on the communicator).
  * Restrictions: host memory; no float16/bfloat16 (no MPI datatype); no 8-
  * or 16-bit integers: Open MPI 4.1's AVX kernels (op/avx) saturate 8- and
  * 16-bit SUMs, open-mpi/ompi#8045, where tally wraps (checked on 4.1.4 with
@@ -101,9 +102,17 @@ extern const tally_algo_t tally_algo_recursive_doubling;
 
 static double mpi_predict(const tally_cost_t *c)
 {
-    if (c->bytes < (double)c->model->mpi_latency_bytes)
+    const tally_model_t *m = c->model;
+    if (c->bytes < (double)m->mpi_latency_bytes)
         return tally_algo_recursive_doubling.predict(c) - tally_cost_call(c);
-    return tally_algo_ring.predict(c) * c->model->mpi_factor - tally_cost_call(c);
+    double factor = m->mpi_factor;
+    if (m->mpi_seconds > 0.0) {
+        /* Calibrated: the ratio of one measured call to tally's ring at
+         * that size, on this shape. */
+        tally_cost_t at = tally_cost_make(m, c->shape, m->mpi_bytes);
+        factor = m->mpi_seconds / tally_algo_ring.predict(&at);
+    }
+    return tally_algo_ring.predict(c) * factor - tally_cost_call(c);
 }
 
 const tally_algo_t tally_algo_mpi = {
