@@ -40,7 +40,7 @@ RPATH_LIB  = -Wl,-rpath,'$$ORIGIN/../lib'
 
 # --- sources ----------------------------------------------------------------
 LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c src/topo/*.c \
-                        src/transport/*.c src/reduce/*.c src/mem/*.c)
+                        src/transport/*.c src/reduce/*.c src/mem/*.c src/compress/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOLS     := tally-bench tally-info tally-tune
 # Python 3 tools (standard library only), copied next to the others.
@@ -59,7 +59,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound bench-overhead install clean distclean vec-report plot
+.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec install clean distclean vec-report plot
 all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
 
 deps:
@@ -74,6 +74,11 @@ $(BUILD)/config.mk: configure build-aux/config.mk.in
 	./configure $(CONFIGURE_FLAGS)
 
 $(BUILD)/obj/src/reduce/%.o: src/reduce/%.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
+
+# The codecs' loops too: the same flags, so they vectorize and stay exact.
+$(BUILD)/obj/src/compress/%.o: src/compress/%.c $(BUILD)/config.mk
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fvisibility=hidden -MMD -MP -c $< -o $@
 
@@ -190,6 +195,14 @@ $(BUILD)/bench/overhead: bench/overhead.c $(LIBTALLY)
 bench-overhead: deps $(BUILD)/bench/overhead
 	tests/mpirun.sh 2 300 $(BUILD)/bench/overhead
 	tests/mpirun.sh 4 300 $(BUILD)/bench/overhead 2000
+
+# How fast each codec encodes and decodes here (bench/codec.c).
+$(BUILD)/bench/codec: bench/codec.c $(LIBTALLY_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIBTALLY_A) $(LIB_LIBS)
+
+bench-codec: deps $(BUILD)/bench/codec
+	$(BUILD)/bench/codec
 
 vec-report: $(BUILD)/config.mk
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null

@@ -34,7 +34,9 @@ enum { EXIT_USAGE = 2 };
 typedef enum algo_kind {
     KIND_AUTO,  /* tally_allreduce with tally's own choice */
     KIND_MPI,   /* the MPI's own MPI_Allreduce, called directly */
-    KIND_TALLY  /* tally_allreduce with this algorithm forced */
+    KIND_TALLY, /* tally_allreduce with this algorithm forced */
+    KIND_CODEC, /* tally_allreduce_compressed with the codec spec in `force` */
+    KIND_HALF   /* tally's choice on float16 data of the same count (-z's baseline) */
 } algo_kind_t;
 
 typedef struct algo_spec {
@@ -76,6 +78,9 @@ typedef struct algo_result {
     double min, max;     /* seconds, over every iteration of every repeat */
     long long errors;    /* mismatching elements; -1: not checked */
     bool noted;          /* "unsupported" already explained (kept across sizes) */
+    tally_compressor_t *z;      /* KIND_CODEC: the compressor for this size */
+    size_t z_wire, z_plain;     /* its bytes over the timed calls */
+    long long z_calls;
 } algo_result_t;
 
 typedef struct bench {
@@ -400,6 +405,11 @@ static void usage(FILE *out)
                  "                logical ops an integer one\n");
     bench_print_words(out, op_word, tally_op_count(), " ", "");
     fprintf(out,
+            "  -z SPEC       also measure tally_allreduce_compressed with codec SPEC\n"
+            "                (tally(7): fp16, bf16, int8, topk:RATIO, sign, powersgd:RANK,\n"
+            "                options ,ef=off ,seed=N); repeatable; adds auto and auto on\n"
+            "                float16 data of the same count (auto@float16) as baselines;\n"
+            "                the errors column counts elements not identical on every rank\n"
             "  -i            in place\n"
             "  -R REPEATS    measure every algorithm REPEATS times per size, interleaved;\n"
             "                report the median (default 1)\n"
@@ -467,7 +477,9 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
     int c, flag;
     opterr = 0; /* our own messages, from rank 0 only */
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:iR:h", longopts, NULL)) != -1) {
+    int codecs = 0;
+    const char *codec_specs[MAX_ALGOS];
+    while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:iR:z:h", longopts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'b': ok = tally_size_parse(optarg, &opt->min_bytes) == TALLY_SUCCESS; break;
@@ -494,6 +506,11 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
             break;
         case 'o': ok = tally_op_parse(optarg, &opt->op) == TALLY_SUCCESS; break;
         case 'i': opt->in_place = true; break;
+        case 'z':
+            ok = codecs < MAX_ALGOS && *optarg;
+            if (ok)
+                codec_specs[codecs++] = optarg;
+            break;
         case 'J': opt->json_path = optarg; break;
         case 'h': opt->help = true; return NULL;
         case ':': snprintf(msg, len, "option -%c needs a value", optopt); return msg;
@@ -507,6 +524,19 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
     if (optind < argc) {
         snprintf(msg, len, "unexpected argument \"%s\"", argv[optind]);
         return msg;
+    }
+    /* -z rows after -a's, with their two baselines. */
+    for (int i = 0; i < codecs; i++) {
+        char name[NAME_LEN];
+        snprintf(name, sizeof name, "z:%s", codec_specs[i]);
+        bool ok = strlen(codec_specs[i]) + 2 < NAME_LEN &&
+                  add_algo(opt, KIND_AUTO, "auto", NULL) &&
+                  add_algo(opt, KIND_HALF, "auto@float16", NULL) &&
+                  add_algo(opt, KIND_CODEC, name, codec_specs[i]);
+        if (!ok) {
+            snprintf(msg, len, "-z %s: too many rows or too long a spec", codec_specs[i]);
+            return msg;
+        }
     }
     if (opt->min_bytes > opt->max_bytes) {
         snprintf(msg, len, "-b %zu is larger than -e %zu", opt->min_bytes, opt->max_bytes);
@@ -587,11 +617,23 @@ static tally_status_t bench_mpi_allreduce(const bench_t *b, void *recv, size_t c
 
 /* ------------------------------------------------------------ measuring */
 
-static tally_status_t run_once(const bench_t *b, const algo_spec_t *spec, size_t count)
+/* The result row of an entry of opt->algos. */
+static algo_result_t *res_of(const bench_t *b, const algo_spec_t *spec)
+{
+    return (algo_result_t *)&b->results[spec - b->opt->algos];
+}
+
+static tally_status_t run_once(const bench_t *b, const algo_spec_t *spec,
+                               const algo_result_t *res, size_t count)
 {
     if (spec->kind == KIND_MPI)
         return bench_mpi_allreduce(b, b->recv, count);
     const void *send = b->send ? b->send : TALLY_IN_PLACE;
+    if (spec->kind == KIND_CODEC)
+        return tally_allreduce_compressed(send, b->recv, count, b->opt->dtype, b->opt->op,
+                                          res->z);
+    if (spec->kind == KIND_HALF)
+        return tally_allreduce(send, b->recv, count, TALLY_FLOAT16, b->opt->op, b->tc);
     return tally_allreduce(send, b->recv, count, b->opt->dtype, b->opt->op, b->tc);
 }
 
@@ -601,20 +643,21 @@ static tally_status_t select_algo(const bench_t *b, const algo_spec_t *spec)
 {
     if (spec->kind == KIND_MPI)
         return TALLY_SUCCESS;
-    return tally_comm_set_algorithm(b->tc, spec->kind == KIND_AUTO ? "auto" : spec->force);
+    return tally_comm_set_algorithm(b->tc, spec->kind == KIND_TALLY ? spec->force : "auto");
 }
 
 /* One call of the measured operation, for bench_time. */
 typedef struct call_ctx {
     const bench_t *b;
     const algo_spec_t *spec;
+    const algo_result_t *res;
     size_t count;
 } call_ctx_t;
 
 static tally_status_t run_call(void *ctx)
 {
     const call_ctx_t *c = ctx;
-    return run_once(c->b, c->spec, c->count);
+    return run_once(c->b, c->spec, c->res, c->count);
 }
 
 /* "ring, 4096 bytes": names the measurement in messages about a failure. */
@@ -632,9 +675,33 @@ static void resolve(bench_t *b, const algo_spec_t *spec, size_t count, algo_resu
     res->ran = NULL;
     snprintf(res->label, sizeof res->label, "%s", spec->name);
     const char *why = NULL;
+    const bool floating = b->opt->dtype == TALLY_FLOAT32 || b->opt->dtype == TALLY_FLOAT64 ||
+                          b->opt->dtype == TALLY_FLOAT16 || b->opt->dtype == TALLY_BFLOAT16;
     if (spec->kind == KIND_MPI) {
         if (b->mpi_type == MPI_DATATYPE_NULL)
             why = "MPI has no datatype for it";
+    } else if (spec->kind == KIND_CODEC || spec->kind == KIND_HALF) {
+        tally_compressor_destroy(res->z);
+        res->z = NULL;
+        if (!floating || (b->opt->op != TALLY_SUM && b->opt->op != TALLY_AVG))
+            why = "compression serves SUM and AVG on floating dtypes";
+        else if (spec->kind == KIND_HALF) {
+            tally_status_t st = select_algo(b, spec);
+            if (st == TALLY_SUCCESS)
+                st = tally_comm_get_algorithm(b->tc, count, TALLY_FLOAT16, b->opt->op, &res->ran);
+            if (st != TALLY_SUCCESS)
+                why = tally_strerror(st);
+            else
+                snprintf(res->label, sizeof res->label, "auto@float16:%s", res->ran);
+        } else {
+            tally_status_t st = select_algo(b, spec); /* the exact parts run tally's choice */
+            if (st == TALLY_SUCCESS)
+                st = tally_compressor_create(b->tc, spec->force, count, b->opt->dtype, &res->z);
+            if (st != TALLY_SUCCESS)
+                why = tally_strerror(st);
+            res->z_wire = res->z_plain = 0;
+            res->z_calls = 0;
+        }
     } else {
         tally_status_t st = select_algo(b, spec);
         if (st == TALLY_SUCCESS)
@@ -668,13 +735,39 @@ static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size
     } else {
         fill_input(b, b->recv, count);
     }
+    const bool lossy = spec->kind == KIND_CODEC || spec->kind == KIND_HALF;
+    const size_t es = spec->kind == KIND_HALF ? 2 : b->dt->size;
+    if (spec->kind == KIND_HALF) { /* the pattern as float16 */
+        void *in = b->send ? b->send : b->recv;
+        for (size_t i = 0; i < count; i++)
+            store_value(in, i, TALLY_FLOAT16, pattern_value(&b->pat, i, b->rank));
+    }
     char label[LABEL_LEN + 32];
     failure_label(b, spec, count, label, sizeof label);
     tally_status_t st =
-        bench_agree(b->comm, "tally-bench", run_once(b, spec, count), label, "check");
+        bench_agree(b->comm, "tally-bench", run_once(b, spec, res_of(b, spec), count), label,
+                    "check");
     if (st != TALLY_SUCCESS)
         return st;
-    long long mine = (long long)count_mismatches(b, b->recv, count);
+    long long mine = 0;
+    if (!lossy) {
+        mine = (long long)count_mismatches(b, b->recv, count);
+    } else {
+        /* A lossy result is checked for being the same bits everywhere. */
+        unsigned char *root = malloc(count > 0 ? count * es : 1);
+        if (!root)
+            MPI_Abort(b->comm, 1);
+        if (b->rank == 0)
+            memcpy(root, b->recv, count * es);
+        for (size_t done = 0; done < count * es;) {
+            int n = count * es - done > (size_t)INT32_MAX ? INT32_MAX : (int)(count * es - done);
+            MPI_Bcast(root + done, n, MPI_BYTE, 0, b->comm);
+            done += (size_t)n;
+        }
+        for (size_t i = 0; i < count; i++)
+            mine += memcmp(root + i * es, (const char *)b->recv + i * es, es) != 0;
+        free(root);
+    }
     MPI_Allreduce(&mine, errors, 1, MPI_LONG_LONG, MPI_SUM, b->comm);
     return TALLY_SUCCESS;
 }
@@ -683,7 +776,7 @@ static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size
 static tally_status_t time_once(bench_t *b, const algo_spec_t *spec, size_t count,
                                 bench_times_t *out)
 {
-    call_ctx_t ctx = {b, spec, count};
+    call_ctx_t ctx = {b, spec, res_of(b, spec), count};
     char label[LABEL_LEN + 32];
     failure_label(b, spec, count, label, sizeof label);
     return bench_time(&b->timer, run_call, &ctx, label, out);
@@ -713,9 +806,18 @@ static void measure(bench_t *b, int a, size_t count, int repeat)
         return;
     }
     bench_times_t t;
+    size_t wire0 = 0, plain0 = 0, wire1 = 0, plain1 = 0;
+    if (res->z)
+        tally_compressor_bytes(res->z, &wire0, &plain0);
     if (time_once(b, spec, count, &t) != TALLY_SUCCESS) {
         res->state = ROW_FAILED;
         return;
+    }
+    if (res->z) {
+        tally_compressor_bytes(res->z, &wire1, &plain1);
+        res->z_wire += wire1 - wire0;
+        res->z_plain += plain1 - plain0;
+        res->z_calls += b->opt->iters + b->opt->warmup;
     }
     res->rep_avg[repeat] = t.avg;
     res->min = fmin(res->min, t.min);
@@ -821,6 +923,10 @@ static bool report_row(bench_t *b, int a, size_t count)
         busbw = algbw * 2 * (b->size - 1) / b->size;
     }
     bool bad = res->state == ROW_FAILED || res->errors > 0;
+    /* Bytes across nodes per call: the busiest rank's. */
+    unsigned long long zb[2] = {res->z_wire, res->z_plain}, zmax[2] = {0, 0};
+    if (spec->kind == KIND_CODEC)
+        MPI_Allreduce(zb, zmax, 2, MPI_UNSIGNED_LONG_LONG, MPI_MAX, b->comm);
     if (b->rank != 0)
         return bad;
     printf("%14zu %12zu  %-30s ", bytes, count, res->label);
@@ -840,6 +946,14 @@ static bool report_row(bench_t *b, int a, size_t count)
         printf(" %10.2f\n", pred * 1e6);
     else
         printf(" %10s\n", "-");
+    if (spec->kind == KIND_CODEC && res->state == ROW_OK && res->z_calls > 0) {
+        if (zmax[1] > 0)
+            printf("#   %s: %.0f bytes across nodes per rank and call, %.4f of uncompressed "
+                   "(%.0f)\n", spec->name, (double)zmax[0] / res->z_calls,
+                   (double)zmax[0] / zmax[1], (double)zmax[1] / res->z_calls);
+        else
+            printf("#   %s: nothing crossed nodes (one node: not compressed)\n", spec->name);
+    }
     fflush(stdout);
     if (b->json)
         json_row(b, spec, res, count, avg, algbw, busbw, pred);
@@ -879,8 +993,10 @@ static void free_buffers(bench_t *b)
     free(b->send);
     free(b->recv);
     bench_timer_free(&b->timer);
-    for (int a = 0; a < b->opt->nalgos; a++)
+    for (int a = 0; a < b->opt->nalgos; a++) {
         free(b->results[a].rep_avg);
+        tally_compressor_destroy(b->results[a].z);
+    }
 }
 
 /* Asks tally about every forced name; the same answer on every rank. */

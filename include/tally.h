@@ -49,7 +49,8 @@ extern "C" {
     X(ERR_NO_MEMORY, -11, "out of memory")                                     \
     X(ERR_MPI, -12, "the MPI library returned an error")                       \
     X(ERR_INVALID_ARGUMENT, -13, "an argument is out of range")                \
-    X(ERR_COUNT_TOO_LARGE, -14, "count times the element size overflows")
+    X(ERR_COUNT_TOO_LARGE, -14, "count times the element size overflows")       \
+    X(ERR_CORRUPT_PAYLOAD, -15, "a compressed message failed validation")
 
 typedef enum tally_status {
 #define TALLY_STATUS_ENUM_(name, value, text) TALLY_##name = value,
@@ -224,6 +225,39 @@ TALLY_API tally_status_t tally_op_check(tally_op_t op, tally_dtype_t dtype);
 /* A byte count as TALLY_SEGMENT_SIZE takes it: digits with an optional K,
  * M or G (powers of 1024, either case), nothing else, into *out. */
 TALLY_API tally_status_t tally_size_parse(const char *text, size_t *out);
+
+/* --- Gradient compression (tally(7), COMPRESSION) ---------------------------
+ * A compressor serves one tensor (count elements of a floating dtype) across
+ * the steps of a training run and owns its error-feedback state: what a
+ * lossy codec did not send is added to the next call's input.  tally
+ * compresses only the steps that cross nodes; on one node it runs the
+ * exact allreduce. */
+typedef struct tally_compressor tally_compressor_t;
+
+/* Collective over comm.  spec: a codec and its parameters,
+ * CODEC[:PARAM][,ef=on|off][,seed=N][,cols=N] with CODEC one of none,
+ * fp16, bf16, int8, topk:RATIO, sign, powersgd:RANK.  Every rank must pass
+ * the same spec, count and dtype.  A bad spec is TALLY_ERR_INVALID_ARGUMENT
+ * with a logged message naming the wrong part, and nothing is created. */
+TALLY_API tally_status_t tally_compressor_create(tally_comm_t *comm, const char *spec,
+                                                 size_t count, tally_dtype_t dtype,
+                                                 tally_compressor_t **out);
+
+/* Collective.  Like tally_allreduce on the compressor's communicator, with
+ * op TALLY_SUM or TALLY_AVG, count and dtype equal to the compressor's;
+ * updates its error-feedback state.  Every rank gets the same bits. */
+TALLY_API tally_status_t tally_allreduce_compressed(const void *sendbuf, void *recvbuf,
+                                                    size_t count, tally_dtype_t dtype,
+                                                    tally_op_t op, tally_compressor_t *c);
+
+/* Collective over the compressor's communicator.  NULL is a no-op. */
+TALLY_API tally_status_t tally_compressor_destroy(tally_compressor_t *c);
+
+/* Bytes this rank sent across nodes over the compressor's life, and what
+ * the same steps would have sent uncompressed (both 0 while every call ran
+ * on one node). */
+TALLY_API tally_status_t tally_compressor_bytes(const tally_compressor_t *c, size_t *wire,
+                                                size_t *uncompressed);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,12 @@ typedef struct tally_algo {
  * when the call is exactly that (count <= INT_MAX, no AVG to finish). */
 bool tally_algo_mpi_direct(const tally_call_t *call, MPI_Datatype *type, MPI_Op *op);
 
+/* A compressed call (call->codec set): the algorithm that runs it (the
+ * compressed step across nodes where every node has one rank, hier
+ * elsewhere), or NULL where nothing is compressed and the call's own
+ * choice runs exactly; *reason says which (compressed.c). */
+const tally_algo_t *tally_compressed_plan(const tally_call_t *call, const char **reason);
+
 /* The registry: every algorithm, in a fixed order, NULL-terminated. */
 extern const tally_algo_t *const tally_algo_registry[];
 const tally_algo_t *tally_algo_find(const char *name);

@@ -369,16 +369,17 @@ static tally_status_t stream_units(tally_call_t *call, tally_shm_t *shm,
     return st;
 }
 
-/* Unit by unit, each owned part allreduced on its group through the
- * internal entry (the group's rule table chooses the algorithm: recursive
- * doubling where latency rules). */
+/* Unit by unit (at most max_units), each owned part allreduced on its
+ * group through the internal entry (the group's rule table chooses the
+ * algorithm: recursive doubling where latency rules), or, for a compressed
+ * call, compressed (algo/compressed.c) at its place in the tensor. */
 static tally_status_t units_blocking(tally_call_t *call, tally_shm_t *shm,
                                      const tally_shard_groups_t *groups,
-                                     const tally_window_layout_t *y)
+                                     const tally_window_layout_t *y, size_t max_units)
 {
     const size_t L = (size_t)shm->local_size, l = (size_t)shm->local_rank;
     const size_t rounds = tally_window_rounds(y);
-    const size_t per_unit = tally_window_per_unit(rounds, ACROSS_UNITS);
+    const size_t per_unit = tally_window_per_unit(rounds, max_units);
     for (size_t r0 = 0; r0 < rounds; r0 += per_unit) {
         const size_t r1 = r0 + per_unit < rounds ? r0 + per_unit : rounds;
         double t0 = tally_phase_begin(call);
@@ -390,8 +391,13 @@ static tally_status_t units_blocking(tally_call_t *call, tally_shm_t *shm,
             if (count == 0) /* the same on every node: the layout is global */
                 continue;
             char *part = (char *)call->recvbuf + first * y->es;
-            TALLY_CHECK(tally_call_allreduce(groups->cross[s], TALLY_IN_PLACE, part, count,
-                                             call->dtype, across_op(call)));
+            if (call->codec)
+                TALLY_CHECK(tally_call_allreduce_coded(groups->cross[s], TALLY_IN_PLACE, part,
+                                                       count, call->dtype, across_op(call),
+                                                       call->codec, call->codec_offset + first));
+            else
+                TALLY_CHECK(tally_call_allreduce(groups->cross[s], TALLY_IN_PLACE, part, count,
+                                                 call->dtype, across_op(call)));
             tally_call_finish(call, part, count);
         }
         tally_phase_end(call, "across nodes", t0);
@@ -418,8 +424,10 @@ tally_status_t tally_hier_run_kind(tally_call_t *call, tally_shard_kind_t kind)
     const tally_cost_t cost =
         tally_select_cost(&call->comm->model, call->shape, call->count * call->elem_size);
     const across_mode_t mode = choose_mode(&cost, kind);
-    if (mode == ACROSS_BLOCKING)
-        st = units_blocking(call, shm, groups, &y);
+    if (call->codec) /* each owned shard compressed whole, in one piece */
+        st = units_blocking(call, shm, groups, &y, 1);
+    else if (mode == ACROSS_BLOCKING)
+        st = units_blocking(call, shm, groups, &y, ACROSS_UNITS);
     else
         st = stream_units(call, shm, groups, &y, mode);
     tally_node_window_give(call);

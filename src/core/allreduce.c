@@ -7,6 +7,7 @@
 #include "../select/select.h"
 #include "entry.h"
 #include "comm.h"
+#include "compressor.h"
 #include "dtype.h"
 #include "log.h"
 
@@ -109,6 +110,34 @@ tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
     if (count == 0)
         return TALLY_SUCCESS;
     return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
+}
+
+tally_status_t tally_allreduce_compressed(const void *sendbuf, void *recvbuf, size_t count,
+                                          tally_dtype_t dtype, tally_op_t op,
+                                          tally_compressor_t *c)
+{
+    if (!c) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_allreduce_compressed: the compressor is NULL");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    TALLY_CHECK(validate(sendbuf, recvbuf, count, dtype, op, c->comm));
+    if (count != c->count || dtype != c->dtype) {
+        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
+                  "tally_allreduce_compressed: the compressor serves %zu elements of %s, not "
+                  "%zu of %s", c->count, tally_dtype_name(c->dtype), count,
+                  tally_dtype_name(dtype));
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    if (op != TALLY_SUM && op != TALLY_AVG) {
+        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
+                  "tally_allreduce_compressed: op %s; compression serves SUM and AVG only",
+                  tally_op_name(op));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    if (count == 0)
+        return TALLY_SUCCESS;
+    c->calls++;
+    return tally_call_allreduce_coded(c->comm, sendbuf, recvbuf, count, dtype, op, c, 0);
 }
 
 tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,

@@ -64,10 +64,12 @@ typedef struct tally_call {
     struct tally_scratch_pool *pool; /* the communicator's (scratch.h) */
     struct tally_scratch *scratch;   /* taken from the pool on first use */
 
-    /* Slots for later layers: a codec and its error-feedback state
-     * (compress/), the request of a non-blocking call (core/). */
-    const void *codec;
-    void *codec_state;
+    /* A compressed call: the compressor (core/compressor.h: codec and
+     * error-feedback state) and where this call's elements start in its
+     * tensor (a step of hier on a group covers part of it).  NULL: exact. */
+    struct tally_compressor *codec;
+    size_t codec_offset;
+    /* The request of a non-blocking call (core/). */
     void *request;
 
     /* Trace context: NULL when TALLY_TRACE is unset (one branch per span). */

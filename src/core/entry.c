@@ -136,6 +136,25 @@ tally_status_t tally_call_allreduce(tally_comm_t *comm, const void *sendbuf, voi
     return tally_call_execute(&call);
 }
 
+tally_status_t tally_call_allreduce_coded(tally_comm_t *comm, const void *sendbuf,
+                                          void *recvbuf, size_t count, tally_dtype_t dtype,
+                                          tally_op_t op, struct tally_compressor *codec,
+                                          size_t offset)
+{
+    tally_call_t call;
+    TALLY_CHECK(tally_call_init(&call, comm, sendbuf, recvbuf, count, dtype, op));
+    call.codec = codec;
+    call.codec_offset = offset;
+    const char *reason;
+    const tally_algo_t *algo = tally_compressed_plan(&call, &reason);
+    if (algo)
+        call.algo = algo;
+    else
+        call.codec = NULL;
+    call.reason = reason;
+    return tally_call_execute(&call);
+}
+
 tally_status_t tally_call_redirect(tally_call_t *call, const struct tally_algo *algo,
                                    const char *reason)
 {

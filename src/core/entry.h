@@ -28,6 +28,14 @@ tally_status_t tally_call_allreduce(struct tally_comm *comm, const void *sendbuf
                                     void *recvbuf, size_t count, tally_dtype_t dtype,
                                     tally_op_t op);
 
+/* A compressed allreduce: the call carries `codec`, whose tensor this
+ * call's elements start at `offset` of; runs where tally_compressed_plan
+ * says, exactly where it says nothing is compressed. */
+tally_status_t tally_call_allreduce_coded(struct tally_comm *comm, const void *sendbuf,
+                                          void *recvbuf, size_t count, tally_dtype_t dtype,
+                                          tally_op_t op, struct tally_compressor *codec,
+                                          size_t offset);
+
 /* Runs `algo` instead of the call's algorithm (which cannot run, for
  * `reason`), counting it among the calls that ran elsewhere. */
 tally_status_t tally_call_redirect(tally_call_t *call, const struct tally_algo *algo,

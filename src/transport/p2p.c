@@ -8,6 +8,7 @@
 #include "p2p.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,28 @@ tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, int lane,
 tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n)
 {
     TALLY_MPI_CHECK(call->comm, PMPI_Waitall((int)n, reqs, MPI_STATUSES_IGNORE));
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_p2p_waitall_bytes(const tally_call_t *call, MPI_Request *reqs, size_t n,
+                                       size_t *bytes)
+{
+    MPI_Status *status = n ? malloc(n * sizeof *status) : NULL;
+    if (n && !status) {
+        tally_p2p_cancel(reqs, n);
+        return TALLY_ERR_NO_MEMORY;
+    }
+    int rc = n ? PMPI_Waitall((int)n, reqs, status) : MPI_SUCCESS;
+    for (size_t i = 0; rc == MPI_SUCCESS && i < n; i++) {
+        int got = 0;
+        PMPI_Get_count(&status[i], MPI_BYTE, &got);
+        bytes[i] = got > 0 ? (size_t)got : 0;
+    }
+    free(status);
+    if (rc != MPI_SUCCESS) {
+        tally_log_mpi_error(call->comm, rc, "PMPI_Waitall", __FILE__, __LINE__);
+        return TALLY_ERR_MPI;
+    }
     return TALLY_SUCCESS;
 }
 

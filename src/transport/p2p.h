@@ -28,6 +28,10 @@ tally_status_t tally_p2p_isend(const tally_call_t *call, MPI_Comm mpi, int lane,
 tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, int lane, void *buf,
                                size_t bytes, int peer, MPI_Request *req);
 tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n);
+/* Like tally_p2p_waitall on receive requests: writes the bytes request i
+ * received into bytes[i] (0 for a null request). */
+tally_status_t tally_p2p_waitall_bytes(const tally_call_t *call, MPI_Request *reqs, size_t n,
+                                       size_t *bytes);
 /* Waits until one of the n requests completes (none active: at once). */
 tally_status_t tally_p2p_waitany(const tally_call_t *call, MPI_Request *reqs, size_t n);
 /* Whether all n requests are complete (*done), without waiting. */
