@@ -59,8 +59,8 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec install clean distclean vec-report plot
-all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
+.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec train-cluster install clean distclean vec-report plot
+all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
 deps:
 	@build-aux/install-deps.sh
@@ -195,6 +195,18 @@ $(BUILD)/bench/overhead: bench/overhead.c $(LIBTALLY)
 bench-overhead: deps $(BUILD)/bench/overhead
 	tests/mpirun.sh 2 300 $(BUILD)/bench/overhead
 	tests/mpirun.sh 4 300 $(BUILD)/bench/overhead 2000
+
+# The data-parallel trainer (examples/train.c) and the codecs' training
+# comparison on the emulated 2 x 2 cluster at 1 Gbit (bench/train-compare).
+$(BUILD)/examples/train: examples/train.c $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -O2 -o $@ $< -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../lib' -lm
+
+TRAIN_CODECS ?= none fp16 bf16 int8 topk:0.01 sign powersgd:4 sign,no-ef topk:0.01,no-ef
+TRAIN_ARGS   ?= --model mlp --epochs 4
+TRAIN_OUT    ?= $(BUILD)/train
+train-cluster: deps all $(BUILD)/examples/train
+	bench/train-compare --build $(BUILD) --out $(TRAIN_OUT) --codecs "$(TRAIN_CODECS)" -- $(TRAIN_ARGS)
 
 # How fast each codec encodes and decodes here (bench/codec.c).
 $(BUILD)/bench/codec: bench/codec.c $(LIBTALLY_A)

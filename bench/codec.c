@@ -51,7 +51,7 @@ int main(int argc, char **argv)
             double t1 = now();
             memset(acc, 0, n * sizeof *acc);
             double t2 = now();
-            if (c->decode_axpy(out, bytes, n, 1.0f, acc) != TALLY_SUCCESS)
+            if (c->decode_axpy(out, bytes, n, 1.0f, acc, true) != TALLY_SUCCESS)
                 return 1;
             double t3 = now();
             enc = t1 - t0 < enc ? t1 - t0 : enc;

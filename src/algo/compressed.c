@@ -41,6 +41,8 @@
  *   gather   e(A) to 1, gets e(B)        e(B) to 0, gets e(A)
  *   result   d(e(A)) d(e(B))             d(e(A)) d(e(B))
  */
+#include "compressed.h"
+
 #include "algo.h"
 
 #include <limits.h>
@@ -77,22 +79,31 @@ static uint64_t stream_of(const tally_call_t *call, uint64_t stage)
 }
 
 /* residual[i] = v[i] - decoded[i], where the caller set residual = v and
- * this subtracts the payload; non-finite entries become 0. */
+ * this subtracts the payload; where v was not finite (`finite` false
+ * somewhere) the non-finite entries become 0. */
 static tally_status_t keep_residual(const tally_codec_t *codec, const void *payload,
-                                    size_t bytes, size_t count, float *residual)
+                                    size_t bytes, size_t count, float *residual, bool finite)
 {
-    TALLY_CHECK(codec->decode_axpy(payload, bytes, count, -1.0f, residual));
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite(residual[i]))
-            residual[i] = 0.0f;
+    TALLY_CHECK(codec->decode_axpy(payload, bytes, count, -1.0f, residual, true));
+    if (!finite)
+        for (size_t i = 0; i < count; i++)
+            if (!isfinite(residual[i]))
+                residual[i] = 0.0f;
     return TALLY_SUCCESS;
 }
 
-static void add_residual(float *x, const float *residual, size_t count)
+/* x[i] += residual[i] (none: nothing); whether every x[i] is finite. */
+static bool add_residual(float *restrict x, const float *restrict residual, size_t count)
 {
-    if (residual)
-        for (size_t i = 0; i < count; i++)
-            x[i] += residual[i];
+    bool finite = true;
+    if (!residual)
+        return true; /* only a residual is kept after encoding */
+    for (size_t i = 0; i < count; i++) {
+        const float v = x[i] + residual[i];
+        finite &= fabsf(v) <= 3.4028235e38f; /* false for inf and NaN */
+        x[i] = v;
+    }
+    return finite;
 }
 
 static void count_bytes(tally_call_t *call, size_t wire, size_t uncompressed)
@@ -139,15 +150,14 @@ static tally_status_t dense(tally_call_t *call, float *x)
     size_t wire = 0, plain = 0;
 
     /* Stage 1: every chunk encoded with this rank's residual, chunk k to k. */
-    if (st == TALLY_SUCCESS)
-        add_residual(x, res, n);
+    const bool finite = add_residual(x, res, n);
     for (size_t k = 0; k < N && st == TALLY_SUCCESS; k++) {
         const size_t off = tally_block_offset(n, N, k), cnt = tally_block_count(n, N, k);
         tally_codec_ctx_t ctx = {&c->spec, stream_of(call, 2 * k)};
         len[k] = codec->encode(x + off, cnt, out + chunk_at[k], &ctx);
         if (res) {
             memcpy(res + off, x + off, cnt * sizeof(float));
-            st = keep_residual(codec, out + chunk_at[k], len[k], cnt, res + off);
+            st = keep_residual(codec, out + chunk_at[k], len[k], cnt, res + off, finite);
         }
     }
     for (size_t k = 0; k < N && st == TALLY_SUCCESS; k++) {
@@ -170,20 +180,19 @@ static tally_status_t dense(tally_call_t *call, float *x)
      * float, re-encoded with the owner residual.  After a corrupt payload
      * it still sends (an empty message, which fails every receiver's
      * validation), so no rank waits for it. */
-    memset(acc, 0, own * sizeof(float));
     tally_status_t bad = TALLY_SUCCESS;
     for (size_t k = 0; k < N && bad == TALLY_SUCCESS; k++)
-        bad = k == g ? codec->decode_axpy(out + chunk_at[g], len[g], own, 1.0f, acc)
-                     : codec->decode_axpy(in + k * own_bound, got[k], own, 1.0f, acc);
+        bad = k == g ? codec->decode_axpy(out + chunk_at[g], len[g], own, 1.0f, acc, k > 0)
+                     : codec->decode_axpy(in + k * own_bound, got[k], own, 1.0f, acc, k > 0);
     char *own_out = in + g * own_bound;
     size_t own_bytes = 0;
     if (bad == TALLY_SUCCESS) {
-        add_residual(acc, owner_res ? owner_res + own_off : NULL, own);
+        const bool own_finite = add_residual(acc, owner_res ? owner_res + own_off : NULL, own);
         tally_codec_ctx_t ctx = {&c->spec, stream_of(call, 2 * g + 1)};
         own_bytes = codec->encode(acc, own, own_out, &ctx);
         if (owner_res) {
             memcpy(owner_res + own_off, acc, own * sizeof(float));
-            bad = keep_residual(codec, own_out, own_bytes, own, owner_res + own_off);
+            bad = keep_residual(codec, own_out, own_bytes, own, owner_res + own_off, own_finite);
         }
     }
     /* Stage 2: the owners' encodings, gathered by all. */
@@ -209,9 +218,9 @@ static tally_status_t dense(tally_call_t *call, float *x)
     /* Every chunk from its owner's bytes, the own chunk too. */
     for (size_t k = 0; k < N && bad == TALLY_SUCCESS; k++) {
         const size_t off = tally_block_offset(n, N, k), cnt = tally_block_count(n, N, k);
-        memset(x + off, 0, cnt * sizeof(float));
-        bad = k == g ? codec->decode_axpy(own_out, own_bytes, cnt, 1.0f, x + off)
-                     : codec->decode_axpy(gathered + chunk_at[k], got[k], cnt, 1.0f, x + off);
+        bad = k == g ? codec->decode_axpy(own_out, own_bytes, cnt, 1.0f, x + off, false)
+                     : codec->decode_axpy(gathered + chunk_at[k], got[k], cnt, 1.0f, x + off,
+                                          false);
     }
     if (bad != TALLY_SUCCESS) {
         TALLY_LOG(call->comm, TALLY_LOG_ERROR,
@@ -245,12 +254,12 @@ static tally_status_t sparse(tally_call_t *call, float *x)
     MPI_Request *rreq = (MPI_Request *)(got + N), *sreq = rreq + N;
     char *mine = base + g * bound;
 
-    add_residual(x, res, n);
+    const bool finite = add_residual(x, res, n);
     tally_codec_ctx_t ctx = {&c->spec, stream_of(call, 0)};
     const size_t mine_bytes = codec->encode(x, n, mine, &ctx);
     if (res) {
         memcpy(res, x, n * sizeof(float));
-        TALLY_CHECK(keep_residual(codec, mine, mine_bytes, n, res));
+        TALLY_CHECK(keep_residual(codec, mine, mine_bytes, n, res, finite));
     }
     for (size_t k = 0; k < N; k++) {
         rreq[k] = sreq[k] = MPI_REQUEST_NULL;
@@ -264,10 +273,8 @@ static tally_status_t sparse(tally_call_t *call, float *x)
     got[g] = mine_bytes;
     count_bytes(call, (N - 1) * mine_bytes, 2 * (N - 1) * n * call->elem_size / N);
 
-    /* Validate everything before the result is touched. */
-    memset(x, 0, n * sizeof(float));
     for (size_t k = 0; k < N; k++) {
-        if (codec->decode_axpy(base + k * bound, got[k], n, 1.0f, x) != TALLY_SUCCESS) {
+        if (codec->decode_axpy(base + k * bound, got[k], n, 1.0f, x, k > 0) != TALLY_SUCCESS) {
             TALLY_LOG(call->comm, TALLY_LOG_ERROR,
                       "compressed allreduce (%s): the payload of rank %zu failed validation",
                       codec->name, k);
@@ -298,7 +305,7 @@ static tally_status_t low_rank(tally_call_t *call, float *x)
         return TALLY_ERR_NO_MEMORY;
     float *q_local = p + rows * r;
 
-    add_residual(x, res, n);
+    (void)add_residual(x, res, n);
     tally_powersgd_project(x, n, rows, cols, q, r, p);
     TALLY_CHECK(tally_call_allreduce(call->comm, TALLY_IN_PLACE, p, rows * r, TALLY_FLOAT32,
                                      TALLY_SUM));
@@ -408,6 +415,50 @@ static tally_status_t compressed_run(tally_call_t *call)
     free(staged);
     if (st == TALLY_SUCCESS)
         tally_call_finish(call, call->recvbuf, call->count);
+    return st;
+}
+
+bool tally_compressed_streams(const tally_call_t *call)
+{
+    const tally_codec_kind_t kind = call->codec->spec.codec->kind;
+    return call->dtype == TALLY_FLOAT32 && (kind == TALLY_CODEC_DENSE || kind == TALLY_CODEC_SPARSE);
+}
+
+size_t tally_compressed_part_bytes(const tally_call_t *call, size_t count)
+{
+    return call->codec->spec.codec->bound(count, &call->codec->spec);
+}
+
+tally_status_t tally_compressed_encode_part(tally_call_t *call, const float *part, size_t count,
+                                            size_t offset, void *out)
+{
+    tally_compressor_t *c = call->codec;
+    const tally_codec_t *codec = c->spec.codec;
+    float *res = c->residual ? c->residual + offset : NULL;
+    /* v = part + residual, in the residual itself, then encoded. */
+    const float *v = part;
+    bool finite = true;
+    if (res) {
+        finite = add_residual(res, part, count);
+        v = res;
+    }
+    tally_codec_ctx_t ctx = {&c->spec, stream_of(call, offset)};
+    const size_t bytes = codec->encode(v, count, out, &ctx);
+    count_bytes(call, bytes, count * call->elem_size);
+    return res ? keep_residual(codec, out, bytes, count, res, finite) : TALLY_SUCCESS;
+}
+
+tally_status_t tally_compressed_decode_pair(const tally_call_t *call, const void *first,
+                                            const void *second, size_t bytes, size_t count,
+                                            float *part)
+{
+    const tally_codec_t *codec = call->codec->spec.codec;
+    tally_status_t st = codec->decode_axpy(first, bytes, count, 1.0f, part, false);
+    if (st == TALLY_SUCCESS)
+        st = codec->decode_axpy(second, bytes, count, 1.0f, part, true);
+    if (st != TALLY_SUCCESS)
+        TALLY_LOG(call->comm, TALLY_LOG_ERROR,
+                  "compressed exchange (%s): a payload failed validation", codec->name);
     return st;
 }
 

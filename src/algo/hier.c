@@ -67,6 +67,7 @@
 #include "../transport/p2p.h"
 #include "../transport/window.h"
 #include "algo.h"
+#include "compressed.h"
 #include "node.h"
 
 /* At most this many blocking allreduces across nodes per owned shard and
@@ -98,6 +99,7 @@ typedef struct job {
     size_t count;          /* its elements */
     const tally_comm_t *g; /* the shard's group, one rank per node */
     char *incoming;        /* room for what a step reduces */
+    char *encoded;         /* a compressed exchange: this rank's encoding of the part */
     MPI_Request *req;
     size_t nreq;
     int step, steps;       /* the step in flight; steps: done */
@@ -112,7 +114,8 @@ typedef struct stream {
     across_mode_t mode;
     size_t rounds, per_unit, units;
     size_t owned;              /* shards this rank owns */
-    size_t room;               /* bytes of a job's incoming room */
+    size_t room;               /* bytes of a job's incoming room (and as many encoded) */
+    bool coded;                /* the exchange carries the call's codec (compressed.h) */
     size_t max_req;            /* requests of a job's step, at most */
     job_t *jobs;               /* [STREAM_SLOTS][owned] */
     size_t open, started;      /* units [open, started) are in flight */
@@ -167,6 +170,10 @@ static tally_status_t post_step(stream_t *x, job_t *j)
     const size_t es = x->y->es;
     const int N = j->g->size, r = j->g->rank, k = j->step;
     j->nreq = 0;
+    if (x->mode == ACROSS_EXCHANGE && x->coded) {
+        const size_t bytes = tally_compressed_part_bytes(x->call, j->count);
+        return post_pair(x, j, j->encoded, bytes, 1 - r, j->incoming, bytes, 1 - r);
+    }
     if (x->mode == ACROSS_EXCHANGE)
         return post_pair(x, j, j->part, j->count * es, 1 - r, j->incoming, j->count * es,
                          1 - r);
@@ -184,10 +191,20 @@ static tally_status_t post_step(stream_t *x, job_t *j)
 }
 
 /* The work of a step whose messages all completed. */
-static void complete_step(stream_t *x, job_t *j)
+static tally_status_t complete_step(stream_t *x, job_t *j)
 {
     const tally_call_t *call = x->call;
     const size_t es = x->y->es;
+    if (x->mode == ACROSS_EXCHANGE && x->coded) {
+        /* Both encodings decoded in node order: the same bits on both ends. */
+        const size_t bytes = tally_compressed_part_bytes(call, j->count);
+        const bool first = j->g->rank == 0;
+        TALLY_CHECK(tally_compressed_decode_pair(call, first ? j->encoded : j->incoming,
+                                                 first ? j->incoming : j->encoded, bytes,
+                                                 j->count, (float *)(void *)j->part));
+        tally_call_finish(call, j->part, j->count);
+        return TALLY_SUCCESS;
+    }
     if (x->mode == ACROSS_EXCHANGE) {
         /* Node 0's part first, so both ends get the same bits. */
         if (j->g->rank == 0)
@@ -195,7 +212,7 @@ static void complete_step(stream_t *x, job_t *j)
         else
             tally_call_reduce(call, j->part, j->incoming, j->part, j->count);
         tally_call_finish(call, j->part, j->count);
-        return;
+        return TALLY_SUCCESS;
     }
     const int N = j->g->size, r = j->g->rank, k = j->step;
     if (k < N - 1) {
@@ -207,6 +224,7 @@ static void complete_step(stream_t *x, job_t *j)
         if (k == N - 2)
             tally_call_finish(call, acc, block_len(j, in));
     }
+    return TALLY_SUCCESS;
 }
 
 /* Moves job j on as far as its messages allow, without waiting. */
@@ -217,7 +235,7 @@ static tally_status_t advance_job(stream_t *x, job_t *j)
         TALLY_CHECK(tally_p2p_testall(x->call, j->req, j->nreq, &done));
         if (!done)
             return TALLY_SUCCESS;
-        complete_step(x, j);
+        TALLY_CHECK(complete_step(x, j));
         if (++j->step < j->steps)
             TALLY_CHECK(post_step(x, j));
     }
@@ -272,10 +290,15 @@ static tally_status_t start_unit(stream_t *x, size_t u)
             .count = count,
             .g = g,
             .incoming = j->incoming,
+            .encoded = j->encoded,
             .req = j->req,
             .steps = count == 0 ? 0 : x->mode == ACROSS_EXCHANGE ? 1 : 2 * (g->size - 1),
             .lane = (int)(u % STREAM_SLOTS),
         };
+        if (j->steps > 0 && x->coded)
+            TALLY_CHECK(tally_compressed_encode_part(x->call, (const float *)(void *)j->part,
+                                                     count, x->call->codec_offset + first,
+                                                     j->encoded));
         if (j->steps > 0)
             TALLY_CHECK(post_step(x, j));
     }
@@ -296,14 +319,16 @@ static tally_status_t stream_alloc(stream_t *x, MPI_Request **reqs)
 {
     const size_t unit_elems = x->per_unit * x->y->piece, es = x->y->es;
     const size_t nodes = (size_t)x->call->shape->nodes;
-    const size_t msg = x->mode == ACROSS_EXCHANGE ? unit_elems * es
-                                                  : tally_block_count(unit_elems, nodes, 0) * es;
-    x->room = msg;
+    size_t msg = x->mode == ACROSS_EXCHANGE ? unit_elems * es
+                                            : tally_block_count(unit_elems, nodes, 0) * es;
+    if (x->coded) /* an encoding, each way */
+        msg = tally_compressed_part_bytes(x->call, unit_elems);
+    x->room = (msg + 63) / 64 * 64;
     x->max_req = 2 * ((msg + STREAM_SEGMENT - 1) / STREAM_SEGMENT);
     const size_t njobs = STREAM_SLOTS * x->owned;
     if (njobs == 0)
         return TALLY_SUCCESS; /* a rank that owns no shard (hier_leader) only works in the window */
-    char *room = tally_call_scratch(x->call, njobs * x->room);
+    char *room = tally_call_scratch(x->call, njobs * x->room * (x->coded ? 2 : 1));
     x->jobs = calloc(njobs, sizeof *x->jobs);
     *reqs = malloc(njobs * (x->max_req ? x->max_req : 1) * sizeof **reqs);
     if (!room || !x->jobs || !*reqs) {
@@ -313,6 +338,7 @@ static tally_status_t stream_alloc(stream_t *x, MPI_Request **reqs)
     }
     for (size_t i = 0; i < njobs; i++) {
         x->jobs[i].incoming = room + i * x->room;
+        x->jobs[i].encoded = x->coded ? room + (njobs + i) * x->room : NULL;
         x->jobs[i].req = *reqs + i * x->max_req;
     }
     return TALLY_SUCCESS;
@@ -329,7 +355,8 @@ static tally_status_t stream_units(tally_call_t *call, tally_shm_t *shm,
                                    const tally_window_layout_t *y, across_mode_t mode)
 {
     const size_t L = (size_t)shm->local_size, l = (size_t)shm->local_rank;
-    stream_t x = {.call = call, .shm = shm, .groups = groups, .y = y, .mode = mode};
+    stream_t x = {.call = call, .shm = shm, .groups = groups, .y = y, .mode = mode,
+                  .coded = call->codec != NULL};
     x.rounds = tally_window_rounds(y);
     x.per_unit = tally_window_per_unit(x.rounds, STREAM_UNITS);
     x.units = tally_window_units(x.rounds, x.per_unit);
@@ -424,7 +451,9 @@ tally_status_t tally_hier_run_kind(tally_call_t *call, tally_shard_kind_t kind)
     const tally_cost_t cost =
         tally_select_cost(&call->comm->model, call->shape, call->count * call->elem_size);
     const across_mode_t mode = choose_mode(&cost, kind);
-    if (call->codec) /* each owned shard compressed whole, in one piece */
+    if (call->codec && mode == ACROSS_EXCHANGE && tally_compressed_streams(call))
+        st = stream_units(call, shm, groups, &y, ACROSS_EXCHANGE);
+    else if (call->codec) /* each owned shard compressed whole, in one piece */
         st = units_blocking(call, shm, groups, &y, 1);
     else if (mode == ACROSS_BLOCKING)
         st = units_blocking(call, shm, groups, &y, ACROSS_UNITS);

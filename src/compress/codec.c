@@ -19,6 +19,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../reduce/convert.h"
@@ -69,14 +70,14 @@ static size_t fp16_encode(const float *restrict x, size_t count, void *out,
 }
 
 static tally_status_t fp16_decode(const void *in, size_t bytes, size_t count, float alpha,
-                                  float *acc)
+                                  float *acc, bool add)
 {
     if (bytes != 2 * count)
         return TALLY_ERR_CORRUPT_PAYLOAD;
     const uint16_t *restrict h = in;
     float *restrict a = acc;
     for (size_t i = 0; i < count; i++)
-        a[i] += alpha * tally_cvt_half_to_float(h[i]);
+        a[i] = (add ? a[i] : 0.0f) + alpha * tally_cvt_half_to_float(h[i]);
     return TALLY_SUCCESS;
 }
 
@@ -91,14 +92,14 @@ static size_t bf16_encode(const float *restrict x, size_t count, void *out,
 }
 
 static tally_status_t bf16_decode(const void *in, size_t bytes, size_t count, float alpha,
-                                  float *acc)
+                                  float *acc, bool add)
 {
     if (bytes != 2 * count)
         return TALLY_ERR_CORRUPT_PAYLOAD;
     const uint16_t *restrict h = in;
     float *restrict a = acc;
     for (size_t i = 0; i < count; i++)
-        a[i] += alpha * tally_cvt_bf16_to_float(h[i]);
+        a[i] = (add ? a[i] : 0.0f) + alpha * tally_cvt_bf16_to_float(h[i]);
     return TALLY_SUCCESS;
 }
 
@@ -190,7 +191,7 @@ static size_t int8_encode(const float *x, size_t count, void *out, const tally_c
 }
 
 static tally_status_t int8_decode(const void *in, size_t bytes, size_t count, float alpha,
-                                  float *acc)
+                                  float *acc, bool add)
 {
     if (bytes != int8_bound(count, NULL))
         return TALLY_ERR_CORRUPT_PAYLOAD;
@@ -217,7 +218,7 @@ static tally_status_t int8_decode(const void *in, size_t bytes, size_t count, fl
         float *restrict a = acc + at;
         const float as = alpha * s;
         for (size_t i = 0; i < n; i++)
-            a[i] += as * (float)q[i];
+            a[i] = (add ? a[i] : 0.0f) + as * (float)q[i];
         p += sizeof s + n;
     }
     return TALLY_SUCCESS;
@@ -289,7 +290,7 @@ static size_t sign_encode(const float *x, size_t count, void *out, const tally_c
 }
 
 static tally_status_t sign_decode(const void *in, size_t bytes, size_t count, float alpha,
-                                  float *acc)
+                                  float *acc, bool add)
 {
     if (bytes != sign_bound(count, NULL))
         return TALLY_ERR_CORRUPT_PAYLOAD;
@@ -316,7 +317,7 @@ static tally_status_t sign_decode(const void *in, size_t bytes, size_t count, fl
         const uint32_t pos_bits = tally_float_bits(pos);
         for (size_t i = 0; i < n; i++) {
             const uint32_t flip = (uint32_t)((bits[i >> 3] >> (i & 7)) & 1u) << 31;
-            a[i] += tally_bits_float(pos_bits ^ flip);
+            a[i] = (add ? a[i] : 0.0f) + tally_bits_float(pos_bits ^ flip);
         }
         p += sizeof s + (n + 7) / 8;
     }
@@ -375,6 +376,83 @@ static uint32_t kth_key(const float *x, size_t count, size_t k)
     return prefix;
 }
 
+/* Writes the k largest magnitudes of x (k < count) as increasing indices
+ * and their values: every key above the k-th largest key t, then keys
+ * equal to t in index order until k.  idx/val may hold candidates only
+ * (cand_idx: their positions in x, NULL when x is all of them). */
+static void topk_emit(const float *x, const uint32_t *cand_idx, size_t n, size_t k, uint32_t t,
+                      uint32_t *idx, float *val)
+{
+    size_t above = 0;
+    for (size_t i = 0; i < n; i++)
+        above += magnitude_key(x[i]) > t;
+    size_t ties = k - above, j = 0;
+    for (size_t i = 0; i < n && j < k; i++) {
+        const uint32_t key = magnitude_key(x[i]);
+        if (key > t || (key == t && ties > 0)) {
+            ties -= key == t;
+            idx[j] = cand_idx ? cand_idx[i] : (uint32_t)i;
+            val[j] = x[i];
+            j++;
+        }
+    }
+}
+
+/* The threshold from a strided sample, a little low, then one pass that
+ * counts the keys above and at it and keeps those at or above it (the
+ * candidates, up to a cap):
+ *   fewer than k at or above: the guess was too high (false: the caller
+ *     selects exactly);
+ *   fewer than k above: the k-th largest key is the guess itself (ties,
+ *     such as the zeros of a sparse gradient);
+ *   otherwise it is above the guess, so among the candidates.
+ * Two passes over x instead of the radix selection's four. */
+static bool topk_sampled(const float *x, size_t count, size_t k, uint32_t *idx, float *val)
+{
+    enum { SAMPLE_MAX = 16384, STRIDE_MIN = 8 };
+    float sample[SAMPLE_MAX];
+    const size_t m = count / STRIDE_MIN < SAMPLE_MAX ? count / STRIDE_MIN : SAMPLE_MAX;
+    if (m < 1024)
+        return false;
+    const size_t stride = count / m;
+    for (size_t i = 0; i < m; i++)
+        sample[i] = x[i * stride];
+    size_t r = (size_t)((double)k / (double)count * (double)m * 1.25) + 16;
+    if (r >= m)
+        return false;
+    const uint32_t guess = kth_key(sample, m, r);
+    /* Expected about count r / m = 1.25 k + 16 stride: room for half as many again. */
+    const size_t cap = 2 * k + 32 * stride + 4096;
+    uint32_t *cand_idx = malloc(cap * sizeof *cand_idx);
+    float *cand_val = malloc(cap * sizeof *cand_val);
+    bool ok = cand_idx && cand_val;
+    size_t above = 0, at_or_above = 0;
+    for (size_t i = 0; ok && i < count; i++) {
+        const uint32_t key = magnitude_key(x[i]);
+        if (key >= guess) {
+            if (at_or_above < cap) {
+                cand_idx[at_or_above] = (uint32_t)i;
+                cand_val[at_or_above] = x[i];
+            }
+            at_or_above++;
+            above += key > guess;
+        }
+    }
+    if (!ok || at_or_above < k) {
+        ok = false;
+    } else if (above < k) {
+        topk_emit(x, NULL, count, k, guess, idx, val);
+    } else if (at_or_above <= cap) {
+        topk_emit(cand_val, cand_idx, at_or_above, k, kth_key(cand_val, at_or_above, k), idx,
+                  val);
+    } else {
+        ok = false;
+    }
+    free(cand_idx);
+    free(cand_val);
+    return ok;
+}
+
 static size_t topk_encode(const float *x, size_t count, void *out, const tally_codec_ctx_t *ctx)
 {
     unsigned char *p = out;
@@ -389,30 +467,13 @@ static size_t topk_encode(const float *x, size_t count, void *out, const tally_c
     memcpy(p, &n, sizeof n);
     uint32_t *idx = (uint32_t *)(void *)(p + sizeof n);
     float *val = (float *)(void *)(p + sizeof n + k * sizeof(uint32_t));
-    if (k == 0)
-        return sizeof n;
-    const uint32_t t = kth_key(x, count, k);
-    size_t above = 0;
-    for (size_t i = 0; i < count; i++)
-        above += magnitude_key(x[i]) > t;
-    /* All keys above the threshold, and the first of those equal to it
-     * until k: in index order, so indices increase. */
-    size_t ties = k - above, j = 0;
-    for (size_t i = 0; i < count && j < k; i++) {
-        uint32_t key = magnitude_key(x[i]);
-        if (key > t || (key == t && ties > 0)) {
-            if (key == t)
-                ties--;
-            idx[j] = (uint32_t)i;
-            val[j] = x[i];
-            j++;
-        }
-    }
+    if (k > 0 && !topk_sampled(x, count, k, idx, val))
+        topk_emit(x, NULL, count, k, kth_key(x, count, k), idx, val);
     return sizeof n + k * 8;
 }
 
 static tally_status_t topk_decode(const void *in, size_t bytes, size_t count, float alpha,
-                                  float *acc)
+                                  float *acc, bool add)
 {
     const unsigned char *p = in;
     uint32_t n;
@@ -425,7 +486,7 @@ static tally_status_t topk_decode(const void *in, size_t bytes, size_t count, fl
         for (size_t i = 0; i < count; i++) {
             float v;
             memcpy(&v, p + sizeof n + i * sizeof v, sizeof v);
-            acc[i] += alpha * v;
+            acc[i] = (add ? acc[i] : 0.0f) + alpha * v;
         }
         return TALLY_SUCCESS;
     }
@@ -440,6 +501,8 @@ static tally_status_t topk_decode(const void *in, size_t bytes, size_t count, fl
             return TALLY_ERR_CORRUPT_PAYLOAD;
         last = i;
     }
+    if (!add)
+        memset(acc, 0, count * sizeof *acc);
     for (uint32_t j = 0; j < n; j++) {
         uint32_t i;
         float v;

@@ -9,8 +9,8 @@
  * hostile message is an error, never a write out of bounds.
  *
  * Error feedback is the caller's: it encodes v = x + residual, then sets
- * residual = v - decode(payload) with decode_axpy(alpha = -1), so the part
- * that was not sent is fed into the next call.
+ * residual = v - decode(payload) with decode_axpy(alpha = -1, add), so the
+ * part that was not sent is fed into the next call.
  *
  * PowerSGD is not an element-wise codec (it allreduces two factors): it
  * has a descriptor with kind TALLY_CODEC_LOW_RANK and its arithmetic in
@@ -59,11 +59,12 @@ typedef struct tally_codec {
     /* Encodes x[0 .. count) into out (bound() bytes of room); returns the
      * payload's bytes. */
     size_t (*encode)(const float *x, size_t count, void *out, const tally_codec_ctx_t *ctx);
-    /* acc[i] += alpha * decoded[i] for i < count, after checking that
-     * `bytes` of `in` are a valid payload for count elements; a malformed
-     * payload leaves acc untouched and returns TALLY_ERR_CORRUPT_PAYLOAD. */
+    /* acc[i] = (add ? acc[i] : 0) + alpha * decoded[i] for i < count,
+     * after checking that `bytes` of `in` are a valid payload for count
+     * elements; a malformed payload leaves acc untouched and returns
+     * TALLY_ERR_CORRUPT_PAYLOAD. */
     tally_status_t (*decode_axpy)(const void *in, size_t bytes, size_t count, float alpha,
-                                  float *acc);
+                                  float *acc, bool add);
     bool summable;            /* encoded forms can be summed as they are (fp16, bf16) */
     double encode_rate;       /* bytes of float input per second, built-in (the cost model) */
     double decode_rate;
