@@ -56,7 +56,7 @@ PRELOAD   := $(BUILD)/lib/libtally-preload.so
 PRELOAD_SRCS := $(wildcard src/preload/*.c)
 MPIFC     ?= mpif90
 # Ordinary MPI programs (they know nothing of tally) for the drop-in tests.
-PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi)
+PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
 .PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec train-cluster install clean distclean vec-report plot
@@ -100,7 +100,7 @@ $(PRELOAD): $(PRELOAD_SRCS) include/tally.h $(LIBTALLY)
 
 $(BUILD)/tests/preload/%: tests/preload/%.c $(BUILD)/config.mk
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lpthread
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lpthread -lm
 
 $(BUILD)/tests/preload/%: tests/preload/%.f90 tests/preload/preload_f.inc $(BUILD)/config.mk
 	@mkdir -p $(@D)/mod-$*

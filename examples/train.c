@@ -16,7 +16,8 @@
  *           gradient, mostly zeros in a step: a sparse-input MLP)
  * Every step the ranks average their gradients with tally_allreduce
  * (--codec none) or tally_allreduce_compressed (any other SPEC; --no-ef adds
- * ef=off), then take the same SGD step, so the weights stay identical
+ * ef=off), then take the same SGD step (the rate falling linearly from
+ * --lr to a tenth of it over the run), so the weights stay identical
  * everywhere (checked at the end with a hash).  Rank 0 prints one line per
  * evaluation: epoch, step, seconds, train loss, test loss, test accuracy
  * and bytes this rank sent across nodes; --out also writes them to FILE
@@ -261,7 +262,7 @@ static void usage(void)
 static int parse(int argc, char **argv, options_t *o)
 {
     *o = (options_t){.model = "mlp", .codec = "none", .epochs = 3, .batch = 64,
-                     .evals_per_epoch = 4, .lr = 0.0, .seed = 1, .train = 1u << 17,
+                     .evals_per_epoch = 8, .lr = 0.0, .seed = 1, .train = 1u << 17,
                      .test = 1u << 13};
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'}, {"codec", required_argument, NULL, 'c'},
@@ -370,8 +371,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "train: rank %d: allreduce: %s\n", rank, tally_strerror(st));
                 MPI_Abort(MPI_COMM_WORLD, 1);
             }
+            /* The rate falls linearly to a tenth, so the last evaluations
+             * measure the model rather than the noise of its last steps. */
+            const size_t total = steps_per_epoch * (size_t)o.epochs;
+            const float lr = (float)(o.lr * (1.0 - 0.9 * (double)step / (double)total));
             for (size_t i = 0; i < m.nparams; i++)
-                m.p[i] -= (float)o.lr * g[i];
+                m.p[i] -= lr * g[i];
             if ((step + 1) % eval_every == 0 || b + 1 == steps_per_epoch) {
                 double sums[2] = {loss_sum, (double)loss_n}, all[2];
                 MPI_Allreduce(sums, all, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);

@@ -145,16 +145,20 @@ static inline uint32_t hash32(uint32_t x)
     return x;
 }
 
-/* q[i] = floor(x[i] * inv + u), u uniform in [0, 1): unbiased stochastic
- * rounding, clamped to -127..127. */
-static void round_chunk(const float *restrict x, size_t n, float inv, uint32_t key,
+/* q[i] = floor(x[i] * 127 / m + u), u uniform in [0, 1): unbiased
+ * stochastic rounding, clamped to -127..127 (m = max |x| > 0, finite). */
+static void round_chunk(const float *restrict x, size_t n, float m, uint32_t key,
                         signed char *restrict q)
 {
+    /* 127 / m overflows for m below about 4e-37: scale x up first, by a
+     * power of two (exact). */
+    const float pre = m < 1e-30f ? 0x1p100f : 1.0f;
+    const float inv = 127.0f / (m * pre);
     for (size_t i = 0; i < n; i++) {
         const float u = (float)(hash32(key + (uint32_t)i) >> 8) * (1.0f / 16777216.0f);
         /* |x * inv| <= 127, so y + 128 >= 0 and truncation is floor
          * (floorf is a library call without SSE4.1). */
-        float y = x[i] * inv + u + 128.0f;
+        float y = (x[i] * pre) * inv + u + 128.0f;
         y = y > 255.0f ? 255.0f : y;
         y = y < 1.0f ? 1.0f : y;
         q[i] = (signed char)((int)y - 128);
@@ -179,11 +183,10 @@ static size_t int8_encode(const float *x, size_t count, void *out, const tally_c
         if (isnan(m) || m == 0.0f) {
             memset(q, 0, n);
         } else {
-            const float inv = 127.0f / m;
             /* A counter-based draw per element, reproducible from (seed,
              * stream, chunk) and independent of the loop's vector width. */
             const uint32_t key = (uint32_t)splitmix64(ctx->spec->seed ^ splitmix64(ctx->stream + c));
-            round_chunk(x + at, n, inv, key, q);
+            round_chunk(x + at, n, m, key, q);
         }
         p += sizeof s + n;
     }

@@ -5,6 +5,8 @@
  * caller to report. */
 #include "config.h"
 
+#include "../compress/codec.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -40,6 +42,7 @@ static bool parse_unsigned_field(const config_field_t *field, const char *text,
                                  void *dst);
 static bool parse_enum(const config_field_t *field, const char *text, void *dst);
 static bool parse_path(const config_field_t *field, const char *text, void *dst);
+static bool parse_codec(const config_field_t *field, const char *text, void *dst);
 static bool parse_rank_field(const config_field_t *field, const char *text, void *dst);
 
 #define FIELD(member) offsetof(tally_config_t, member)
@@ -79,6 +82,18 @@ static const config_field_t config_table[] = {
      "go through tally) or off (every call goes straight to the MPI's own "
      "PMPI_Allreduce). Set the same value on every rank.",
      parse_enum, FIELD(preload), preload_names, 0, 0},
+    {"TALLY_COMPRESS", "",
+     "libtally-preload.so only: a codec spec (tally(7), COMPRESSION: fp16, bf16, "
+     "int8, topk:RATIO, sign, powersgd:RANK, options ,ef=off ,seed=N) that "
+     "compresses float MPI_Allreduce sums across nodes from "
+     "TALLY_COMPRESS_MIN_BYTES up, with error feedback kept per call site "
+     "(communicator, count, datatype and receive buffer address); empty: off. "
+     "Lossy: use it for gradients only. Set the same value on every rank.",
+     parse_codec, FIELD(compress), NULL, 0, TALLY_ALGO_NAME_MAX - 1},
+    {"TALLY_COMPRESS_MIN_BYTES", "256K",
+     "libtally-preload.so only: calls smaller than this are never compressed "
+     "(latency, not bytes, rules them). Suffixes K, M, G.",
+     parse_size_field, FIELD(compress_min_bytes), NULL, 0, (size_t)1 << 40},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
      "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "
@@ -236,6 +251,15 @@ static bool parse_path(const config_field_t *field, const char *text, void *dst)
     return true;
 }
 
+/* A codec spec that parses, or empty. */
+static bool parse_codec(const config_field_t *field, const char *text, void *dst)
+{
+    tally_codec_spec_t spec;
+    if (*text && tally_codec_spec_parse(text, &spec, NULL, 0) != TALLY_SUCCESS)
+        return false;
+    return parse_path(field, text, dst);
+}
+
 static void describe_expected(const config_field_t *field, char *buf, size_t len)
 {
     if (field->choices) {
@@ -246,6 +270,8 @@ static void describe_expected(const config_field_t *field, char *buf, size_t len
         snprintf(buf, len, "an algorithm name");
     } else if (field->parse == parse_path) {
         snprintf(buf, len, "a path of at most %zu bytes", field->max);
+    } else if (field->parse == parse_codec) {
+        snprintf(buf, len, "empty or a codec spec such as fp16 or topk:0.01 (tally(7))");
     } else {
         snprintf(buf, len, "a number from %zu to %zu", field->min, field->max);
     }
@@ -316,6 +342,10 @@ uint64_t tally_config_hash(const tally_config_t *cfg)
     h = tally_hash_fnv1a(h, &cfg->calibrate, sizeof cfg->calibrate);
     uint64_t chunk = cfg->shm_chunk;
     h = tally_hash_fnv1a(h, &chunk, sizeof chunk);
+    /* The preload decides collectively whether to compress a call. */
+    h = tally_hash_fnv1a(h, cfg->compress, strlen(cfg->compress));
+    uint64_t min_bytes = cfg->compress_min_bytes;
+    h = tally_hash_fnv1a(h, &min_bytes, sizeof min_bytes);
     return h;
 }
 

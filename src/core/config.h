@@ -33,6 +33,8 @@ typedef struct tally_config {
     unsigned calibrate;             /* 1: measure the model's costs at creation */
     size_t shm_chunk;               /* bytes per shared-memory pipeline chunk */
     char trace[TALLY_PATH_MAX];     /* "" or the prefix of the Chrome trace files */
+    char compress[TALLY_ALGO_NAME_MAX]; /* libtally-preload.so: "" or a codec spec */
+    size_t compress_min_bytes;      /* ... for calls of at least this many bytes */
     int fail_setup_rank;            /* tests: this rank's set-up fails; -1: none */
 } tally_config_t;
 

@@ -57,6 +57,15 @@ enum { UNSET, ACTIVE, OFF, DOWN };
 
 #define MAX_ALGOS 8   /* per communicator */
 #define MAX_ROWS 64   /* in the final table */
+#define MAX_SITES 64  /* compressed call sites per communicator */
+
+/* TALLY_COMPRESS: one compressor (error-feedback state) per call site. */
+typedef struct site {
+    const void *buffer;    /* the receive buffer: this rank's, not agreed */
+    size_t count;
+    tally_dtype_t dtype;
+    tally_compressor_t *z;
+} site_t;
 
 typedef struct algo_stat {
     const char *name; /* static string from tally */
@@ -77,6 +86,8 @@ typedef struct comm_state {
     const char *last_algo;
     int last_is_mpi;
     algo_stat_t stats[MAX_ALGOS];
+    site_t sites[MAX_SITES];
+    int nsites;
     struct comm_state *prev, *next;
 } comm_state_t;
 
@@ -87,6 +98,9 @@ typedef struct stat_row {
 
 static int g_state = UNSET;              /* atomic */
 static int g_stats;
+static char g_compress[64];              /* TALLY_COMPRESS, "" when off; set by setup */
+static size_t g_compress_min = SIZE_MAX;
+static uint64_t g_wire, g_plain;         /* bytes of retired compressors, under g_lock */
 static int g_keyval = MPI_KEYVAL_INVALID, g_self_keyval = MPI_KEYVAL_INVALID;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER; /* below, and setup */
 static comm_state_t *g_head, *g_tail;
@@ -256,6 +270,14 @@ static void read_config(int *preload, int *stats)
                strcasecmp(value, "on") == 0;
     *stats = tally_config_get("TALLY_STATS", value, sizeof value) == TALLY_SUCCESS &&
              strcmp(value, "1") == 0;
+    if (tally_config_get("TALLY_COMPRESS", g_compress, sizeof g_compress) != TALLY_SUCCESS)
+        g_compress[0] = '\0';
+    size_t min = 0;
+    if (tally_config_get("TALLY_COMPRESS_MIN_BYTES", value, sizeof value) == TALLY_SUCCESS &&
+        tally_size_parse(value, &min) == TALLY_SUCCESS)
+        g_compress_min = min;
+    else
+        g_compress[0] = '\0';
 }
 
 /* --- statistics ------------------------------------------------------------ */
@@ -315,6 +337,10 @@ static void print_stats(void)
         fprintf(o, "tally-preload: %6d %-20s %12llu %16llu %12.6f\n", g_rows[r].size,
                 g_rows[r].s.name, (unsigned long long)g_rows[r].s.calls,
                 (unsigned long long)g_rows[r].s.bytes, g_rows[r].s.seconds);
+    if (g_compress[0])
+        fprintf(o, "tally-preload: TALLY_COMPRESS=%s: %llu bytes sent across nodes for %llu "
+                   "uncompressed (%.4f)\n", g_compress, (unsigned long long)g_wire,
+                (unsigned long long)g_plain, g_plain ? (double)g_wire / (double)g_plain : 0.0);
     fprintf(o, "tally-preload: %6s %-20s %12s   (passed to PMPI_Allreduce)\n", "", "fallback",
             "calls");
     for (int i = 0; i < R_COUNT_; i++) {
@@ -347,8 +373,20 @@ static void retire(comm_state_t *s)
     if (s->next) s->next->prev = s->prev; else g_tail = s->prev;
     s->prev = s->next = NULL;
     merge_stats(s);
+    for (int i = 0; i < s->nsites; i++) {
+        size_t wire = 0, plain = 0;
+        tally_compressor_bytes(s->sites[i].z, &wire, &plain);
+        g_wire += wire;
+        g_plain += plain;
+    }
     __atomic_fetch_add(&g_generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&g_lock);
+    for (int i = 0; i < s->nsites; i++) {
+        t.inside++;
+        tally_compressor_destroy(s->sites[i].z);
+        t.inside--;
+    }
+    s->nsites = 0;
     if (s->tc) {
         t.inside++;
         tally_comm_destroy(s->tc);
@@ -474,6 +512,44 @@ static comm_state_t *create_state(MPI_Comm comm)
     return s;
 }
 
+/* The compressor of the call site (receive buffer, count, dtype) on s,
+ * made on first use; NULL: this call runs exactly.  Collective: the ranks
+ * agree on the site's number among the sites they know (one small
+ * allreduce), since a site's buffer address is the rank's own and a
+ * compressor is made by all ranks or none. */
+static tally_compressor_t *site_compressor(comm_state_t *s, const void *buffer, size_t count,
+                                           tally_dtype_t dtype)
+{
+    int mine = 0;
+    while (mine < s->nsites && !(s->sites[mine].buffer == buffer &&
+                                 s->sites[mine].count == count && s->sites[mine].dtype == dtype))
+        mine++;
+    int v[4] = {mine, -mine, s->nsites, -s->nsites}, all[4];
+    if (PMPI_Allreduce(v, all, 4, MPI_INT, MPI_MAX, s->comm) != MPI_SUCCESS)
+        return NULL;
+    if (all[0] != -all[1] || all[2] != -all[3]) {
+        /* Ranks see different call sites here (buffers used in a different
+         * order): this call runs exactly, and no residual is mixed up. */
+        static int warned;
+        if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+            fprintf(stderr, "tally-preload: TALLY_COMPRESS: ranks reached a call site in a "
+                            "different order; such calls run uncompressed\n");
+        return NULL;
+    }
+    if (mine < s->nsites)
+        return s->sites[mine].z;
+    if (s->nsites == MAX_SITES)
+        return NULL;
+    tally_compressor_t *z = NULL;
+    t.inside++;
+    tally_status_t st = tally_compressor_create(s->tc, g_compress, count, dtype, &z);
+    t.inside--;
+    if (st != TALLY_SUCCESS)
+        return NULL; /* on every rank: creation agrees */
+    s->sites[s->nsites++] = (site_t){buffer, count, dtype, z};
+    return z;
+}
+
 static int fallback(enum reason why, const void *sendbuf, void *recvbuf, int count,
                     MPI_Datatype type, MPI_Op op, MPI_Comm comm)
 {
@@ -550,7 +626,10 @@ static int preload_allreduce(const void *sendbuf, void *recvbuf, int count,
     size_t bytes = n * (size_t)tm->size;
     double t0 = g_stats ? now() : 0.0;
 
-    if (s->last_is_mpi) {
+    const int compress = g_compress[0] && op == TALLY_SUM && bytes >= g_compress_min &&
+                         (tm->dtype == TALLY_FLOAT32 || tm->dtype == TALLY_FLOAT64 ||
+                          tm->dtype == TALLY_FLOAT16 || tm->dtype == TALLY_BFLOAT16);
+    if (s->last_is_mpi && !compress) {
         /* tally would call the MPI anyway: do it directly, on the user's
          * communicator, with the user's arguments. */
         int rc = PMPI_Allreduce(sendbuf, recvbuf, count, type, mop, comm);
@@ -566,10 +645,16 @@ static int preload_allreduce(const void *sendbuf, void *recvbuf, int count,
         (!in_place && sb < rb + bytes && rb < sb + bytes))
         return fallback(R_ARGS, sendbuf, recvbuf, count, type, mop, comm);
 
+    tally_compressor_t *z = compress ? site_compressor(s, recvbuf, n, tm->dtype) : NULL;
     t.inside++;
-    tally_status_t st = tally_allreduce(in_place ? TALLY_IN_PLACE : sendbuf, recvbuf, n,
-                                        tm->dtype, op, s->tc);
+    tally_status_t st =
+        z ? tally_allreduce_compressed(in_place ? TALLY_IN_PLACE : sendbuf, recvbuf, n, tm->dtype,
+                                       op, z)
+          : tally_allreduce(in_place ? TALLY_IN_PLACE : sendbuf, recvbuf, n, tm->dtype, op,
+                            s->tc);
     t.inside--;
+    if (z)
+        algo = "compressed";
     if (st == TALLY_SUCCESS) {
         if (g_stats)
             count_served(s, algo, bytes, now() - t0);

@@ -7,7 +7,8 @@
 # "hierarchy": the shared-memory and hierarchical algorithms; "algorithms":
 # the flat point-to-point ones, the MPI's and tally's choice) on the
 # unlimited links: every dtype and op, awkward counts up to 99991 elements,
-# in place or not, identical bits on every rank.  Prints "SKIP: reason" and
+# in place or not, identical bits on every rank; then test_compress (every
+# codec, bit-identical results, error feedback).  Prints "SKIP: reason" and
 # succeeds when this machine cannot host the cluster.
 set -u
 BUILD=${BUILD:-build}
@@ -58,6 +59,11 @@ for case in $cases; do
         sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts \
         -x CK_RUN_CASE -x TALLY_TEST_MAX_COUNT "$BUILD/tests/mpi/test_allreduce" || exit 1
 done
+# Every codec across the nodes: the streamed exchange (two nodes), the two
+# stages (three or more), the compressed whole call (one rank per node).
+# shellcheck disable=SC2086
+sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_compress" ||
+    exit 1
 [ "$hosts" = 2 ] || exit 0
 
 # Two nodes: hier and hier_leader stream long vectors across, with many
@@ -69,4 +75,23 @@ done
 echo "run-cluster-test: 64 MiB through hier and hier_leader, TCP eager limit 4 KiB"
 # shellcheck disable=SC2086
 sh "$cluster" -t 120 "$hosts" "$slots" -- $opts --mca btl_tcp_eager_limit 4096 \
-    "$BUILD/bin/tally-bench" -b 64M -e 64M -n 5 -w 1 -c 1 -a hier,hier_leader
+    "$BUILD/bin/tally-bench" -b 64M -e 64M -n 5 -w 1 -c 1 -a hier,hier_leader || exit 1
+
+# TALLY_COMPRESS under libtally-preload.so: a plain MPI program's loop of
+# float allreduces, compressed across the two nodes with error feedback
+# (tests/preload/preload_compress.c checks the mean applied sum and that
+# every rank holds the same bits); TALLY_STATS must show the bytes saved.
+case $BUILD in /*) preload=$BUILD/lib/libtally-preload.so ;; *) preload=$PWD/$BUILD/lib/libtally-preload.so ;; esac
+for spec in "int8 0.01 0.25" "sign 0.2 0.03"; do
+    set -- $spec
+    echo "run-cluster-test: preload TALLY_COMPRESS=$1, error bound $2"
+    # shellcheck disable=SC2086
+    sh "$cluster" -r none -t 120 "$hosts" "$slots" -- $opts \
+        -x LD_PRELOAD="$preload" -x TALLY_COMPRESS="$1" \
+        -x TALLY_STATS=1 "$BUILD/tests/preload/preload_compress" "$2" >"$tmp/z" 2>&1
+    rc=$?
+    cat "$tmp/z"
+    [ "$rc" = 0 ] || exit 1
+    grep -q "TALLY_COMPRESS=$1: .*($3" "$tmp/z" ||
+        { echo "run-cluster-test: FAIL: TALLY_STATS does not show $1's ratio $3"; exit 1; }
+done
