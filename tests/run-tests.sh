@@ -32,12 +32,15 @@ for t in "$BUILD"/tests/unit/test_*; do
     run "unit $(basename "$t")" timeout -k 5 300 "$t"
 done
 
-# The tuning-file parser under libFuzzer for about a minute (prints SKIP and
-# passes where clang cannot build a fuzzer); TALLY_TEST_FUZZ=0 leaves it out.
+# The tuning-file parser, the codecs' decoders and encoders and the codec
+# spec parser under libFuzzer, bounded (each prints SKIP and passes where
+# clang cannot build a fuzzer); TALLY_TEST_FUZZ=0 leaves them out.
 if [ "${TALLY_TEST_FUZZ:-1}" = 1 ]; then
-    run "fuzz fuzz_tuning" env BUILD="$BUILD" "$here/fuzz/run-fuzz.sh"
+    run "fuzz fuzz_tuning" env BUILD="$BUILD" "$here/fuzz/run-fuzz.sh" tuning
+    run "fuzz fuzz_codec" env BUILD="$BUILD" FUZZ_TIME=25 "$here/fuzz/run-fuzz.sh" codec
+    run "fuzz fuzz_spec" env BUILD="$BUILD" FUZZ_TIME=10 "$here/fuzz/run-fuzz.sh" spec
 else
-    echo "=== SKIP fuzz_tuning: TALLY_TEST_FUZZ=0"
+    echo "=== SKIP fuzz targets: TALLY_TEST_FUZZ=0"
 fi
 
 for t in "$BUILD"/tests/mpi/test_*; do

@@ -56,6 +56,7 @@
 #include "../core/entry.h"
 #include "../core/log.h"
 #include "../core/scratch.h"
+#include "node.h"
 #include "../reduce/reduce.h"
 #include "../transport/p2p.h"
 
@@ -485,10 +486,43 @@ const tally_algo_t *tally_compressed_plan(const tally_call_t *call, const char *
     return &tally_algo_hier;
 }
 
-static double compressed_predict(const tally_cost_t *cost)
+double tally_compressed_predict(const tally_cost_t *cost, const tally_codec_spec_t *spec,
+                                size_t elem_size)
 {
-    (void)cost;
-    return 0.0; /* priced by tally_compressed_predict, which knows the codec */
+    const tally_shape_t *shape = cost->shape;
+    const tally_model_t *m = cost->model;
+    const tally_codec_t *codec = spec->codec;
+    const double N = shape->nodes, L = shape->max_per_node;
+    if (N < 2 || codec->kind == TALLY_CODEC_NONE)
+        return -1.0;
+    /* Each rank's shard of the node's sum, as floats. */
+    const double part = cost->bytes / (double)elem_size * sizeof(float) / L;
+    const double elems = part / sizeof(float);
+    const double intra = L > 1 ? tally_shm_phases_predict(cost, (int)L) : 0.0;
+    const double cpu_scale = shape->oversubscription;
+    double wire, steps, cpu;
+    const bool exchange = N == 2 && elem_size == sizeof(float) && codec->kind != TALLY_CODEC_LOW_RANK;
+    if (codec->kind == TALLY_CODEC_LOW_RANK) {
+        const double side = ceil(sqrt(elems)), r = spec->rank;
+        wire = 2.0 * 2.0 * (N - 1) / N * 2.0 * side * r * sizeof(float);
+        steps = 4.0 * (N - 1);
+        cpu = 4.0 * elems * r * 2.0 / 2e9; /* four passes of r multiply-adds */
+    } else {
+        const double ratio = (double)codec->bound((size_t)elems, spec) / part;
+        wire = codec->kind == TALLY_CODEC_SPARSE ? (N - 1) * ratio * part
+               : exchange                        ? ratio * part
+                                                 : 2.0 * (N - 1) / N * ratio * part;
+        steps = codec->kind == TALLY_CODEC_SPARSE || exchange ? N - 1 : 2.0 * (N - 1);
+        /* One encode; the residual's, the others' and (dense, two stages)
+         * the owner's decodes. */
+        const double decodes = exchange ? 3.0 : codec->kind == TALLY_CODEC_SPARSE ? 1.0 + N : 4.0;
+        cpu = part / codec->encode_rate + decodes * part / codec->decode_rate;
+    }
+    const tally_link_cost_t *net = &m->link[TALLY_LEVEL_NETWORK];
+    /* The L ranks of a node send their shards through its one link. */
+    const double across = steps * net->alpha + wire * L * net->beta;
+    cpu *= cpu_scale;
+    return exchange ? fmax(intra + cpu, across) : intra + cpu + across;
 }
 
 #define FLOAT_DTYPES                                                              \
@@ -501,5 +535,5 @@ const tally_algo_t tally_algo_compressed = {
     .restrictions = {FLOAT_DTYPES, TALLY_OP_BIT(TALLY_SUM) | TALLY_OP_BIT(TALLY_AVG),
                      TALLY_ALGO_HOST_ONLY, "floating dtypes, SUM and AVG, host memory"},
     .run = compressed_run,
-    .predict = compressed_predict,
+    .predict = NULL, /* priced with its codec: tally_compressed_predict */
 };

@@ -8,7 +8,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../compress/codec.h"
 #include "../core/call.h"
+#include "../topo/model.h"
+
+/* Predicted seconds of a compressed allreduce with `spec` of cost->bytes
+ * (elements of elem_size bytes) on cost's shape: exact within nodes, the
+ * codec's bytes across them, its encode and decode at its rates (the
+ * codec table's figures, from make bench-codec); -1 where nothing would be
+ * compressed (one node, codec none). */
+double tally_compressed_predict(const tally_cost_t *cost, const tally_codec_spec_t *spec,
+                                size_t elem_size);
 
 /* Whether the call's codec can go through the streamed exchange: an
  * element-wise codec (dense or top-k) on float32, whose payload for a

@@ -147,10 +147,13 @@ tally_status_t tally_call_allreduce_coded(tally_comm_t *comm, const void *sendbu
     call.codec_offset = offset;
     const char *reason;
     const tally_algo_t *algo = tally_compressed_plan(&call, &reason);
-    if (algo)
+    if (algo) {
         call.algo = algo;
-    else
+    } else {
         call.codec = NULL;
+        if (comm->stats) /* TALLY_STATS: asked to compress, ran exactly */
+            tally_stats_elsewhere(comm->stats, comm, "compressed", reason);
+    }
     call.reason = reason;
     return tally_call_execute(&call);
 }

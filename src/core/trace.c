@@ -243,15 +243,16 @@ void tally_trace_call(const tally_call_t *call, double t1, tally_status_t status
     const char *algo = call->algo ? call->algo->name : "?";
     pthread_mutex_lock(&trace_lock);
     if (t->file) {
-        /* The names are tally's own (registry, dtype and op tables, status
-         * map, the label): no JSON escaping needed. */
+        /* The names and reasons are tally's own static strings (registry,
+         * dtype and op tables, status map, the label): no JSON escaping
+         * needed. */
         begin_event(t, algo, "call", call->t_start, t1);
         fprintf(t->file,
                 "\"args\":{\"seq\":%" PRIu64 ",\"bytes\":%zu,\"count\":%zu,\"dtype\":\"%s\","
-                "\"op\":\"%s\",\"comm\":\"%s\",\"status\":\"%s\"}}",
+                "\"op\":\"%s\",\"comm\":\"%s\",\"status\":\"%s\",\"why\":\"%s\"}}",
                 call->seq, call->count * call->elem_size, call->count,
                 tally_dtype_name(call->dtype), tally_op_name(call->op), label,
-                status_name(status));
+                status_name(status), call->reason ? call->reason : "");
     }
     pthread_mutex_unlock(&trace_lock);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/comm.h"
+#include "../algo/compressed.h"
 #include "../core/log.h"
 #include "../topo/topo.h"
 #include "select.h"
@@ -65,6 +66,38 @@ static double link_rate(const tally_model_t *model, const tally_shape_t *shape)
 {
     tally_level_t level = shape->nodes > 1 ? TALLY_LEVEL_NETWORK : TALLY_LEVEL_PACKAGE;
     return 1.0 / model->link[level].beta;
+}
+
+/* What tally_allreduce_compressed would take with each codec (default
+ * parameters for the parameterised ones), against the cheapest exact
+ * algorithm: floating SUM and AVG across nodes only. */
+static void write_compression(const tally_cost_t *cost, tally_dtype_t dtype, tally_op_t op,
+                              double best, FILE *stream)
+{
+    static const char *const specs[] = {"fp16", "bf16", "int8", "sign", "topk:0.01",
+                                        "powersgd:4"};
+    const bool floating = dtype == TALLY_FLOAT16 || dtype == TALLY_BFLOAT16 ||
+                          dtype == TALLY_FLOAT32 || dtype == TALLY_FLOAT64;
+    if (!floating || (op != TALLY_SUM && op != TALLY_AVG))
+        return;
+    if (cost->shape->nodes < 2) {
+        fprintf(stream, "  compressed (tally_allreduce_compressed): nothing is compressed on "
+                        "one node\n");
+        return;
+    }
+    fprintf(stream, "  compressed (tally_allreduce_compressed), exact within nodes; codec "
+                    "rates from the codec table:\n");
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        tally_codec_spec_t spec;
+        if (tally_codec_spec_parse(specs[i], &spec, NULL, 0) != TALLY_SUCCESS)
+            continue;
+        double t = tally_compressed_predict(cost, &spec, tally_dtype_size(dtype));
+        if (t < 0)
+            continue;
+        fprintf(stream, "    %-20s %12.2f us  %6.2fx  %s\n", specs[i], t * 1e6,
+                best > 0 ? t / best : 1.0,
+                t < best ? "faster than the exact allreduce" : "slower than the exact allreduce");
+    }
 }
 
 /* The explanation of tally_comm_explain and tally_model_explain: what
@@ -153,6 +186,7 @@ static void write_explanation(tally_selector_t *sel, const tally_model_t *model,
         fprintf(stream, "%s%s\n", *a == cheapest ? "  cheapest" : "",
                 *a == choice.algo ? "  <- runs" : "");
     }
+    write_compression(&cost, dtype, op, best, stream);
 }
 
 tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_t dtype,

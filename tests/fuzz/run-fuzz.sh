@@ -1,11 +1,14 @@
 #!/bin/sh
-# run-fuzz.sh - builds the tuning-file fuzz target (fuzz_tuning.c with
-# src/select/tuning.c, clang -fsanitize=fuzzer,address,undefined) into
-# $BUILD/fuzz/ and runs it for a bounded time over a copy of the seed corpus
-# tests/fuzz/corpus-tuning (new inputs go to a temporary directory, never
-# into the source tree).
+# run-fuzz.sh - builds one fuzz target (clang -fsanitize=fuzzer,address,
+# undefined) into $BUILD/fuzz/ and runs it for a bounded time over a copy of
+# its seed corpus tests/fuzz/corpus-TARGET (new inputs go to a temporary
+# directory, never into the source tree):
+#   tuning  fuzz_tuning.c with src/select/tuning.c (tally-tuning(5) files)
+#   codec   fuzz_codec.c with the codecs (every decoder, every encoder)
+#   spec    fuzz_spec.c with the codec spec parser
 #
-#   tests/fuzz/run-fuzz.sh            from the source root (make check runs it)
+#   tests/fuzz/run-fuzz.sh [TARGET]   from the source root (make check runs
+#                                     each; default tuning)
 #
 # Environment: BUILD (default build), CLANG (default clang), FUZZ_RUNS
 # (default 200000), FUZZ_TIME (seconds, default 45), FUZZ_MAX_LEN (default
@@ -22,15 +25,24 @@ FUZZ_RUNS=${FUZZ_RUNS:-200000}
 FUZZ_TIME=${FUZZ_TIME:-45}
 FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-4096}
 FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+target=${1:-tuning}
 out="$BUILD/fuzz"
-bin="$out/fuzz_tuning"
+bin="$out/fuzz_$target"
+case $target in
+tuning) srcs="$root/tests/fuzz/fuzz_tuning.c $root/src/select/tuning.c" incs="-I$root/src/select" ;;
+codec | spec)
+    srcs="$root/tests/fuzz/fuzz_$target.c $root/src/compress/codec.c $root/src/compress/spec.c"
+    # codec.h includes tally.h, which includes mpi.h.
+    incs="-I$root/include -I$root/src $(mpicc --showme:compile 2>/dev/null)" ;;
+*) echo "run-fuzz.sh: TARGET is tuning, codec or spec" >&2; exit 2 ;;
+esac
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
-    echo "SKIP fuzz_tuning: no $CLANG in PATH"
+    echo "SKIP fuzz_$target: no $CLANG in PATH"
     exit 0
 fi
 mkdir -p "$out" || exit 1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_tuning.XXXXXX") || exit 1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_$target.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # Can this clang build a libFuzzer program at all?  If not, skip; if it can
@@ -41,7 +53,7 @@ printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
     >"$tmp/probe.c"
 # shellcheck disable=SC2086
 if ! why=$("$CLANG" $FLAGS -o "$tmp/probe" "$tmp/probe.c" 2>&1); then
-    echo "SKIP fuzz_tuning: $CLANG cannot build a libFuzzer program:" \
+    echo "SKIP fuzz_$target: $CLANG cannot build a libFuzzer program:" \
         "$(printf '%s\n' "$why" | grep -m 1 -i error || printf '%s\n' "$why" | tail -n 1)"
     exit 0
 fi
@@ -49,20 +61,19 @@ fi
 echo "building $bin"
 # shellcheck disable=SC2086
 "$CLANG" $FLAGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror \
-    -I"$root/src/select" -o "$bin" "$root/tests/fuzz/fuzz_tuning.c" \
-    "$root/src/select/tuning.c" || { echo "FAIL fuzz_tuning: the target does not build"; exit 1; }
+    $incs -o "$bin" $srcs -lm || { echo "FAIL fuzz_$target: the target does not build"; exit 1; }
 
 mkdir -p "$tmp/corpus"
 echo "fuzzing: -runs=$FUZZ_RUNS -max_total_time=$FUZZ_TIME -max_len=$FUZZ_MAX_LEN"
 # The first directory receives new inputs; the seed corpus is only read.
 timeout -k 5 $((FUZZ_TIME + 60)) "$bin" -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_TIME" \
     -max_len="$FUZZ_MAX_LEN" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$out/" "$tmp/corpus" "$here/corpus-tuning" >"$tmp/log" 2>&1
+    -artifact_prefix="$out/" "$tmp/corpus" "$here/corpus-$target" >"$tmp/log" 2>&1
 rc=$?
 grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|Done |stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$tmp/log"
 if [ "$rc" != 0 ]; then
     tail -n 60 "$tmp/log"
-    echo "FAIL fuzz_tuning: exit status $rc; inputs kept under $out/"
+    echo "FAIL fuzz_$target: exit status $rc; inputs kept under $out/"
     exit 1
 fi
-echo "fuzz_tuning: no crash"
+echo "fuzz_$target: no crash"
