@@ -11,8 +11,8 @@
  *               n float values; n = UINT32_MAX: count floats (dense, when
  *               that is smaller)
  * Values that are not finite: fp16, bf16 and topk carry inf and NaN as
- * they are (fp16 saturates finite values at +-65504 instead of rounding
- * them to inf); an int8 or sign chunk holding inf or NaN gets the scale
+ * they are (fp16 and bf16 saturate finite values at their largest instead
+ * of rounding them to inf); an int8 or sign chunk holding inf or NaN gets the scale
  * NaN and decodes as NaN throughout, so a non-finite gradient is never
  * hidden. */
 #include "codec.h"
@@ -25,6 +25,7 @@
 #include "../reduce/convert.h"
 
 #define NAN_SCALE_BITS 0x7fc00000u
+#define BF16_MAX 0x1.fep127f /* 0x7f7f */
 #define TOPK_DENSE UINT32_MAX
 
 static size_t min_size(size_t a, size_t b)
@@ -86,8 +87,13 @@ static size_t bf16_encode(const float *restrict x, size_t count, void *out,
 {
     (void)ctx;
     uint16_t *restrict h = out;
-    for (size_t i = 0; i < count; i++)
-        h[i] = tally_cvt_float_to_bf16(x[i]);
+    for (size_t i = 0; i < count; i++) {
+        /* Saturate finite values at bfloat16's largest, as fp16 does. */
+        float v = x[i];
+        v = v > BF16_MAX && v <= FLT_MAX ? BF16_MAX : v;
+        v = v < -BF16_MAX && v >= -FLT_MAX ? -BF16_MAX : v;
+        h[i] = tally_cvt_float_to_bf16(v);
+    }
     return 2 * count;
 }
 
@@ -237,29 +243,31 @@ static size_t sign_bound(size_t count, const tally_codec_spec_t *spec)
            (rest ? sizeof(float) + (rest + 7) / 8 : 0);
 }
 
-/* Sum of |x| in eight fixed lanes, then the lanes in order: the same
- * bits at every vector width. */
-static float abs_sum(const float *restrict x, size_t n, bool *finite)
+/* The mean of |x|: each term divided by n first, so no sum overflows;
+ * eight fixed lanes, then the lanes in order, the same bits at every
+ * vector width. */
+static float abs_mean(const float *restrict x, size_t n, bool *finite)
 {
     float lane[8] = {0};
+    const float inv = 1.0f / (float)n;
     bool ok = true;
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) {
             const float a = fabsf(x[i + j]);
-            ok &= a <= 3.4028235e38f;
-            lane[j] += a;
+            ok &= a <= FLT_MAX;
+            lane[j] += a * inv;
         }
     for (; i < n; i++) {
         const float a = fabsf(x[i]);
-        ok &= a <= 3.4028235e38f;
-        lane[0] += a;
+        ok &= a <= FLT_MAX;
+        lane[0] += a * inv;
     }
     *finite = ok;
     float sum = 0.0f;
     for (int j = 0; j < 8; j++)
         sum += lane[j];
-    return sum;
+    return sum < FLT_MAX ? sum : FLT_MAX; /* rounding could step past it */
 }
 
 static size_t sign_encode(const float *x, size_t count, void *out, const tally_codec_ctx_t *ctx)
@@ -269,9 +277,9 @@ static size_t sign_encode(const float *x, size_t count, void *out, const tally_c
     for (size_t at = 0; at < count; at += TALLY_CODEC_CHUNK) {
         const size_t n = min_size(TALLY_CODEC_CHUNK, count - at);
         bool finite;
-        const float sum = abs_sum(x + at, n, &finite);
+        const float mean = abs_mean(x + at, n, &finite);
         /* The mean magnitude keeps the chunk's L1 norm (EF-signSGD). */
-        const float s = finite ? sum / (float)n : nan_scale();
+        const float s = finite ? mean : nan_scale();
         memcpy(p, &s, sizeof s);
         unsigned char *bits = p + sizeof s;
         const uint32_t *w = (const uint32_t *)(const void *)(x + at);
@@ -528,7 +536,8 @@ static const tally_codec_t codecs[] = {
      true, 0.0, 0.0},
     {"fp16", "IEEE half precision, finite values saturated at +-65504", TALLY_CODEC_DENSE, NULL,
      half_bound, fp16_encode, fp16_decode, true, 3.0 * GBPS, 8.0 * GBPS},
-    {"bf16", "bfloat16 (float's exponent, 8 bits of mantissa)", TALLY_CODEC_DENSE, NULL,
+    {"bf16", "bfloat16 (float's exponent, 8 bits of mantissa), finite values saturated",
+     TALLY_CODEC_DENSE, NULL,
      half_bound, bf16_encode, bf16_decode, true, 10.0 * GBPS, 15.0 * GBPS},
     {"int8", "8 bits with stochastic rounding, a scale per 1024 elements", TALLY_CODEC_DENSE,
      NULL, int8_bound, int8_encode, int8_decode, false, 2.0 * GBPS, 7.0 * GBPS},
