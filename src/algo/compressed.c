@@ -113,6 +113,14 @@ static void count_bytes(tally_call_t *call, size_t wire, size_t uncompressed)
     call->codec->uncompressed += uncompressed;
 }
 
+/* Completes an exchange's n receives (their sizes into got) and sends. */
+static tally_status_t wait_exchange(const tally_call_t *call, MPI_Request *rreq,
+                                    MPI_Request *sreq, size_t n, size_t *got)
+{
+    TALLY_CHECK(tally_p2p_waitall_bytes(call, rreq, n, got));
+    return tally_p2p_waitall(call, sreq, n);
+}
+
 /* --- dense: two stages -------------------------------------------------------- */
 
 static tally_status_t dense(tally_call_t *call, float *x)
@@ -171,9 +179,7 @@ static tally_status_t dense(tally_call_t *call, float *x)
         plain += tally_block_count(n, N, k) * call->elem_size;
     }
     if (st == TALLY_SUCCESS)
-        st = tally_p2p_waitall_bytes(call, rreq, N, got);
-    if (st == TALLY_SUCCESS)
-        st = tally_p2p_waitall(call, sreq, N);
+        st = wait_exchange(call, rreq, sreq, N, got);
     if (st != TALLY_SUCCESS)
         goto fail;
 
@@ -209,9 +215,7 @@ static tally_status_t dense(tally_call_t *call, float *x)
         plain += own * call->elem_size;
     }
     if (st == TALLY_SUCCESS)
-        st = tally_p2p_waitall_bytes(call, rreq, N, got);
-    if (st == TALLY_SUCCESS)
-        st = tally_p2p_waitall(call, sreq, N);
+        st = wait_exchange(call, rreq, sreq, N, got);
     if (st != TALLY_SUCCESS)
         goto fail;
     count_bytes(call, wire, plain);
@@ -262,15 +266,23 @@ static tally_status_t sparse(tally_call_t *call, float *x)
         memcpy(res, x, n * sizeof(float));
         TALLY_CHECK(keep_residual(codec, mine, mine_bytes, n, res, finite));
     }
-    for (size_t k = 0; k < N; k++) {
+    for (size_t k = 0; k < N; k++)
         rreq[k] = sreq[k] = MPI_REQUEST_NULL;
+    tally_status_t st = TALLY_SUCCESS;
+    for (size_t k = 0; k < N && st == TALLY_SUCCESS; k++) {
         if (k == g)
             continue;
-        TALLY_CHECK(tally_p2p_irecv(call, call->mpi, 0, base + k * bound, bound, (int)k, &rreq[k]));
-        TALLY_CHECK(tally_p2p_isend(call, call->mpi, 0, mine, mine_bytes, (int)k, &sreq[k]));
+        st = tally_p2p_irecv(call, call->mpi, 0, base + k * bound, bound, (int)k, &rreq[k]);
+        if (st == TALLY_SUCCESS)
+            st = tally_p2p_isend(call, call->mpi, 0, mine, mine_bytes, (int)k, &sreq[k]);
     }
-    TALLY_CHECK(tally_p2p_waitall_bytes(call, rreq, N, got));
-    TALLY_CHECK(tally_p2p_waitall(call, sreq, N));
+    if (st == TALLY_SUCCESS)
+        st = wait_exchange(call, rreq, sreq, N, got);
+    if (st != TALLY_SUCCESS) {
+        tally_p2p_cancel(rreq, N);
+        tally_p2p_cancel(sreq, N);
+        return st;
+    }
     got[g] = mine_bytes;
     count_bytes(call, (N - 1) * mine_bytes, 2 * (N - 1) * n * call->elem_size / N);
 
