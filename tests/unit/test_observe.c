@@ -180,12 +180,14 @@ START_TEST(test_trace_shared_and_valid)
     ck_assert_ptr_nonnull(strstr(text, "\"name\":\"ring\",\"cat\":\"call\",\"ph\":\"X\""));
     ck_assert_ptr_nonnull(strstr(text, "\"args\":{\"seq\":4,\"bytes\":4016,\"count\":1004,"
                                        "\"dtype\":\"float32\",\"op\":\"sum\","
-                                       "\"comm\":\"4 ranks\",\"status\":\"TALLY_SUCCESS\"}"));
+                                       "\"comm\":\"4 ranks\",\"status\":\"TALLY_SUCCESS\","
+                                       "\"why\":\"a built-in row\"}"));
     ck_assert_ptr_nonnull(strstr(text, "\"dur\":1000.000,"));
     ck_assert_ptr_nonnull(strstr(text, "\"args\":{\"seq\":7,\"bytes\":12,\"count\":3,"
                                        "\"dtype\":\"float32\",\"op\":\"sum\","
                                        "\"comm\":\"group of 2 (across nodes)\","
-                                       "\"status\":\"TALLY_ERR_MPI\"}"));
+                                       "\"status\":\"TALLY_ERR_MPI\","
+                                       "\"why\":\"a built-in row\"}"));
     free(text);
     int events, calls, phases;
     if (python_counts(path, &events, &calls, &phases)) {
