@@ -59,7 +59,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec train-cluster install clean distclean vec-report plot
+.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion train-cluster install clean distclean vec-report plot
 all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
 deps:
@@ -207,6 +207,15 @@ TRAIN_ARGS   ?= --model mlp --epochs 4
 TRAIN_OUT    ?= $(BUILD)/train
 train-cluster: deps all $(BUILD)/examples/train
 	bench/train-compare --build $(BUILD) --out $(TRAIN_OUT) --codecs "$(TRAIN_CODECS)" -- $(TRAIN_ARGS)
+
+# What fusion and non-blocking calls buy for many small tensors (bench/fusion.c).
+$(BUILD)/bench/fusion: bench/fusion.c $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../lib'
+
+bench-fusion: deps $(BUILD)/bench/fusion
+	for fb in 1M 4M 16M 64M; do \
+	    TALLY_FUSION_BYTES=$$fb tests/mpirun.sh 2 300 -x TALLY_FUSION_BYTES $(BUILD)/bench/fusion 2000 16384; done
 
 # How fast each codec encodes and decodes here (bench/codec.c).
 $(BUILD)/bench/codec: bench/codec.c $(LIBTALLY_A)

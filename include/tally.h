@@ -226,6 +226,42 @@ TALLY_API tally_status_t tally_op_check(tally_op_t op, tally_dtype_t dtype);
  * M or G (powers of 1024, either case), nothing else, into *out. */
 TALLY_API tally_status_t tally_size_parse(const char *text, size_t *out);
 
+/* --- Non-blocking calls and fusion (tally(7), NON-BLOCKING CALLS) -----------
+ * A started call runs in the background (a progress thread per
+ * communicator where the MPI grants MPI_THREAD_MULTIPLE, else inside
+ * tally_test and tally_wait); its buffers must not be touched until it
+ * completes.  Calls on one communicator, blocking or not, run in the order
+ * they were started; start them in the same order on every rank, as MPI
+ * requires for collectives. */
+typedef struct tally_request tally_request_t;
+
+TALLY_API tally_status_t tally_iallreduce(const void *sendbuf, void *recvbuf, size_t count,
+                                          tally_dtype_t dtype, tally_op_t op,
+                                          tally_comm_t *comm, tally_request_t **req);
+/* Waits until the call completes, frees the request, sets *req = NULL and
+ * returns the call's status. */
+TALLY_API tally_status_t tally_wait(tally_request_t **req);
+/* *done = 1 (and as tally_wait) when complete, else *done = 0. */
+TALLY_API tally_status_t tally_test(tally_request_t **req, int *done);
+/* Waits for every non-NULL request; the first failure's status. */
+TALLY_API tally_status_t tally_waitall(size_t n, tally_request_t **reqs);
+
+/* One tensor of tally_allreduce_multi: sendbuf may be TALLY_IN_PLACE. */
+typedef struct tally_buffer {
+    const void *sendbuf;
+    void *recvbuf;
+    size_t count;
+} tally_buffer_t;
+
+/* Collective: every tensor allreduced, consecutive ones packed into the
+ * communicator's fusion buffer (TALLY_FUSION_BYTES) and reduced together. */
+TALLY_API tally_status_t tally_allreduce_multi(const tally_buffer_t *bufs, size_t n,
+                                               tally_dtype_t dtype, tally_op_t op,
+                                               tally_comm_t *comm);
+TALLY_API tally_status_t tally_iallreduce_multi(const tally_buffer_t *bufs, size_t n,
+                                                tally_dtype_t dtype, tally_op_t op,
+                                                tally_comm_t *comm, tally_request_t **req);
+
 /* --- Gradient compression (tally(7), COMPRESSION) ---------------------------
  * A compressor serves one tensor (count elements of a floating dtype) across
  * the steps of a training run and owns its error-feedback state: what a
@@ -249,6 +285,12 @@ TALLY_API tally_status_t tally_compressor_create(tally_comm_t *comm, const char 
 TALLY_API tally_status_t tally_allreduce_compressed(const void *sendbuf, void *recvbuf,
                                                     size_t count, tally_dtype_t dtype,
                                                     tally_op_t op, tally_compressor_t *c);
+
+/* tally_allreduce_compressed, started (see tally_iallreduce). */
+TALLY_API tally_status_t tally_iallreduce_compressed(const void *sendbuf, void *recvbuf,
+                                                     size_t count, tally_dtype_t dtype,
+                                                     tally_op_t op, tally_compressor_t *c,
+                                                     tally_request_t **req);
 
 /* Collective over the compressor's communicator.  NULL is a no-op. */
 TALLY_API tally_status_t tally_compressor_destroy(tally_compressor_t *c);

@@ -10,6 +10,7 @@
 #include "compressor.h"
 #include "dtype.h"
 #include "log.h"
+#include "fusion.h"
 
 tally_status_t tally_check_arguments(const char *fn, const tally_comm_t *comm, size_t count,
                                      tally_dtype_t dtype, tally_op_t op)
@@ -62,23 +63,21 @@ static tally_status_t run_direct(tally_comm_t *comm, const void *sendbuf, void *
     return TALLY_SUCCESS;
 }
 
-/* The checks every call makes before touching anything; on failure the
- * message says which argument was wrong. */
-static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t count,
-                               tally_dtype_t dtype, tally_op_t op,
-                               const tally_comm_t *comm)
+tally_status_t tally_check_call(const char *fn, const void *sendbuf, const void *recvbuf,
+                                size_t count, tally_dtype_t dtype, tally_op_t op,
+                                const tally_comm_t *comm)
 {
-    TALLY_CHECK(tally_check_arguments("tally_allreduce", comm, count, dtype, op));
+    TALLY_CHECK(tally_check_arguments(fn, comm, count, dtype, op));
     size_t es = tally_dtype_size(dtype);
     if (count == 0)
         return TALLY_SUCCESS;
     if (recvbuf == TALLY_IN_PLACE) {
         TALLY_LOG(comm, TALLY_LOG_ERROR,
-                  "tally_allreduce: TALLY_IN_PLACE goes in sendbuf, not recvbuf");
+                  "%s: TALLY_IN_PLACE goes in sendbuf, not recvbuf", fn);
         return TALLY_ERR_INVALID_ARGUMENT;
     }
     if (!sendbuf || !recvbuf) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: %s is NULL with count %zu",
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: %s is NULL with count %zu", fn,
                   sendbuf ? "recvbuf" : "sendbuf", count);
         return TALLY_ERR_NULL_BUFFER;
     }
@@ -86,9 +85,9 @@ static tally_status_t validate(const void *sendbuf, const void *recvbuf, size_t 
         uintptr_t s = (uintptr_t)sendbuf, r = (uintptr_t)recvbuf, bytes = count * es;
         if (s < r + bytes && r < s + bytes) {
             TALLY_LOG(comm, TALLY_LOG_ERROR,
-                      "tally_allreduce: sendbuf and recvbuf overlap%s; pass "
+                      "%s: sendbuf and recvbuf overlap%s; pass "
                       "TALLY_IN_PLACE as sendbuf to reduce in place",
-                      s == r ? " (they are the same buffer)" : "");
+                      fn, s == r ? " (they are the same buffer)" : "");
             return TALLY_ERR_ALIASED_BUFFERS;
         }
     }
@@ -102,42 +101,60 @@ tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
      * the memo holds only checked dtype, op and count, so what is left to
      * check is the buffers (any failure takes the slow path, which says
      * what is wrong). */
+    if (comm && comm->progress) /* after the calls started before it */
+        tally_comm_drain(comm);
     if (comm && comm->direct.valid && count == comm->direct.count &&
         dtype == comm->direct.dtype && op == comm->direct.op &&
         buffers_ok(sendbuf, recvbuf, comm->direct.bytes))
         return run_direct(comm, sendbuf, recvbuf);
-    TALLY_CHECK(validate(sendbuf, recvbuf, count, dtype, op, comm));
+    TALLY_CHECK(tally_check_call("tally_allreduce", sendbuf, recvbuf, count, dtype, op, comm));
     if (count == 0)
         return TALLY_SUCCESS;
     return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
+}
+
+tally_status_t tally_check_compressed(const char *fn, const void *sendbuf, const void *recvbuf,
+                                      size_t count, tally_dtype_t dtype, tally_op_t op,
+                                      const tally_compressor_t *c)
+{
+    if (!c) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s: the compressor is NULL", fn);
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    TALLY_CHECK(tally_check_call(fn, sendbuf, recvbuf, count, dtype, op, c->comm));
+    if (count != c->count || dtype != c->dtype) {
+        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
+                  "%s: the compressor serves %zu elements of %s, not %zu of %s", fn, c->count,
+                  tally_dtype_name(c->dtype), count, tally_dtype_name(dtype));
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    if (op != TALLY_SUM && op != TALLY_AVG) {
+        TALLY_LOG(c->comm, TALLY_LOG_ERROR, "%s: op %s; compression serves SUM and AVG only", fn,
+                  tally_op_name(op));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    return TALLY_SUCCESS;
 }
 
 tally_status_t tally_allreduce_compressed(const void *sendbuf, void *recvbuf, size_t count,
                                           tally_dtype_t dtype, tally_op_t op,
                                           tally_compressor_t *c)
 {
-    if (!c) {
-        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_allreduce_compressed: the compressor is NULL");
-        return TALLY_ERR_INVALID_ARGUMENT;
-    }
-    TALLY_CHECK(validate(sendbuf, recvbuf, count, dtype, op, c->comm));
-    if (count != c->count || dtype != c->dtype) {
-        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
-                  "tally_allreduce_compressed: the compressor serves %zu elements of %s, not "
-                  "%zu of %s", c->count, tally_dtype_name(c->dtype), count,
-                  tally_dtype_name(dtype));
-        return TALLY_ERR_INVALID_ARGUMENT;
-    }
-    if (op != TALLY_SUM && op != TALLY_AVG) {
-        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
-                  "tally_allreduce_compressed: op %s; compression serves SUM and AVG only",
-                  tally_op_name(op));
-        return TALLY_ERR_UNSUPPORTED;
-    }
+    TALLY_CHECK(tally_check_compressed("tally_allreduce_compressed", sendbuf, recvbuf, count,
+                                       dtype, op, c));
+    tally_comm_drain(c->comm); /* after the calls started before it */
     if (count == 0)
         return TALLY_SUCCESS;
     c->calls++;
     return tally_call_allreduce_coded(c->comm, sendbuf, recvbuf, count, dtype, op, c, 0);
+}
+
+tally_status_t tally_allreduce_multi(const tally_buffer_t *bufs, size_t n, tally_dtype_t dtype,
+                                     tally_op_t op, tally_comm_t *comm)
+{
+    TALLY_CHECK(tally_fusion_check("tally_allreduce_multi", bufs, n, dtype, op, comm));
+    tally_comm_drain(comm); /* after the calls started before it */
+    return tally_fusion_run(comm, bufs, n, dtype, op);
 }
 
 tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
@@ -147,6 +164,7 @@ tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
     if (!name)
         return TALLY_ERR_INVALID_ARGUMENT;
     TALLY_CHECK(tally_check_arguments("tally_comm_get_algorithm", comm, count, dtype, op));
+    tally_comm_drain(comm); /* the selection's state is the running calls' too */
     size_t es = tally_dtype_size(dtype);
     tally_choice_t choice;
     TALLY_CHECK(tally_select(&comm->sel, count * es, dtype, op, TALLY_MEM_HOST, true, &choice));

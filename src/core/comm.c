@@ -237,6 +237,8 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     if (!comm)
         return TALLY_SUCCESS;
     tally_status_t st = TALLY_SUCCESS;
+    if (comm->progress_free) /* runs what is queued, then stops the thread */
+        comm->progress_free(comm);
     if (comm->stats && comm->config.stats && !comm->nested && comm->rank == 0)
         tally_stats_print(comm->stats, stderr);
     tally_groups_destroy(comm);
@@ -246,6 +248,7 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
     tally_scratch_pool_free(&comm->scratch);
+    free(comm->fusion);
     free(comm);
     return st;
 }
@@ -254,6 +257,7 @@ tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)
 {
     if (!comm)
         return TALLY_ERR_NULL_COMM;
+    tally_comm_drain(comm); /* the calls started before it run as they were chosen */
     const bool automatic = !name || strcmp(name, "auto") == 0;
     const tally_algo_t *algo = automatic ? NULL : tally_algo_find(name);
     tally_status_t local = TALLY_SUCCESS;

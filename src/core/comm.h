@@ -18,6 +18,8 @@
 
 struct tally_stats;
 struct tally_trace;
+struct tally_progress;
+struct tally_compressor;
 
 /* Tags of calls: call seq gets TALLY_TAG_LANES tags from TALLY_TAG_BASE +
  * (seq mod TALLY_TAG_SPAN) * TALLY_TAG_LANES, so calls in flight together
@@ -61,6 +63,14 @@ struct tally_comm {
     tally_groups_t groups;      /* node window and groups across nodes (groups.h) */
     struct tally_stats *stats;  /* NULL unless TALLY_STATS or debug logging asks */
     struct tally_trace *trace;  /* NULL unless TALLY_TRACE is set */
+    struct tally_progress *progress; /* non-blocking calls' queue (request.h); NULL until the first */
+    /* Set with the queue (request.c), so that this file and the ones it
+     * serves need not include request.h: runs every call started before
+     * this point; stops the queue's thread and frees it. */
+    void (*drain)(struct tally_comm *comm);
+    void (*progress_free)(struct tally_comm *comm);
+    void *fusion;               /* tally_allreduce_multi's buffer (fusion.h) */
+    size_t fusion_bytes;        /* ... its size, at most config.fusion_bytes */
 };
 
 /* A communicator over `mpi` (which it duplicates) for one of parent's
@@ -76,6 +86,25 @@ tally_status_t tally_comm_create_nested(MPI_Comm mpi, const struct tally_comm *p
  * succeed or fail together.  `mismatch` explains a disagreement. */
 tally_status_t tally_comm_agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
                                 const char *what, const char *mismatch);
+
+/* Before a blocking call or a change of comm's state: the non-blocking calls
+ * started before it run first (nothing when there are none). */
+static inline void tally_comm_drain(struct tally_comm *comm)
+{
+    if (comm->drain)
+        comm->drain(comm);
+}
+
+/* Every check of tally_allreduce's arguments, buffers included; `fn` names
+ * the entry point in the message.  Touches nothing. */
+tally_status_t tally_check_call(const char *fn, const void *sendbuf, const void *recvbuf,
+                                size_t count, tally_dtype_t dtype, tally_op_t op,
+                                const struct tally_comm *comm);
+
+/* The same for a compressed call: also the compressor's count, dtype, op. */
+tally_status_t tally_check_compressed(const char *fn, const void *sendbuf, const void *recvbuf,
+                                      size_t count, tally_dtype_t dtype, tally_op_t op,
+                                      const struct tally_compressor *c);
 
 /* The checks on comm, count, dtype and op that every entry point taking
  * them makes; `fn` names the entry point in the message. */

@@ -75,6 +75,7 @@ tally_status_t tally_compressor_create(tally_comm_t *comm, const char *spec, siz
         TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_compressor_create: out is NULL");
         return TALLY_ERR_INVALID_ARGUMENT;
     }
+    tally_comm_drain(comm); /* creation is collective on the communicator */
     tally_codec_spec_t parsed;
     tally_status_t st = check_local(comm, spec, count, dtype, &parsed);
     tally_compressor_t *c = NULL;

@@ -94,6 +94,18 @@ static const config_field_t config_table[] = {
      "libtally-preload.so only: calls smaller than this are never compressed "
      "(latency, not bytes, rules them). Suffixes K, M, G.",
      parse_size_field, FIELD(compress_min_bytes), NULL, 0, (size_t)1 << 40},
+    {"TALLY_FUSION_BYTES", "64M",
+     "Bytes of the fusion buffer of tally_allreduce_multi (one per communicator, "
+     "grown on demand): consecutive tensors that fit together are packed into it "
+     "and reduced in one call; a tensor as large goes alone. Suffixes K, M, G.",
+     parse_size_field, FIELD(fusion_bytes), NULL, 1, (size_t)1 << 40},
+    {"TALLY_PROGRESS_THREAD", "1",
+     "1: where the MPI grants MPI_THREAD_MULTIPLE, a thread per communicator runs "
+     "its non-blocking calls (tally_iallreduce and the like) in order, overlapping "
+     "the caller's work, and sleeps when idle; 0, or without MPI_THREAD_MULTIPLE: "
+     "they run inside tally_test and tally_wait (no overlap). Set the same value on "
+     "every rank.",
+     parse_unsigned_field, FIELD(progress_thread), NULL, 0, 1},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
      "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "

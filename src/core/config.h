@@ -35,6 +35,8 @@ typedef struct tally_config {
     char trace[TALLY_PATH_MAX];     /* "" or the prefix of the Chrome trace files */
     char compress[TALLY_ALGO_NAME_MAX]; /* libtally-preload.so: "" or a codec spec */
     size_t compress_min_bytes;      /* ... for calls of at least this many bytes */
+    size_t fusion_bytes;            /* tally_allreduce_multi's buffer, at most */
+    unsigned progress_thread;       /* 1: non-blocking calls run on a thread where possible */
     int fail_setup_rank;            /* tests: this rank's set-up fails; -1: none */
 } tally_config_t;
 

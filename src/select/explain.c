@@ -42,6 +42,7 @@ tally_status_t tally_comm_predict(tally_comm_t *comm, const char *algorithm, siz
     const tally_algo_t *algo = tally_algo_find(algorithm);
     if (!algo)
         return TALLY_ERR_UNKNOWN_ALGORITHM;
+    tally_comm_drain(comm); /* the selection's state is the running calls' too */
     if (!serves(algo, &comm->shape, dtype, op, NULL))
         return TALLY_ERR_UNSUPPORTED;
     tally_cost_t cost = tally_select_cost(&comm->model, &comm->shape,
@@ -195,6 +196,7 @@ tally_status_t tally_comm_explain(tally_comm_t *comm, size_t count, tally_dtype_
     if (!stream)
         return TALLY_ERR_INVALID_ARGUMENT;
     TALLY_CHECK(tally_check_arguments("tally_comm_explain", comm, count, dtype, op));
+    tally_comm_drain(comm);
     write_explanation(&comm->sel, &comm->model, count, dtype, op, stream);
     return TALLY_SUCCESS;
 }
@@ -243,6 +245,7 @@ tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream)
         return TALLY_ERR_NULL_COMM;
     if (!stream)
         return TALLY_ERR_INVALID_ARGUMENT;
+    tally_comm_drain(comm);
     tally_shape_write(&comm->shape, stream);
     tally_model_write(&comm->model, stream);
     if (comm->sel.forced)

@@ -1,0 +1,73 @@
+/* fusion.c - what fusion buys: n tensors of `bytes` each allreduced one
+ * call at a time (tally_allreduce in a loop), started together
+ * (tally_iallreduce + tally_waitall) and fused (tally_allreduce_multi)
+ * with the fusion buffer TALLY_FUSION_BYTES; median of 5 runs of each,
+ * the slowest rank.  `make bench-fusion`; mpirun -np N build/bench/fusion
+ * [TENSORS [BYTES]]. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tally.h"
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int provided, rank;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
+    const size_t count = (argc > 2 ? strtoul(argv[2], NULL, 10) : 4096) / sizeof(float);
+    tally_comm_t *comm;
+    if (tally_comm_create(MPI_COMM_WORLD, &comm) != TALLY_SUCCESS)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    float *data = calloc(n * count, sizeof *data);
+    tally_buffer_t *bufs = malloc(n * sizeof *bufs);
+    tally_request_t **reqs = malloc(n * sizeof *reqs);
+    if (!data || !bufs || !reqs)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    for (size_t i = 0; i < n; i++)
+        bufs[i] = (tally_buffer_t){TALLY_IN_PLACE, data + i * count, count};
+    const char *names[3] = {"one call per tensor", "started together", "fused"};
+    double med[3];
+    for (int mode = 0; mode < 3; mode++) {
+        double t[5];
+        for (int rep = 0; rep < 5; rep++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t0 = MPI_Wtime();
+            if (mode == 0)
+                for (size_t i = 0; i < n; i++)
+                    tally_allreduce(TALLY_IN_PLACE, bufs[i].recvbuf, count, TALLY_FLOAT32,
+                                    TALLY_SUM, comm);
+            else if (mode == 1) {
+                for (size_t i = 0; i < n; i++)
+                    tally_iallreduce(TALLY_IN_PLACE, bufs[i].recvbuf, count, TALLY_FLOAT32,
+                                     TALLY_SUM, comm, &reqs[i]);
+                tally_waitall(n, reqs);
+            } else
+                tally_allreduce_multi(bufs, n, TALLY_FLOAT32, TALLY_SUM, comm);
+            double mine = MPI_Wtime() - t0;
+            MPI_Allreduce(&mine, &t[rep], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        }
+        qsort(t, 5, sizeof t[0], cmp);
+        med[mode] = t[2];
+    }
+    if (rank == 0) {
+        const char *fb = getenv("TALLY_FUSION_BYTES");
+        printf("# %zu tensors of %zu bytes, TALLY_FUSION_BYTES=%s, thread level %d\n", n,
+               count * sizeof(float), fb ? fb : "(default)", provided);
+        for (int mode = 0; mode < 3; mode++)
+            printf("%-22s %10.3f ms  %6.2fx\n", names[mode], med[mode] * 1e3, med[0] / med[mode]);
+    }
+    free(data);
+    free(bufs);
+    free(reqs);
+    tally_comm_destroy(comm);
+    MPI_Finalize();
+    return 0;
+}

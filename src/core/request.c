@@ -1,0 +1,314 @@
+/* request.c - tally_iallreduce, tally_iallreduce_compressed,
+ * tally_iallreduce_multi, tally_test, tally_wait, tally_waitall: the queue
+ * and its progress thread (request.h). */
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+#include "compressor.h"
+#include "entry.h"
+#include "fusion.h"
+#include "log.h"
+
+tally_status_t tally_request_run(struct tally_request *req)
+{
+    if (req->kind == TALLY_REQUEST_MULTI)
+        return tally_fusion_run(req->comm, req->bufs, req->nbufs, req->dtype, req->op);
+    if (req->count == 0)
+        return TALLY_SUCCESS;
+    if (req->codec) {
+        req->codec->calls++;
+        return tally_call_allreduce_coded(req->comm, req->sendbuf, req->recvbuf, req->count,
+                                          req->dtype, req->op, req->codec, 0);
+    }
+    return tally_call_allreduce(req->comm, req->sendbuf, req->recvbuf, req->count, req->dtype,
+                                req->op);
+}
+
+static void complete(tally_progress_t *p, struct tally_request *req, tally_status_t st)
+{
+    pthread_mutex_lock(&p->lock);
+    req->status = st;
+    req->done = true;
+    p->running = NULL;
+    pthread_cond_broadcast(&p->finished);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The queue's next request, taken off it as running; NULL if empty.
+ * Called with the lock held. */
+static struct tally_request *take(tally_progress_t *p)
+{
+    struct tally_request *req = p->head;
+    if (req) {
+        p->head = req->next;
+        if (!p->head)
+            p->tail = NULL;
+        req->next = NULL;
+        p->running = req;
+    }
+    return req;
+}
+
+static void *progress_main(void *arg)
+{
+    tally_progress_t *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        struct tally_request *req = take(p);
+        if (!req) {
+            pthread_cond_wait(&p->wake, &p->lock); /* idle: no core spent */
+            continue;
+        }
+        pthread_mutex_unlock(&p->lock);
+        tally_status_t st = tally_request_run(req);
+        complete(p, req, st);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Without a thread: runs queued requests in the caller's thread, in order,
+ * until `until` is done (NULL: until the queue is empty) or, with `one`,
+ * after a single request. */
+static void run_here(tally_progress_t *p, const struct tally_request *until, bool one)
+{
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        bool finished = until ? until->done : p->head == NULL;
+        struct tally_request *req = finished ? NULL : take(p);
+        pthread_mutex_unlock(&p->lock);
+        if (!req)
+            return;
+        complete(p, req, tally_request_run(req));
+        if (one)
+            return;
+    }
+}
+
+static tally_status_t progress_make(tally_comm_t *comm)
+{
+    tally_progress_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return TALLY_ERR_NO_MEMORY;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->finished, NULL);
+    int provided = MPI_THREAD_SINGLE;
+    PMPI_Query_thread(&provided);
+    if (provided == MPI_THREAD_MULTIPLE && comm->config.progress_thread) {
+        p->threaded = pthread_create(&p->thread, NULL, progress_main, p) == 0;
+        if (!p->threaded)
+            TALLY_LOG(comm, TALLY_LOG_WARN, "cannot start a progress thread; non-blocking "
+                                            "calls run inside tally_test and tally_wait");
+    }
+    comm->progress = p;
+    comm->drain = tally_progress_drain;
+    comm->progress_free = tally_progress_destroy;
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_request_start(struct tally_request *req)
+{
+    tally_comm_t *comm = req->comm;
+    if (!comm->progress)
+        TALLY_CHECK(progress_make(comm));
+    tally_progress_t *p = comm->progress;
+    pthread_mutex_lock(&p->lock);
+    if (p->tail)
+        p->tail->next = req;
+    else
+        p->head = req;
+    p->tail = req;
+    p->outstanding++;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    return TALLY_SUCCESS;
+}
+
+void tally_progress_drain(tally_comm_t *comm)
+{
+    tally_progress_t *p = comm->progress;
+    if (!p)
+        return;
+    if (!p->threaded) {
+        run_here(p, NULL, false);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (p->head || p->running)
+        pthread_cond_wait(&p->finished, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void tally_progress_destroy(tally_comm_t *comm)
+{
+    tally_progress_t *p = comm->progress;
+    if (!p)
+        return;
+    tally_progress_drain(comm);
+    if (p->threaded) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = true;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
+    }
+    if (p->outstanding)
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "tally_comm_destroy: %zu non-blocking request%s never waited for (their "
+                  "calls ran; the requests leak: call tally_wait before destroying)",
+                  p->outstanding, p->outstanding == 1 ? " was" : "s were");
+    pthread_cond_destroy(&p->finished);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    comm->progress = NULL;
+    comm->drain = NULL;
+    comm->progress_free = NULL;
+}
+
+/* --- the public functions ---------------------------------------------------- */
+
+static tally_status_t start(struct tally_request *proto, tally_request_t **out)
+{
+    struct tally_request *req = malloc(sizeof *req);
+    if (!req)
+        return TALLY_ERR_NO_MEMORY;
+    *req = *proto;
+    req->next = NULL;
+    req->done = false;
+    tally_status_t st = tally_request_start(req);
+    if (st != TALLY_SUCCESS) {
+        free(req);
+        return st;
+    }
+    *out = req;
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_iallreduce(const void *sendbuf, void *recvbuf, size_t count,
+                                tally_dtype_t dtype, tally_op_t op, tally_comm_t *comm,
+                                tally_request_t **req)
+{
+    if (!req) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_iallreduce: req is NULL");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    TALLY_CHECK(tally_check_call("tally_iallreduce", sendbuf, recvbuf, count, dtype, op, comm));
+    struct tally_request proto = {.comm = comm, .kind = TALLY_REQUEST_ONE, .sendbuf = sendbuf,
+                                  .recvbuf = recvbuf, .count = count, .dtype = dtype, .op = op};
+    return start(&proto, req);
+}
+
+tally_status_t tally_iallreduce_compressed(const void *sendbuf, void *recvbuf, size_t count,
+                                           tally_dtype_t dtype, tally_op_t op,
+                                           tally_compressor_t *c, tally_request_t **req)
+{
+    if (!req) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_iallreduce_compressed: req is NULL");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    TALLY_CHECK(tally_check_compressed("tally_iallreduce_compressed", sendbuf, recvbuf, count,
+                                       dtype, op, c));
+    struct tally_request proto = {.comm = c->comm, .kind = TALLY_REQUEST_ONE,
+                                  .sendbuf = sendbuf, .recvbuf = recvbuf, .count = count,
+                                  .dtype = dtype, .op = op, .codec = c};
+    return start(&proto, req);
+}
+
+tally_status_t tally_iallreduce_multi(const tally_buffer_t *bufs, size_t n, tally_dtype_t dtype,
+                                      tally_op_t op, tally_comm_t *comm, tally_request_t **req)
+{
+    if (!req) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_iallreduce_multi: req is NULL");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    TALLY_CHECK(tally_fusion_check("tally_iallreduce_multi", bufs, n, dtype, op, comm));
+    tally_buffer_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy)
+        return TALLY_ERR_NO_MEMORY;
+    if (n)
+        memcpy(copy, bufs, n * sizeof *copy);
+    struct tally_request proto = {.comm = comm, .kind = TALLY_REQUEST_MULTI, .bufs = copy,
+                                  .nbufs = n, .dtype = dtype, .op = op};
+    tally_status_t st = start(&proto, req);
+    if (st != TALLY_SUCCESS)
+        free(copy);
+    return st;
+}
+
+/* Frees a completed request; its status. */
+static tally_status_t finish(tally_request_t **reqp)
+{
+    struct tally_request *req = *reqp;
+    tally_progress_t *p = req->comm->progress;
+    tally_status_t st = req->status;
+    pthread_mutex_lock(&p->lock);
+    p->outstanding--;
+    pthread_mutex_unlock(&p->lock);
+    free(req->bufs);
+    free(req);
+    *reqp = NULL;
+    return st;
+}
+
+tally_status_t tally_wait(tally_request_t **reqp)
+{
+    if (!reqp || !*reqp) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR,
+                  "tally_wait: the request is NULL (already completed, or never started)");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    struct tally_request *req = *reqp;
+    tally_progress_t *p = req->comm->progress;
+    if (p->threaded) {
+        pthread_mutex_lock(&p->lock);
+        while (!req->done)
+            pthread_cond_wait(&p->finished, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+    } else {
+        run_here(p, req, false);
+    }
+    return finish(reqp);
+}
+
+tally_status_t tally_test(tally_request_t **reqp, int *done)
+{
+    if (!reqp || !*reqp || !done) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_test: %s is NULL%s",
+                  !done ? "done" : "the request",
+                  done ? " (already completed, or never started)" : "");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    struct tally_request *req = *reqp;
+    tally_progress_t *p = req->comm->progress;
+    if (!p->threaded) /* progress happens here: one queued call */
+        run_here(p, req, true);
+    pthread_mutex_lock(&p->lock);
+    const bool finished = req->done;
+    pthread_mutex_unlock(&p->lock);
+    *done = finished;
+    return finished ? finish(reqp) : TALLY_SUCCESS;
+}
+
+tally_status_t tally_waitall(size_t n, tally_request_t **reqs)
+{
+    if (n && !reqs) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "tally_waitall: reqs is NULL");
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    /* Every request is waited for; the first failure is returned. */
+    tally_status_t first = TALLY_SUCCESS;
+    for (size_t i = 0; i < n; i++) {
+        if (!reqs[i])
+            continue; /* completed already, like MPI_REQUEST_NULL */
+        tally_status_t st = tally_wait(&reqs[i]);
+        if (first == TALLY_SUCCESS)
+            first = st;
+    }
+    return first;
+}
