@@ -94,10 +94,12 @@ static const config_field_t config_table[] = {
      "libtally-preload.so only: calls smaller than this are never compressed "
      "(latency, not bytes, rules them). Suffixes K, M, G.",
      parse_size_field, FIELD(compress_min_bytes), NULL, 0, (size_t)1 << 40},
-    {"TALLY_FUSION_BYTES", "64M",
+    {"TALLY_FUSION_BYTES", "1M",
      "Bytes of the fusion buffer of tally_allreduce_multi (one per communicator, "
      "grown on demand): consecutive tensors that fit together are packed into it "
-     "and reduced in one call; a tensor as large goes alone. Suffixes K, M, G.",
+     "and reduced in one call; a tensor as large goes alone. Larger buffers mean "
+     "fewer calls, smaller ones keep the packing in cache (make bench-fusion). "
+     "Suffixes K, M, G.",
      parse_size_field, FIELD(fusion_bytes), NULL, 1, (size_t)1 << 40},
     {"TALLY_PROGRESS_THREAD", "1",
      "1: where the MPI grants MPI_THREAD_MULTIPLE, a thread per communicator runs "
