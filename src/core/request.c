@@ -11,9 +11,13 @@
 #include "entry.h"
 #include "fusion.h"
 #include "log.h"
+#include "trace.h"
 
 tally_status_t tally_request_run(struct tally_request *req)
 {
+    if (req->comm->trace) /* the queue's wait, before the call's own span */
+        tally_trace_queued(req->comm->trace, req->comm->next_seq, req->t_queued,
+                           tally_trace_now());
     if (req->kind == TALLY_REQUEST_MULTI)
         return tally_fusion_run(req->comm, req->bufs, req->nbufs, req->dtype, req->op);
     if (req->count == 0)
@@ -181,6 +185,7 @@ static tally_status_t start(struct tally_request *proto, tally_request_t **out)
     *req = *proto;
     req->next = NULL;
     req->done = false;
+    req->t_queued = req->comm->trace ? tally_trace_now() : 0.0;
     tally_status_t st = tally_request_start(req);
     if (st != TALLY_SUCCESS) {
         free(req);

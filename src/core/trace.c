@@ -257,6 +257,16 @@ void tally_trace_call(const tally_call_t *call, double t1, tally_status_t status
     pthread_mutex_unlock(&trace_lock);
 }
 
+void tally_trace_queued(tally_trace_t *t, uint64_t seq, double t0, double t1)
+{
+    pthread_mutex_lock(&trace_lock);
+    if (t->file) {
+        begin_event(t, "queued", "queue", t0, t1);
+        fprintf(t->file, "\"args\":{\"seq\":%" PRIu64 "}}", seq);
+    }
+    pthread_mutex_unlock(&trace_lock);
+}
+
 void tally_trace_phase(const tally_call_t *call, const char *phase, double t0, double t1)
 {
     struct tally_trace *t = call->trace;

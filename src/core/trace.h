@@ -26,6 +26,11 @@ void tally_trace_call(const tally_call_t *call, double t1, tally_status_t status
 /* One phase of a call (intra-node reduce-scatter, across nodes, ...). */
 void tally_trace_phase(const tally_call_t *call, const char *phase, double t0, double t1);
 
+/* The time a started call waited in its communicator's queue before it
+ * ran (request.h): a span "queued" (category "queue") with the seq the
+ * call then gets. */
+void tally_trace_queued(tally_trace_t *trace, uint64_t seq, double t0, double t1);
+
 /* Phase spans: begin returns the start time (0 when not tracing). */
 static inline double tally_phase_begin(const tally_call_t *call)
 {

@@ -4,14 +4,15 @@
  * thread (MPI_THREAD_MULTIPLE) and without one (TALLY_PROGRESS_THREAD=0:
  * calls run inside test and wait); tally_allreduce_multi packing small
  * tensors and running large ones alone (TALLY_FUSION_BYTES small), in place
- * or not; the idle thread burns no CPU; bad arguments refused with nothing
- * started. */
+ * or not; the idle thread burns no CPU; the trace shows each started
+ * call's wait in the queue; bad arguments refused with nothing started. */
 #include <check.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tally.h"
 #include "tally_test.h"
@@ -202,6 +203,45 @@ START_TEST(test_idle_thread_sleeps)
 }
 END_TEST
 
+/* TALLY_TRACE: each started call's wait in the queue is a span of its own. */
+START_TEST(test_trace_queue)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/tally-test-requests-%d", (int)getpid());
+    int len = (int)strlen(path);
+    MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(path, len + 1, MPI_CHAR, 0, MPI_COMM_WORLD);
+    setenv("TALLY_TRACE", path, 1);
+    tally_comm_t *comm = make_comm(1);
+    unsetenv("TALLY_TRACE");
+    float x[3][100];
+    tally_request_t *req[3];
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 100; i++)
+            x[k][i] = input(world_rank, (size_t)i);
+        ck_assert_int_eq(tally_iallreduce(TALLY_IN_PLACE, x[k], 100, TALLY_FLOAT32, TALLY_SUM,
+                                          comm, &req[k]),
+                         TALLY_SUCCESS);
+    }
+    ck_assert_int_eq(tally_waitall(3, req), TALLY_SUCCESS);
+    tally_comm_destroy(comm); /* closes the trace */
+    char file[96];
+    snprintf(file, sizeof file, "%s.%d.json", path, world_rank);
+    FILE *f = fopen(file, "r");
+    ck_assert_msg(f != NULL, "no trace file %s", file);
+    char buf[1 << 16];
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    remove(file);
+    int queued = 0;
+    for (const char *p = buf; (p = strstr(p, "\"cat\":\"queue\"")); p++)
+        queued++;
+    ck_assert_msg(tt_all_ok(queued == 3, "%d queue spans for 3 started calls", queued),
+                  "queue spans");
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     tally_comm_t *comm = make_comm(1);
@@ -249,6 +289,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_nonblocking_no_thread);
     tcase_add_test(tc, test_multi);
     tcase_add_test(tc, test_compressed_started);
+    tcase_add_test(tc, test_trace_queue);
     if (provided == MPI_THREAD_MULTIPLE)
         tcase_add_test(tc, test_idle_thread_sleeps);
     suite_add_tcase(s, tc);
