@@ -50,6 +50,17 @@ for t in "$BUILD"/tests/mpi/test_*; do
     done
 done
 
+# The Python binding (python/tally, ctypes) with Debian's python3, mpi4py
+# and numpy; SKIP when they are not installed.
+if /usr/bin/python3 -c 'import mpi4py, numpy' 2>/dev/null; then
+    for np in 1 2 3; do
+        run "python binding np=$np" env PYTHONPATH="$here/../python" \
+            "$here/mpirun.sh" "$np" 300 -x PYTHONPATH /usr/bin/python3 "$here/python/test_tally.py"
+    done
+else
+    echo "=== SKIP python binding: /usr/bin/python3 cannot import mpi4py and numpy"
+fi
+
 run "topology: tally-info on a fake machine (HWLOC_XMLFILE) np=3" \
     "$here/topo/run-topo-mpi.sh" "$BUILD"
 run "tally-tune -o FILE --verify np=2" env BUILD="$BUILD" "$here/tune/run-tune.sh"
