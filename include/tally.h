@@ -292,6 +292,14 @@ TALLY_API tally_status_t tally_iallreduce_compressed(const void *sendbuf, void *
                                                      tally_op_t op, tally_compressor_t *c,
                                                      tally_request_t **req);
 
+/* Collective: tally_allreduce_multi through compressor c, whose tensor is
+ * the n tensors laid end to end (c's count = the sum of their counts, the
+ * same dtype, in the same order every call), so that each tensor keeps its
+ * own error-feedback state.  op TALLY_SUM or TALLY_AVG. */
+TALLY_API tally_status_t tally_allreduce_multi_compressed(const tally_buffer_t *bufs, size_t n,
+                                                          tally_dtype_t dtype, tally_op_t op,
+                                                          tally_compressor_t *c);
+
 /* Collective over the compressor's communicator.  NULL is a no-op. */
 TALLY_API tally_status_t tally_compressor_destroy(tally_compressor_t *c);
 

@@ -154,7 +154,37 @@ tally_status_t tally_allreduce_multi(const tally_buffer_t *bufs, size_t n, tally
 {
     TALLY_CHECK(tally_fusion_check("tally_allreduce_multi", bufs, n, dtype, op, comm));
     tally_comm_drain(comm); /* after the calls started before it */
-    return tally_fusion_run(comm, bufs, n, dtype, op);
+    return tally_fusion_run(comm, bufs, n, dtype, op, NULL);
+}
+
+tally_status_t tally_allreduce_multi_compressed(const tally_buffer_t *bufs, size_t n,
+                                                tally_dtype_t dtype, tally_op_t op,
+                                                tally_compressor_t *c)
+{
+    const char *fn = "tally_allreduce_multi_compressed";
+    if (!c) {
+        TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s: the compressor is NULL", fn);
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    TALLY_CHECK(tally_fusion_check(fn, bufs, n, dtype, op, c->comm));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += bufs[i].count;
+    /* The compressor's tensor is the tensors end to end. */
+    if (total != c->count || dtype != c->dtype) {
+        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
+                  "%s: the compressor serves %zu elements of %s, the tensors hold %zu of %s", fn,
+                  c->count, tally_dtype_name(c->dtype), total, tally_dtype_name(dtype));
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    if (op != TALLY_SUM && op != TALLY_AVG) {
+        TALLY_LOG(c->comm, TALLY_LOG_ERROR, "%s: op %s; compression serves SUM and AVG only", fn,
+                  tally_op_name(op));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    tally_comm_drain(c->comm); /* after the calls started before it */
+    c->calls++;
+    return tally_fusion_run(c->comm, bufs, n, dtype, op, c);
 }
 
 tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,

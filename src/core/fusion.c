@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "comm.h"
+#include "compressor.h"
 #include "dtype.h"
 #include "entry.h"
 #include "log.h"
@@ -53,11 +54,26 @@ static bool grow(tally_comm_t *comm, size_t bytes)
     return ok;
 }
 
+/* One allreduce of a group of tensors: exact, or through the compressor at
+ * `offset`, where the group starts in its tensor (compressor.h). */
+static tally_status_t reduce(tally_comm_t *comm, const void *sendbuf, void *recvbuf,
+                             size_t count, tally_dtype_t dtype, tally_op_t op,
+                             tally_compressor_t *codec, size_t offset)
+{
+    if (count == 0)
+        return TALLY_SUCCESS;
+    if (codec)
+        return tally_call_allreduce_coded(comm, sendbuf, recvbuf, count, dtype, op, codec,
+                                          offset);
+    return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
+}
+
 tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, size_t n,
-                                tally_dtype_t dtype, tally_op_t op)
+                                tally_dtype_t dtype, tally_op_t op, tally_compressor_t *codec)
 {
     const size_t es = tally_dtype_size(dtype);
     const size_t cap = comm->config.fusion_bytes / es; /* elements */
+    size_t offset = 0; /* where tensor i starts in the compressor's tensor */
     for (size_t i = 0; i < n;) {
         /* Tensors i .. j - 1 fit together (every rank sees the same counts). */
         size_t j = i, used = 0;
@@ -66,10 +82,9 @@ tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, 
         if (j <= i + 1 || !grow(comm, used * es)) {
             /* One tensor (a large one, or alone), or no buffer: as it is. */
             const size_t end = j > i ? j : i + 1;
-            for (; i < end; i++)
-                if (bufs[i].count)
-                    TALLY_CHECK(tally_call_allreduce(comm, bufs[i].sendbuf, bufs[i].recvbuf,
-                                                     bufs[i].count, dtype, op));
+            for (; i < end; offset += bufs[i].count, i++)
+                TALLY_CHECK(reduce(comm, bufs[i].sendbuf, bufs[i].recvbuf, bufs[i].count, dtype,
+                                   op, codec, offset));
             continue;
         }
         char *packed = comm->fusion;
@@ -80,12 +95,13 @@ tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, 
             memcpy(packed + at * es, src, bufs[k].count * es);
             at += bufs[k].count;
         }
-        TALLY_CHECK(tally_call_allreduce(comm, TALLY_IN_PLACE, packed, used, dtype, op));
+        TALLY_CHECK(reduce(comm, TALLY_IN_PLACE, packed, used, dtype, op, codec, offset));
         at = 0;
         for (size_t k = i; k < j; k++) {
             memcpy(bufs[k].recvbuf, packed + at * es, bufs[k].count * es);
             at += bufs[k].count;
         }
+        offset += used;
         i = j;
     }
     return TALLY_SUCCESS;

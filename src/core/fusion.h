@@ -18,8 +18,10 @@ tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, si
 
 /* Runs the checked call: consecutive tensors that fit together go through
  * the buffer as one allreduce; a tensor that fills the buffer alone runs
- * alone. */
+ * alone.  With a compressor (NULL: exact), the tensors are its tensor laid
+ * end to end, so each keeps its own error-feedback state. */
 tally_status_t tally_fusion_run(struct tally_comm *comm, const tally_buffer_t *bufs, size_t n,
-                                tally_dtype_t dtype, tally_op_t op);
+                                tally_dtype_t dtype, tally_op_t op,
+                                struct tally_compressor *codec);
 
 #endif

@@ -19,7 +19,7 @@ tally_status_t tally_request_run(struct tally_request *req)
         tally_trace_queued(req->comm->trace, req->comm->next_seq, req->t_queued,
                            tally_trace_now());
     if (req->kind == TALLY_REQUEST_MULTI)
-        return tally_fusion_run(req->comm, req->bufs, req->nbufs, req->dtype, req->op);
+        return tally_fusion_run(req->comm, req->bufs, req->nbufs, req->dtype, req->op, NULL);
     if (req->count == 0)
         return TALLY_SUCCESS;
     if (req->codec) {

@@ -194,6 +194,73 @@ START_TEST(test_error_feedback)
 }
 END_TEST
 
+/* Fused through one compressor: each tensor at its place in the
+ * compressor's tensor; with a small fusion buffer some tensors are packed
+ * and some go alone.  Identical bits, close to the exact sums, and error
+ * feedback per tensor (the mean of many calls approaches the exact sums). */
+START_TEST(test_multi_compressed)
+{
+    setenv("TALLY_FUSION_BYTES", "16K", 1);
+    tally_comm_t *comm;
+    ck_assert_int_eq(tally_comm_create(MPI_COMM_WORLD, &comm), TALLY_SUCCESS);
+    unsetenv("TALLY_FUSION_BYTES");
+    enum { N = 4, T = 60 };
+    const size_t counts[N] = {1000, 3, 5000, 20000};
+    size_t total = 0;
+    for (int i = 0; i < N; i++)
+        total += counts[i];
+    tally_compressor_t *z;
+    ck_assert_int_eq(tally_compressor_create(comm, "int8", total, TALLY_FLOAT32, &z),
+                     TALLY_SUCCESS);
+    float *in[N], *out[N];
+    double *sum[N];
+    tally_buffer_t bufs[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = malloc(counts[i] * sizeof(float));
+        out[i] = malloc(counts[i] * sizeof(float));
+        sum[i] = calloc(counts[i], sizeof(double));
+        bufs[i] = (tally_buffer_t){in[i], out[i], counts[i]};
+    }
+    double first = 0, err = 0, norm = 0;
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < N; i++)
+            fill(in[i], counts[i], TALLY_FLOAT32, world_rank);
+        ck_assert_int_eq(tally_allreduce_multi_compressed(bufs, N, TALLY_FLOAT32, TALLY_SUM, z),
+                         TALLY_SUCCESS);
+        for (int i = 0; i < N; i++) {
+            ck_assert_msg(identical(out[i], counts[i] * sizeof(float)),
+                          "tensor %d differs between ranks", i);
+            for (size_t e = 0; e < counts[i]; e++)
+                sum[i][e] += out[i][e];
+            if (t == 0)
+                first = fmax(first, rel_error(out[i], counts[i], TALLY_FLOAT32, TALLY_SUM, 1.0));
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        for (size_t e = 0; e < counts[i]; e++) {
+            double exact = 0;
+            for (int r = 0; r < world_size; r++)
+                exact += value(r, e);
+            err += (sum[i][e] / T - exact) * (sum[i][e] / T - exact);
+            norm += exact * exact;
+        }
+        free(in[i]);
+        free(out[i]);
+        free(sum[i]);
+    }
+    const double last = sqrt(err / norm);
+    ck_assert_msg(tt_all_ok(first <= 0.1, "one fused call: error %g", first), "fused error");
+    ck_assert_msg(tt_all_ok(first < 1e-6 || last < first / 4,
+                            "fused error feedback: %g after one call, %g over %d", first, last, T),
+                  "fused error feedback");
+    /* The tensors must add up to the compressor's count. */
+    ck_assert_int_eq(tally_allreduce_multi_compressed(bufs, N - 1, TALLY_FLOAT32, TALLY_SUM, z),
+                     TALLY_ERR_INVALID_ARGUMENT);
+    tally_compressor_destroy(z);
+    tally_comm_destroy(comm);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     tally_comm_t *comm;
@@ -252,6 +319,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_codecs_identical);
     tcase_add_test(tc, test_error_feedback);
+    tcase_add_test(tc, test_multi_compressed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
