@@ -113,15 +113,10 @@ tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
     return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
 }
 
-tally_status_t tally_check_compressed(const char *fn, const void *sendbuf, const void *recvbuf,
-                                      size_t count, tally_dtype_t dtype, tally_op_t op,
-                                      const tally_compressor_t *c)
+/* Whether c serves count elements of dtype reduced with op (c non-NULL). */
+static tally_status_t compressor_fits(const char *fn, const tally_compressor_t *c, size_t count,
+                                      tally_dtype_t dtype, tally_op_t op)
 {
-    if (!c) {
-        TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s: the compressor is NULL", fn);
-        return TALLY_ERR_INVALID_ARGUMENT;
-    }
-    TALLY_CHECK(tally_check_call(fn, sendbuf, recvbuf, count, dtype, op, c->comm));
     if (count != c->count || dtype != c->dtype) {
         TALLY_LOG(c->comm, TALLY_LOG_ERROR,
                   "%s: the compressor serves %zu elements of %s, not %zu of %s", fn, c->count,
@@ -134,6 +129,23 @@ tally_status_t tally_check_compressed(const char *fn, const void *sendbuf, const
         return TALLY_ERR_UNSUPPORTED;
     }
     return TALLY_SUCCESS;
+}
+
+static tally_status_t compressor_given(const char *fn, const tally_compressor_t *c)
+{
+    if (c)
+        return TALLY_SUCCESS;
+    TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s: the compressor is NULL", fn);
+    return TALLY_ERR_INVALID_ARGUMENT;
+}
+
+tally_status_t tally_check_compressed(const char *fn, const void *sendbuf, const void *recvbuf,
+                                      size_t count, tally_dtype_t dtype, tally_op_t op,
+                                      const tally_compressor_t *c)
+{
+    TALLY_CHECK(compressor_given(fn, c));
+    TALLY_CHECK(tally_check_call(fn, sendbuf, recvbuf, count, dtype, op, c->comm));
+    return compressor_fits(fn, c, count, dtype, op);
 }
 
 tally_status_t tally_allreduce_compressed(const void *sendbuf, void *recvbuf, size_t count,
@@ -162,26 +174,13 @@ tally_status_t tally_allreduce_multi_compressed(const tally_buffer_t *bufs, size
                                                 tally_compressor_t *c)
 {
     const char *fn = "tally_allreduce_multi_compressed";
-    if (!c) {
-        TALLY_LOG(NULL, TALLY_LOG_ERROR, "%s: the compressor is NULL", fn);
-        return TALLY_ERR_INVALID_ARGUMENT;
-    }
+    TALLY_CHECK(compressor_given(fn, c));
     TALLY_CHECK(tally_fusion_check(fn, bufs, n, dtype, op, c->comm));
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += bufs[i].count;
     /* The compressor's tensor is the tensors end to end. */
-    if (total != c->count || dtype != c->dtype) {
-        TALLY_LOG(c->comm, TALLY_LOG_ERROR,
-                  "%s: the compressor serves %zu elements of %s, the tensors hold %zu of %s", fn,
-                  c->count, tally_dtype_name(c->dtype), total, tally_dtype_name(dtype));
-        return TALLY_ERR_INVALID_ARGUMENT;
-    }
-    if (op != TALLY_SUM && op != TALLY_AVG) {
-        TALLY_LOG(c->comm, TALLY_LOG_ERROR, "%s: op %s; compression serves SUM and AVG only", fn,
-                  tally_op_name(op));
-        return TALLY_ERR_UNSUPPORTED;
-    }
+    TALLY_CHECK(compressor_fits(fn, c, total, dtype, op));
     tally_comm_drain(c->comm); /* after the calls started before it */
     c->calls++;
     return tally_fusion_run(c->comm, bufs, n, dtype, op, c);
