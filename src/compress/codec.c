@@ -46,6 +46,24 @@ static bool scale_ok(float s)
     return bits == NAN_SCALE_BITS || (isfinite(s) && s >= 0.0f);
 }
 
+/* A payload of chunks, each a float scale and a body of body(n) bytes for
+ * its n elements (int8, sign): whether every scale travels as it may and
+ * every body passes body_ok.  Decoders check everything before they write
+ * anything. */
+static bool scaled_payload_ok(const unsigned char *p, size_t count, size_t (*body)(size_t n),
+                              bool (*body_ok)(const unsigned char *b, size_t n))
+{
+    for (size_t at = 0; at < count; at += TALLY_CODEC_CHUNK) {
+        const size_t n = min_size(TALLY_CODEC_CHUNK, count - at);
+        float s;
+        memcpy(&s, p, sizeof s);
+        if (!scale_ok(s) || !body_ok(p + sizeof s, n))
+            return false;
+        p += sizeof s + body(n);
+    }
+    return true;
+}
+
 /* --- fp16 and bf16 ----------------------------------------------------------- */
 
 static size_t half_bound(size_t count, const tally_codec_spec_t *spec)
@@ -199,26 +217,27 @@ static size_t int8_encode(const float *x, size_t count, void *out, const tally_c
     return (size_t)(p - (unsigned char *)out);
 }
 
+static size_t int8_body(size_t n)
+{
+    return n;
+}
+
+/* -128 has no place: the encoder clamps to -127..127. */
+static bool int8_body_ok(const unsigned char *b, size_t n)
+{
+    const signed char *q = (const signed char *)b;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] == -128)
+            return false;
+    return true;
+}
+
 static tally_status_t int8_decode(const void *in, size_t bytes, size_t count, float alpha,
                                   float *acc, bool add)
 {
-    if (bytes != int8_bound(count, NULL))
+    if (bytes != int8_bound(count, NULL) || !scaled_payload_ok(in, count, int8_body, int8_body_ok))
         return TALLY_ERR_CORRUPT_PAYLOAD;
-    /* Check everything before writing anything. */
     const unsigned char *p = in;
-    for (size_t at = 0; at < count; at += TALLY_CODEC_CHUNK) {
-        const size_t n = min_size(TALLY_CODEC_CHUNK, count - at);
-        float s;
-        memcpy(&s, p, sizeof s);
-        if (!scale_ok(s))
-            return TALLY_ERR_CORRUPT_PAYLOAD;
-        const signed char *q = (const signed char *)(p + sizeof s);
-        for (size_t i = 0; i < n; i++)
-            if (q[i] == -128)
-                return TALLY_ERR_CORRUPT_PAYLOAD;
-        p += sizeof s + n;
-    }
-    p = in;
     for (size_t at = 0; at < count; at += TALLY_CODEC_CHUNK) {
         const size_t n = min_size(TALLY_CODEC_CHUNK, count - at);
         float s;
@@ -300,23 +319,23 @@ static size_t sign_encode(const float *x, size_t count, void *out, const tally_c
     return (size_t)(p - (unsigned char *)out);
 }
 
+static size_t sign_body(size_t n)
+{
+    return (n + 7) / 8;
+}
+
+/* The padding bits of the last byte are zero. */
+static bool sign_body_ok(const unsigned char *b, size_t n)
+{
+    return n % 8 == 0 || (b[n / 8] >> (n % 8)) == 0;
+}
+
 static tally_status_t sign_decode(const void *in, size_t bytes, size_t count, float alpha,
                                   float *acc, bool add)
 {
-    if (bytes != sign_bound(count, NULL))
+    if (bytes != sign_bound(count, NULL) || !scaled_payload_ok(in, count, sign_body, sign_body_ok))
         return TALLY_ERR_CORRUPT_PAYLOAD;
     const unsigned char *p = in;
-    for (size_t at = 0; at < count; at += TALLY_CODEC_CHUNK) {
-        const size_t n = min_size(TALLY_CODEC_CHUNK, count - at);
-        float s;
-        memcpy(&s, p, sizeof s);
-        if (!scale_ok(s))
-            return TALLY_ERR_CORRUPT_PAYLOAD;
-        if (n % 8 && (p[sizeof s + n / 8] >> (n % 8)) != 0) /* padding bits */
-            return TALLY_ERR_CORRUPT_PAYLOAD;
-        p += sizeof s + (n + 7) / 8;
-    }
-    p = in;
     for (size_t at = 0; at < count; at += TALLY_CODEC_CHUNK) {
         const size_t n = min_size(TALLY_CODEC_CHUNK, count - at);
         float s;
