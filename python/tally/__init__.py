@@ -145,6 +145,22 @@ def _buffers(send, recv, what):
     return _p(s_addr), _p(r_addr), count, dtype
 
 
+def _run(fn, name, handle, send, recv, op):
+    """A blocking call: fn(send, recv, count, dtype, op, handle); its result array."""
+    s, r, count, dtype = _buffers(send, recv, name)
+    _check(name, fn(s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), handle))
+    return send if recv is None else recv
+
+
+def _start(fn, name, handle, send, recv, op):
+    """A started call: fn(..., handle, &request); a Request keeping the arrays."""
+    s, r, count, dtype = _buffers(send, recv, name)
+    req = _p()
+    _check(name, fn(s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), handle,
+                    ctypes.byref(req)))
+    return Request(req, (send, recv))
+
+
 class Request:
     """A started call; its arrays stay referenced until it completes."""
 
@@ -193,19 +209,11 @@ class Comm:
 
     def allreduce(self, send, recv=None, op="sum"):
         """recv = op over all ranks of send (in place on send when recv is None)."""
-        s, r, count, dtype = _buffers(send, recv, "allreduce")
-        _check("tally_allreduce", library.tally_allreduce(
-            s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), self._handle))
-        return send if recv is None else recv
+        return _run(library.tally_allreduce, "tally_allreduce", self._handle, send, recv, op)
 
     def iallreduce(self, send, recv=None, op="sum"):
         """Starts allreduce; returns a Request (wait() before using the result)."""
-        s, r, count, dtype = _buffers(send, recv, "iallreduce")
-        handle = _p()
-        _check("tally_iallreduce", library.tally_iallreduce(
-            s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), self._handle,
-            ctypes.byref(handle)))
-        return Request(handle, (send, recv))
+        return _start(library.tally_iallreduce, "tally_iallreduce", self._handle, send, recv, op)
 
     def compressor(self, spec, like):
         """A compressor (codec spec, tally(7)) for tensors shaped like `like`."""
@@ -229,18 +237,12 @@ class Compressor:
             self._handle = _p()
 
     def allreduce(self, send, recv=None, op="sum"):
-        s, r, count, dtype = _buffers(send, recv, "allreduce_compressed")
-        _check("tally_allreduce_compressed", library.tally_allreduce_compressed(
-            s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), self._handle))
-        return send if recv is None else recv
+        return _run(library.tally_allreduce_compressed, "tally_allreduce_compressed",
+                    self._handle, send, recv, op)
 
     def iallreduce(self, send, recv=None, op="sum"):
-        s, r, count, dtype = _buffers(send, recv, "iallreduce_compressed")
-        handle = _p()
-        _check("tally_iallreduce_compressed", library.tally_iallreduce_compressed(
-            s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), self._handle,
-            ctypes.byref(handle)))
-        return Request(handle, (send, recv))
+        return _start(library.tally_iallreduce_compressed, "tally_iallreduce_compressed",
+                      self._handle, send, recv, op)
 
     def bytes(self):
         """(bytes sent across nodes, bytes uncompressed) on this rank so far."""
