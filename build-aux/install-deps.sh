@@ -3,12 +3,14 @@
 # missing.  Safe to run again: with everything present it only checks.
 # The optional packages (mpi4py and numpy, for the drop-in test of a
 # program nobody here wrote; clang and its libFuzzer runtime, for the
-# tuning-file fuzz run; gnuplot-nox, for tally-plot and make plot) are
+# tuning-file fuzz run; gnuplot-nox, for tally-plot and make plot;
+# python3-torch and python3-sklearn, for the PyTorch DDP hook's test) are
 # tried once; if they cannot be installed, their test prints SKIP and the
 # reason.
 set -eu
 
-optional="python3-mpi4py python3-numpy clang libclang-rt-14-dev gnuplot-nox"
+optional="python3-mpi4py python3-numpy clang libclang-rt-14-dev gnuplot-nox python3-torch
+          python3-sklearn"
 install_optional() {
     missing_opt=
     for p in $optional; do

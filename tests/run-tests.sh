@@ -60,6 +60,26 @@ if /usr/bin/python3 -c 'import mpi4py, numpy' 2>/dev/null; then
 else
     echo "=== SKIP python binding: /usr/bin/python3 cannot import mpi4py and numpy"
 fi
+# The PyTorch DDP comm hook (python/tally/ddp.py) against gloo, with
+# Debian's python3-torch and python3-sklearn (optional in install-deps.sh).
+if why=$(/usr/bin/python3 -c 'import torch, sklearn, mpi4py, numpy' 2>&1); then
+    for np in 2 4; do
+        run "pytorch ddp hook np=$np" env PYTHONPATH="$here/../python" \
+            "$here/mpirun.sh" "$np" 300 -x PYTHONPATH /usr/bin/python3 "$here/python/test_ddp.py"
+    done
+    if cwhy=$(sh "$here/cluster/cluster.sh" check); then
+        run "pytorch ddp hook cluster 2 hosts x 2 slots" env PYTHONPATH="$here/../python" \
+            sh "$here/cluster/cluster.sh" -r none -t 300 2 2 -- --oversubscribe --bind-to none \
+            --mca mpi_yield_when_idle 1 -np 4 -x PYTHONPATH /usr/bin/python3 \
+            "$here/python/test_ddp.py"
+    else
+        echo "=== SKIP pytorch ddp hook on an emulated cluster: $cwhy"
+    fi
+else
+    echo "=== SKIP pytorch ddp hook: /usr/bin/python3 cannot import torch, sklearn, mpi4py" \
+        "and numpy (build-aux/install-deps.sh installs python3-torch python3-sklearn as root):" \
+        "$(echo "$why" | tail -n 1)"
+fi
 
 run "topology: tally-info on a fake machine (HWLOC_XMLFILE) np=3" \
     "$here/topo/run-topo-mpi.sh" "$BUILD"
