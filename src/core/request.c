@@ -31,21 +31,12 @@ tally_status_t tally_request_run(struct tally_request *req)
                                 req->op);
 }
 
-static void complete(tally_progress_t *p, struct tally_request *req, tally_status_t st)
-{
-    pthread_mutex_lock(&p->lock);
-    req->status = st;
-    req->done = true;
-    p->running = NULL;
-    pthread_cond_broadcast(&p->finished);
-    pthread_mutex_unlock(&p->lock);
-}
-
-/* The queue's next request, taken off it as running; NULL if empty.
+/* The queue's next request, taken off it as running; NULL if it is empty
+ * or one runs already (one at a time: the order is the ranks' contract).
  * Called with the lock held. */
 static struct tally_request *take(tally_progress_t *p)
 {
-    struct tally_request *req = p->head;
+    struct tally_request *req = p->running ? NULL : p->head;
     if (req) {
         p->head = req->next;
         if (!p->head)
@@ -56,41 +47,54 @@ static struct tally_request *take(tally_progress_t *p)
     return req;
 }
 
+/* Runs req (taken) with the lock released; marks it done.  Called and
+ * returns with the lock held. */
+static void run_taken(tally_progress_t *p, struct tally_request *req)
+{
+    pthread_mutex_unlock(&p->lock);
+    tally_status_t st = tally_request_run(req);
+    pthread_mutex_lock(&p->lock);
+    req->status = st;
+    req->done = true;
+    p->running = NULL;
+    pthread_cond_broadcast(&p->finished);
+    pthread_cond_signal(&p->wake); /* the thread: the queue is free again */
+}
+
 static void *progress_main(void *arg)
 {
     tally_progress_t *p = arg;
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         struct tally_request *req = take(p);
-        if (!req) {
+        if (req)
+            run_taken(p, req);
+        else
             pthread_cond_wait(&p->wake, &p->lock); /* idle: no core spent */
-            continue;
-        }
-        pthread_mutex_unlock(&p->lock);
-        tally_status_t st = tally_request_run(req);
-        complete(p, req, st);
-        pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-/* Without a thread: runs queued requests in the caller's thread, in order,
- * until `until` is done (NULL: until the queue is empty) or, with `one`,
- * after a single request. */
+/* Runs queued requests in the caller's thread, in order, until `until` is
+ * done (NULL: until the queue is empty and idle) or, with `one`, after a
+ * single request; sleeps while the progress thread runs one.  A caller
+ * that would sleep anyway runs the next call itself: waking the thread
+ * and being woken by it costs more than a small call. */
 static void run_here(tally_progress_t *p, const struct tally_request *until, bool one)
 {
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        bool finished = until ? until->done : p->head == NULL;
-        struct tally_request *req = finished ? NULL : take(p);
-        pthread_mutex_unlock(&p->lock);
-        if (!req)
-            return;
-        complete(p, req, tally_request_run(req));
+    pthread_mutex_lock(&p->lock);
+    while (until ? !until->done : p->head || p->running) {
+        struct tally_request *req = take(p);
+        if (!req) {
+            pthread_cond_wait(&p->finished, &p->lock);
+            continue;
+        }
+        run_taken(p, req);
         if (one)
-            return;
+            break;
     }
+    pthread_mutex_unlock(&p->lock);
 }
 
 static tally_status_t progress_make(tally_comm_t *comm)
@@ -128,7 +132,8 @@ tally_status_t tally_request_start(struct tally_request *req)
         p->head = req;
     p->tail = req;
     p->outstanding++;
-    pthread_cond_signal(&p->wake);
+    if (!p->running) /* else whoever runs it wakes the thread when it ends */
+        pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     return TALLY_SUCCESS;
 }
@@ -136,16 +141,8 @@ tally_status_t tally_request_start(struct tally_request *req)
 void tally_progress_drain(tally_comm_t *comm)
 {
     tally_progress_t *p = comm->progress;
-    if (!p)
-        return;
-    if (!p->threaded) {
+    if (p)
         run_here(p, NULL, false);
-        return;
-    }
-    pthread_mutex_lock(&p->lock);
-    while (p->head || p->running)
-        pthread_cond_wait(&p->finished, &p->lock);
-    pthread_mutex_unlock(&p->lock);
 }
 
 void tally_progress_destroy(tally_comm_t *comm)
@@ -269,15 +266,7 @@ tally_status_t tally_wait(tally_request_t **reqp)
         return TALLY_ERR_INVALID_ARGUMENT;
     }
     struct tally_request *req = *reqp;
-    tally_progress_t *p = req->comm->progress;
-    if (p->threaded) {
-        pthread_mutex_lock(&p->lock);
-        while (!req->done)
-            pthread_cond_wait(&p->finished, &p->lock);
-        pthread_mutex_unlock(&p->lock);
-    } else {
-        run_here(p, req, false);
-    }
+    run_here(req->comm->progress, req, false);
     return finish(reqp);
 }
 
