@@ -5,7 +5,11 @@
  * calls run inside test and wait); tally_allreduce_multi packing small
  * tensors and running large ones alone (TALLY_FUSION_BYTES small), in place
  * or not; the idle thread burns no CPU; the trace shows each started
- * call's wait in the queue; bad arguments refused with nothing started. */
+ * call's wait in the queue; bad arguments refused with nothing started;
+ * 300 calls of mixed sizes, dtypes and ops in flight at once, bit-equal
+ * to the same calls run blocking (tally's choice, then each algorithm
+ * forced); calls interleaved on three communicators and completed in
+ * another order (requests_mix.h). */
 #include <check.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -14,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "requests_mix.h"
 #include "tally.h"
 #include "tally_test.h"
 
@@ -272,6 +277,48 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
+/* Hundreds of calls in flight at once, then the same calls blocking: the
+ * same bits. */
+START_TEST(test_many_in_flight_thread)
+{
+    tally_comm_t *comm = make_comm(1);
+    rm_many_in_flight(comm, 300, "many in flight, thread");
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
+START_TEST(test_many_in_flight_no_thread)
+{
+    tally_comm_t *comm = make_comm(0);
+    rm_many_in_flight(comm, 300, "many in flight, no thread");
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
+/* The same with each algorithm forced (auto runs mostly shm here); one
+ * that cannot serve a call falls back quietly, the same way both times. */
+START_TEST(test_many_in_flight_each_algorithm)
+{
+    setenv("TALLY_FALLBACK", "silent", 1);
+    tally_comm_t *comm = make_comm(1);
+    unsetenv("TALLY_FALLBACK");
+    for (int a = 0; a < tally_algorithm_count(); a++) {
+        char label[64];
+        snprintf(label, sizeof label, "many in flight, %s", tally_algorithm_name(a));
+        ck_assert_int_eq(tally_comm_set_algorithm(comm, tally_algorithm_name(a)), TALLY_SUCCESS);
+        rm_many_in_flight(comm, 60, label);
+    }
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
+START_TEST(test_several_comms)
+{
+    rm_several_comms(1, "several communicators, thread");
+    rm_several_comms(0, "several communicators, no thread");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     int provided;
@@ -290,6 +337,10 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_multi);
     tcase_add_test(tc, test_compressed_started);
     tcase_add_test(tc, test_trace_queue);
+    tcase_add_test(tc, test_many_in_flight_thread);
+    tcase_add_test(tc, test_many_in_flight_no_thread);
+    tcase_add_test(tc, test_many_in_flight_each_algorithm);
+    tcase_add_test(tc, test_several_comms);
     if (provided == MPI_THREAD_MULTIPLE)
         tcase_add_test(tc, test_idle_thread_sleeps);
     suite_add_tcase(s, tc);
