@@ -8,7 +8,8 @@
 # the flat point-to-point ones, the MPI's and tally's choice) on the
 # unlimited links: every dtype and op, awkward counts up to 99991 elements,
 # in place or not, identical bits on every rank; then test_compress (every
-# codec, bit-identical results, error feedback).  Prints "SKIP: reason" and
+# codec, bit-identical results, error feedback) and test_requests (started
+# calls against blocking ones).  Prints "SKIP: reason" and
 # succeeds when this machine cannot host the cluster.
 set -u
 BUILD=${BUILD:-build}
@@ -63,6 +64,11 @@ done
 # stages (three or more), the compressed whole call (one rank per node).
 # shellcheck disable=SC2086
 sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_compress" ||
+    exit 1
+# Hundreds of started calls bit for bit against blocking ones, several
+# communicators, across the nodes.
+# shellcheck disable=SC2086
+sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_requests" ||
     exit 1
 [ "$hosts" = 2 ] || exit 0
 
