@@ -59,7 +59,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion train-cluster install clean distclean vec-report plot
+.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap ddp-bench train-cluster install clean distclean vec-report plot
 all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
 deps:
@@ -128,7 +128,7 @@ $(BUILD)/tests/unit/test_%: tests/unit/test_%.c $(TEST_COMMON) $(LIBTALLY_A)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Isrc -Itests/common -DTALLY_SOURCE_DIR='"$(CURDIR)"' \
 	    -o $@ $< $(TEST_COMMON) $(LIBTALLY_A) $(CHECK_LIBS) $(LIB_LIBS)
 
-$(BUILD)/tests/mpi/test_%: tests/mpi/test_%.c $(TEST_COMMON) $(LIBTALLY)
+$(BUILD)/tests/mpi/test_%: tests/mpi/test_%.c $(TEST_COMMON) $(wildcard tests/mpi/*.h) $(LIBTALLY)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests/common -o $@ $< $(TEST_COMMON) \
 	    -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../../lib' $(CHECK_LIBS) -lm
@@ -216,6 +216,27 @@ $(BUILD)/bench/fusion: bench/fusion.c $(LIBTALLY)
 bench-fusion: deps $(BUILD)/bench/fusion
 	for fb in 1M 4M 16M 64M; do \
 	    TALLY_FUSION_BYTES=$$fb tests/mpirun.sh 2 300 -x TALLY_FUSION_BYTES $(BUILD)/bench/fusion 2000 16384; done
+
+# How much of an allreduce a started call hides behind computation
+# (bench/overlap.c), on 2 ranks and on the emulated 2 x 2 cluster at 1 Gbit.
+$(BUILD)/bench/overlap: bench/overlap.c $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../lib'
+
+bench-overlap: deps $(BUILD)/bench/overlap
+	tests/mpirun.sh 2 300 $(BUILD)/bench/overlap
+	if sh tests/cluster/cluster.sh check; then \
+	    sh tests/cluster/cluster.sh -r 1gbit -t 600 2 2 -- --oversubscribe --bind-to none \
+	        --mca mpi_yield_when_idle 1 -np 4 $(BUILD)/bench/overlap; fi
+
+# PyTorch DDP: gloo's allreduce, tally's comm hook and the hook compressed,
+# step time and time to a loss (bench/ddp-compare, examples/ddp_digits.py;
+# needs python3-torch and python3-sklearn).
+DDP_ARGS ?= --steps 200 --lr 0.2
+ddp-bench: deps all
+	bench/ddp-compare --shape local:2 -- $(DDP_ARGS)
+	if sh tests/cluster/cluster.sh check; then \
+	    bench/ddp-compare --shape cluster:2x2 --rate 1gbit -- $(DDP_ARGS); fi
 
 # How fast each codec encodes and decodes here (bench/codec.c).
 $(BUILD)/bench/codec: bench/codec.c $(LIBTALLY_A)

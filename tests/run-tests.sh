@@ -50,6 +50,14 @@ for t in "$BUILD"/tests/mpi/test_*; do
     done
 done
 
+# The C trainer's per-layer overlap (started calls while backward goes on,
+# plain and compressed): it exits non-zero unless the weights are the same
+# bits on every rank.
+for codec in none int8; do
+    run "examples/train --model deep --overlap --codec $codec np=3" "$here/mpirun.sh" 3 300 \
+        "$BUILD/examples/train" --model deep --overlap --codec "$codec" --epochs 1 --train 6144
+done
+
 # The Python binding (python/tally, ctypes) with Debian's python3, mpi4py
 # and numpy; SKIP when they are not installed.
 if /usr/bin/python3 -c 'import mpi4py, numpy' 2>/dev/null; then

@@ -14,9 +14,7 @@
  * over world, one over the odd or even ranks) and completed in another
  * order, against exact expected values.
  *
- * Static functions in a header (the Makefile links one .c per MPI test);
- * the Makefile does not list it as a dependency, so after editing it remove
- * the test binaries before make. */
+ * Static functions in a header: the Makefile links one .c per MPI test. */
 #ifndef REQUESTS_MIX_H
 #define REQUESTS_MIX_H
 

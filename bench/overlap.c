@@ -1,0 +1,191 @@
+/* overlap.c - how much of an allreduce a started call hides behind
+ * computation: for one message (float32, sum), t_comm is a blocking
+ * tally_allreduce, t_compute a floating-point loop over a private,
+ * cache-resident array (no memory traffic, no sleeping) calibrated to about
+ * 1x and 2x t_comm, and t_both is tally_iallreduce, that loop, tally_wait;
+ * hidden = (t_comm + t_compute - t_both) / t_comm, 100% when the call cost
+ * the computation nothing and the computation the call nothing.  Every
+ * repetition starts at a barrier and takes the slowest rank's time; each
+ * figure is the median of REPS, and `paired` is the median of each
+ * repetition's own hidden fraction (its three runs follow one another).
+ * The call progresses on tally's progress thread, which needs
+ * MPI_THREAD_MULTIPLE (the thread level is printed).
+ * `make bench-overlap`; mpirun -np N build/bench/overlap [BYTES [REPS]]
+ * (defaults 4M and 15). */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tally.h"
+
+/* Small enough to stay in L1 and L2: the loop competes with the call for
+ * cores, not for memory bandwidth. */
+#define WORK_FLOATS 4096
+
+static float work[WORK_FLOATS];
+static volatile float sink;
+
+/* `passes` passes of a multiply-add over the array; a pass depends on the
+ * one before, so the compiler can neither drop nor merge them. */
+static void compute(long passes)
+{
+    for (long p = 0; p < passes; p++)
+        for (int i = 0; i < WORK_FLOATS; i++)
+            work[i] = work[i] * 0.999f + 0.001f;
+    sink = work[passes % WORK_FLOATS];
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum mode { COMM, COMPUTE, BOTH, MODES };
+
+/* One repetition at a barrier: the slowest rank's seconds. */
+static double once(enum mode mode, float *data, size_t count, long passes, tally_comm_t *comm)
+{
+    tally_status_t st = TALLY_SUCCESS;
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    if (mode == COMM) {
+        st = tally_allreduce(TALLY_IN_PLACE, data, count, TALLY_FLOAT32, TALLY_SUM, comm);
+    } else if (mode == COMPUTE) {
+        compute(passes);
+    } else {
+        tally_request_t *req;
+        st = tally_iallreduce(TALLY_IN_PLACE, data, count, TALLY_FLOAT32, TALLY_SUM, comm, &req);
+        compute(passes);
+        if (st == TALLY_SUCCESS)
+            st = tally_wait(&req);
+    }
+    double t = MPI_Wtime() - t0;
+    if (st != TALLY_SUCCESS) {
+        fprintf(stderr, "overlap: %s\n", tally_strerror(st));
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return t;
+}
+
+static double hidden(double t_comm, double t_compute, double t_both)
+{
+    return (t_comm + t_compute - t_both) / t_comm;
+}
+
+/* The median of reps repetitions of each mode in `modes` (a bit mask),
+ * interleaved so that a change in the machine's speed shows in all alike;
+ * with all three modes, *paired is the median of each repetition's own
+ * hidden fraction, which such changes disturb less than the fraction of
+ * the medians. */
+static void measure(unsigned modes, float *data, size_t count, long passes, tally_comm_t *comm,
+                    int reps, double med[MODES], double *paired)
+{
+    double *t = malloc((size_t)reps * (MODES + 1) * sizeof *t), *h = t + (size_t)reps * MODES;
+    if (!t)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    for (int r = 0; r < reps; r++) {
+        for (int mode = 0; mode < MODES; mode++)
+            if (modes >> mode & 1)
+                t[mode * reps + r] = once(mode, data, count, passes, comm);
+        if (paired)
+            h[r] = hidden(t[COMM * reps + r], t[COMPUTE * reps + r], t[BOTH * reps + r]);
+    }
+    for (int mode = 0; mode < MODES; mode++)
+        if (modes >> mode & 1) {
+            qsort(t + mode * reps, reps, sizeof *t, cmp);
+            med[mode] = t[mode * reps + reps / 2];
+        }
+    if (paired) {
+        qsort(h, reps, sizeof *h, cmp);
+        *paired = h[reps / 2];
+    }
+    free(t);
+}
+
+static double compute_time(long passes, int reps)
+{
+    double med[MODES];
+    measure(1u << COMPUTE, NULL, 0, passes, NULL, reps, med, NULL);
+    return med[COMPUTE];
+}
+
+/* Passes that take about `seconds` with every rank computing at once (as
+ * they do in the overlapped run), refined on the measured time.  Every rank
+ * gets the same count: t is the slowest rank's. */
+static long calibrate(double seconds, int reps)
+{
+    long passes = 64;
+    double t = compute_time(passes, reps);
+    while (t < 0.01 && passes < (1L << 40)) { /* long enough to time well */
+        passes *= 4;
+        t = compute_time(passes, reps);
+    }
+    for (int i = 0; i < 3; i++) {
+        passes = (long)(passes * seconds / t) + 1;
+        t = compute_time(passes, reps);
+        if (t > 0.97 * seconds && t < 1.03 * seconds)
+            break;
+    }
+    return passes;
+}
+
+int main(int argc, char **argv)
+{
+    int provided, rank, size;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    size_t bytes = 4u << 20;
+    const int reps = argc > 2 ? atoi(argv[2]) : 15;
+    if ((argc > 1 && tally_size_parse(argv[1], &bytes) != TALLY_SUCCESS) || bytes < 4 ||
+        reps < 1) {
+        if (rank == 0)
+            fprintf(stderr, "usage: mpirun -np N overlap [BYTES [REPS]]\n");
+        MPI_Finalize();
+        return 2;
+    }
+    tally_comm_t *comm;
+    if (tally_comm_create(MPI_COMM_WORLD, &comm) != TALLY_SUCCESS)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    const size_t count = bytes / sizeof(float);
+    float *data = calloc(count, sizeof *data);
+    if (!data)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    for (int i = 0; i < WORK_FLOATS; i++)
+        work[i] = (float)i / WORK_FLOATS;
+    /* Warm-up: connections, buffers and the progress thread exist before
+     * anything is timed. */
+    double med[MODES];
+    measure(1u << COMM | 1u << BOTH, data, count, 0, comm, 2, med, NULL);
+
+    measure(1u << COMM, data, count, 0, comm, reps, med, NULL);
+    const double t_comm_alone = med[COMM];
+    const char *algo = "?";
+    tally_comm_get_algorithm(comm, count, TALLY_FLOAT32, TALLY_SUM, &algo);
+    if (rank == 0) {
+        printf("# overlap: %zu bytes float32 sum, %d ranks, %s, thread level %d%s; "
+               "median of %d, slowest rank\n",
+               count * sizeof(float), size, algo, provided,
+               provided == MPI_THREAD_MULTIPLE ? "" : " (no progress thread: nothing overlaps)",
+               reps);
+        printf("%-8s %10s %12s %10s %8s %8s\n", "compute", "t_comm_ms", "t_compute_ms",
+               "t_both_ms", "hidden", "paired");
+    }
+    for (int factor = 1; factor <= 2; factor++) {
+        const long passes = calibrate(factor * t_comm_alone, reps < 5 ? reps : 5);
+        double paired;
+        measure(1u << COMM | 1u << COMPUTE | 1u << BOTH, data, count, passes, comm, reps, med,
+                &paired);
+        const double t_comm = med[COMM], t_compute = med[COMPUTE], t_both = med[BOTH];
+        if (rank == 0)
+            printf("%dx comm %10.3f %12.3f %10.3f %7.1f%% %7.1f%%\n", factor, t_comm * 1e3,
+                   t_compute * 1e3, t_both * 1e3, 100.0 * hidden(t_comm, t_compute, t_both),
+                   100.0 * paired);
+    }
+    free(data);
+    tally_comm_destroy(comm);
+    MPI_Finalize();
+    return 0;
+}
