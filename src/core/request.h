@@ -42,6 +42,7 @@ struct tally_request {
     struct tally_compressor *codec; /* ONE: NULL, or the compressor */
     tally_status_t status;      /* valid once done */
     bool done;
+    bool waited;                /* a caller sleeps until it is done */
     double t_queued;            /* when started, for the trace's queue span */
     struct tally_request *next; /* in the communicator's queue */
 };
@@ -55,6 +56,7 @@ typedef struct tally_progress {
     struct tally_request *head, *tail; /* not yet run, in order */
     struct tally_request *running;
     size_t outstanding;         /* started and not yet waited for */
+    int draining;               /* callers waiting for the queue to empty */
     bool threaded;              /* a progress thread runs the queue */
     bool stop;
     pthread_t thread;
