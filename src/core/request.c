@@ -47,6 +47,15 @@ static struct tally_request *take(tally_progress_t *p)
     return req;
 }
 
+/* Wakes the thread when it sleeps and there is a call for it: a needless
+ * wake-up takes a core from a rank that is busy in a call.  Called with the
+ * lock held. */
+static void wake_thread(tally_progress_t *p)
+{
+    if (p->thread_idle && p->head && !p->running)
+        pthread_cond_signal(&p->wake);
+}
+
 /* Runs req (taken) with the lock released; marks it done.  Called and
  * returns with the lock held. */
 static void run_taken(tally_progress_t *p, struct tally_request *req)
@@ -62,7 +71,7 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
      * calls. */
     if (req->waited || (p->draining && !p->head))
         pthread_cond_broadcast(&p->finished);
-    pthread_cond_signal(&p->wake); /* the thread: the queue is free again */
+    wake_thread(p);
 }
 
 static void *progress_main(void *arg)
@@ -73,8 +82,11 @@ static void *progress_main(void *arg)
         struct tally_request *req = take(p);
         if (req)
             run_taken(p, req);
-        else
+        else {
+            p->thread_idle = true;
             pthread_cond_wait(&p->wake, &p->lock); /* idle: no core spent */
+            p->thread_idle = false;
+        }
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -142,8 +154,7 @@ tally_status_t tally_request_start(struct tally_request *req)
         p->head = req;
     p->tail = req;
     p->outstanding++;
-    if (!p->running) /* else whoever runs it wakes the thread when it ends */
-        pthread_cond_signal(&p->wake);
+    wake_thread(p); /* if a call runs, whoever runs it wakes the thread after */
     pthread_mutex_unlock(&p->lock);
     return TALLY_SUCCESS;
 }

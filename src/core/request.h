@@ -58,6 +58,7 @@ typedef struct tally_progress {
     size_t outstanding;         /* started and not yet waited for */
     int draining;               /* callers waiting for the queue to empty */
     bool threaded;              /* a progress thread runs the queue */
+    bool thread_idle;           /* it sleeps on `wake` */
     bool stop;
     pthread_t thread;
 } tally_progress_t;
