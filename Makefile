@@ -30,11 +30,14 @@ ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fPIC -Iinclude $(HWLOC_CFLAGS) \
              -DTALLY_HAVE_CUDA=$(HAVE_CUDA)
 # The reduce kernels are the hot loops: let the vectorizer work on them.
 REDUCE_CFLAGS := -O3 -fno-math-errno -fno-trapping-math
+# libtally.so links no CUDA library: device support is the plugin
+# libtally-cuda.so (src/cuda/, src/mem/device.h), loaded at run time.
 ifeq ($(HAVE_CUDA),1)
-ALL_CFLAGS += -I$(CUDA_HOME)/include
-CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+CUDA_CFLAGS := -I$(CUDA_HOME)/include
+CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+DEVICE_PLUGIN := $(BUILD)/lib/libtally-cuda.so
 endif
-LIB_LIBS   = $(HWLOC_LIBS) $(CUDA_LIBS) -lm -lpthread
+LIB_LIBS   = $(HWLOC_LIBS) -ldl -lm -lpthread
 # Programs find libtally next to them, wherever the tree is.
 RPATH_LIB  = -Wl,-rpath,'$$ORIGIN/../lib'
 
@@ -60,7 +63,7 @@ PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh 
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
 .PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap ddp-bench train-cluster install clean distclean vec-report plot
-all: $(LIBTALLY) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
+all: $(LIBTALLY) $(DEVICE_PLUGIN) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
 deps:
 	@build-aux/install-deps.sh
@@ -90,6 +93,11 @@ $(LIBTALLY): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libtally.so.0 -o $@ $^ $(LIB_LIBS)
 	ln -sf libtally.so $(@D)/libtally.so.0
+
+# The device plugin: the only object linked against the CUDA runtime.
+$(BUILD)/lib/libtally-cuda.so: $(wildcard src/cuda/*.c) src/mem/device.h src/mem/mem.h $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CUDA_CFLAGS) -shared -o $@ $(filter %.c,$^) $(CUDA_LIBS)
 
 # The drop-in: the public API only (no -Isrc), linked to the libtally.so
 # next to it.
@@ -266,6 +274,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(LIBTALLY) $(DESTDIR)$(PREFIX)/lib/libtally.so.0
 	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libtally-preload.so
+	$(if $(DEVICE_PLUGIN),install -m 755 $(DEVICE_PLUGIN) $(DESTDIR)$(PREFIX)/lib/)
 	ln -sf libtally.so.0 $(DESTDIR)$(PREFIX)/lib/libtally.so
 	install -m 644 include/tally.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(TOOLS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/

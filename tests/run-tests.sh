@@ -95,6 +95,8 @@ run "tally-tune -o FILE --verify np=2" env BUILD="$BUILD" "$here/tune/run-tune.s
 run "no module cycles in src/" python3 "$here/lint/check-cycles.py" "$here/../src"
 run "set-up failure at tally_comm_create is agreed (TALLY_DEBUG_FAIL_SETUP)" \
     env BUILD="$BUILD" "$here/setup/run-setup-failure.sh"
+run "one build for GPU and CPU nodes: no CUDA in libtally.so, a CPU-only build" \
+    env BUILD="$BUILD" "$here/setup/run-builds.sh"
 
 if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
     free_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)

@@ -137,7 +137,9 @@ static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_
                          fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
-    c->cuda_available = tally_mem_cuda_available();
+    tally_device_open(&c->device);
+    if (!c->device.backend)
+        TALLY_LOG(c, TALLY_LOG_INFO, "no device support: %s", c->device.why);
     st = tally_comm_agree(c->mpi, open_observers(c), 0, "statistics and trace", "");
     if (st != TALLY_SUCCESS)
         goto fail_observers;
@@ -152,6 +154,7 @@ static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_
 
 fail_observers:
     close_observers(c);
+    tally_device_close(&c->device);
 fail_dup:
     PMPI_Comm_free(&c->mpi);
     return st;
@@ -245,6 +248,7 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     tally_plan_free(&comm->sel.plan);
     tally_shape_free(&comm->shape);
     close_observers(comm);
+    tally_device_close(&comm->device);
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
     tally_scratch_pool_free(&comm->scratch);

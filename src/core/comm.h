@@ -53,7 +53,7 @@ struct tally_comm {
     tally_model_t model;        /* the cost model for this machine */
     tally_selector_t sel;       /* the rule table for this shape, its cache, the forced
                                    algorithm (select.h) */
-    bool cuda_available;
+    tally_device_t device; /* the device plugin, if it sees a device */
     bool nested;                /* a group of a parent communicator (hier across nodes) */
     char label[48];             /* "4 ranks", "group of 2 (across nodes)": for logs,
                                    statistics and the trace */

@@ -36,9 +36,9 @@ static tally_status_t call_memtype(tally_call_t *call)
 {
     const tally_comm_t *comm = call->comm;
     tally_memtype_t send = TALLY_MEM_HOST, recv = TALLY_MEM_HOST;
-    if (comm->cuda_available) {
-        send = tally_mem_classify(call->sendbuf, true);
-        recv = tally_mem_classify(call->recvbuf, true);
+    if (comm->device.backend) {
+        send = tally_mem_classify(&comm->device, call->sendbuf);
+        recv = tally_mem_classify(&comm->device, call->recvbuf);
     }
     if (send != recv) {
         TALLY_LOG(comm, TALLY_LOG_ERROR,
@@ -102,7 +102,7 @@ static void remember_direct(tally_comm_t *comm, const tally_call_t *call)
     tally_direct_t d = {.valid = true, .count = call->count,
                         .bytes = call->count * call->elem_size, .dtype = call->dtype,
                         .op = call->op};
-    if (call->memtype == TALLY_MEM_HOST && !comm->cuda_available &&
+    if (call->memtype == TALLY_MEM_HOST && !comm->device.backend &&
         tally_algo_mpi_direct(call, &d.type, &d.mpi_op))
         comm->direct = d;
 }

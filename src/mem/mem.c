@@ -1,50 +1,82 @@
-/* mem.c - host or CUDA buffer?  Without CUDA every pointer is host memory. */
+/* mem.c - loads the device plugin (device.h) and classifies buffers. */
+#define _GNU_SOURCE /* dladdr */
 #include "mem.h"
 
-#include <stddef.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
 
-#if TALLY_HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-bool tally_mem_cuda_available(void)
+void tally_device_open_path(tally_device_t *dev, const char *path)
 {
-    int devices = 0;
-    /* No driver or no device both mean "no CUDA"; clear the sticky error. */
-    if (cudaGetDeviceCount(&devices) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return false;
+    *dev = (tally_device_t){0};
+    void *plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!plugin) {
+        snprintf(dev->why, sizeof dev->why, "%s", dlerror());
+        return;
     }
-    return devices > 0;
+    const tally_device_backend_t *backend = dlsym(plugin, TALLY_DEVICE_SYMBOL);
+    if (!backend || backend->abi != TALLY_DEVICE_ABI) {
+        snprintf(dev->why, sizeof dev->why, "%s: %s", path,
+                 backend ? "from another tally build (device ABI differs)"
+                         : "no " TALLY_DEVICE_SYMBOL);
+        dlclose(plugin);
+        return;
+    }
+    const int devices = backend->device_count(dev->why, sizeof dev->why);
+    if (devices <= 0) {
+        dlclose(plugin);
+        return;
+    }
+    dev->plugin = plugin;
+    dev->backend = backend;
+    dev->devices = devices;
 }
 
-tally_memtype_t tally_mem_classify(const void *ptr, bool cuda_available)
+void tally_device_open(tally_device_t *dev)
 {
-    if (!cuda_available || ptr == NULL)
-        return TALLY_MEM_HOST;
-    struct cudaPointerAttributes attr;
-    if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
-        (void)cudaGetLastError();
-        return TALLY_MEM_HOST;
-    }
-    /* Managed memory is reachable from the host, so host algorithms may use it. */
-    return attr.type == cudaMemoryTypeDevice ? TALLY_MEM_CUDA : TALLY_MEM_HOST;
-}
-
+#if !TALLY_HAVE_CUDA
+    *dev = (tally_device_t){0};
+    snprintf(dev->why, sizeof dev->why, "built without CUDA (configure found no toolkit)");
 #else
-
-bool tally_mem_cuda_available(void)
-{
-    return false;
-}
-
-tally_memtype_t tally_mem_classify(const void *ptr, bool cuda_available)
-{
-    (void)ptr;
-    (void)cuda_available;
-    return TALLY_MEM_HOST;
-}
-
+    /* Beside libtally.so, found from one of its own symbols. */
+    Dl_info self;
+    if (dladdr((void *)tally_device_open, &self) && self.dli_fname) {
+        char path[4096];
+        const char *slash = strrchr(self.dli_fname, '/');
+        const int dir = slash ? (int)(slash - self.dli_fname) : 1;
+        snprintf(path, sizeof path, "%.*s/%s", dir, slash ? self.dli_fname : ".",
+                 TALLY_DEVICE_PLUGIN);
+        tally_device_open_path(dev, path);
+        if (dev->backend || strstr(dev->why, "cannot open shared object file") == NULL)
+            return; /* loaded, or there and refusing: that is the answer */
+    }
+    tally_device_open_path(dev, TALLY_DEVICE_PLUGIN);
 #endif
+}
+
+void tally_device_close(tally_device_t *dev)
+{
+    if (dev->plugin)
+        dlclose(dev->plugin);
+    dev->plugin = NULL;
+    dev->backend = NULL;
+}
+
+void tally_device_write(const tally_device_t *dev, FILE *stream)
+{
+    if (dev->backend)
+        fprintf(stream, "device buffers: %s, %d device%s (%s)\n", dev->backend->name,
+                dev->devices, dev->devices == 1 ? "" : "s", TALLY_DEVICE_PLUGIN);
+    else
+        fprintf(stream, "device buffers: none: %s\n", dev->why);
+}
+
+tally_memtype_t tally_mem_classify(const tally_device_t *dev, const void *ptr)
+{
+    if (!dev->backend || ptr == NULL)
+        return TALLY_MEM_HOST;
+    return dev->backend->classify(ptr);
+}
 
 const char *tally_memtype_name(tally_memtype_t type)
 {

@@ -1,20 +1,38 @@
-/* mem.h - where a buffer lives.  A build without CUDA answers "host". */
+/* mem.h - where a buffer lives, answered by the device plugin when one is
+ * loaded (device.h) and "host" otherwise. */
 #ifndef TALLY_MEM_H
 #define TALLY_MEM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
-typedef enum tally_memtype {
-    TALLY_MEM_HOST,
-    TALLY_MEM_CUDA
-} tally_memtype_t;
+#include "device.h"
 
-/* Whether this process can see a CUDA device (false in a no-CUDA build). */
-bool tally_mem_cuda_available(void);
+/* One communicator's view of device support. */
+typedef struct tally_device {
+    void *plugin;                                /* dlopen handle; NULL when none */
+    const tally_device_backend_t *backend;       /* NULL: every buffer is host memory */
+    int devices;                                 /* what the backend sees */
+    char why[256];                               /* no backend: why not */
+} tally_device_t;
 
-/* The memory type of ptr; cuda_available is tally_mem_cuda_available()'s
- * answer, cached by the caller so host-only runs never call into CUDA. */
-tally_memtype_t tally_mem_classify(const void *ptr, bool cuda_available);
+/* Loads the device plugin found beside libtally.so (else on the loader's
+ * search path) if it sees a device; otherwise dev->backend is NULL and
+ * dev->why says why.  Never fails: host memory always works. */
+void tally_device_open(tally_device_t *dev);
+
+/* The same from the plugin at path (tests). */
+void tally_device_open_path(tally_device_t *dev, const char *path);
+
+void tally_device_close(tally_device_t *dev);
+
+/* One line: the device backend and its devices, or why there is none. */
+void tally_device_write(const tally_device_t *dev, FILE *stream);
+
+/* The memory type of ptr; host without a backend, so host-only runs never
+ * call into a device library. */
+tally_memtype_t tally_mem_classify(const tally_device_t *dev, const void *ptr);
 
 const char *tally_memtype_name(tally_memtype_t type);
 

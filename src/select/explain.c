@@ -247,6 +247,7 @@ tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream)
         return TALLY_ERR_INVALID_ARGUMENT;
     tally_comm_drain(comm);
     tally_shape_write(&comm->shape, stream);
+    tally_device_write(&comm->device, stream);
     tally_model_write(&comm->model, stream);
     if (comm->sel.forced)
         fprintf(stream, "forced algorithm: %s (rules below apply only where it cannot serve "
