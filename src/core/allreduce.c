@@ -101,7 +101,7 @@ tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
      * the memo holds only checked dtype, op and count, so what is left to
      * check is the buffers (any failure takes the slow path, which says
      * what is wrong). */
-    if (comm && comm->progress) /* after the calls started before it */
+    if (comm) /* after the calls started before it */
         tally_comm_drain(comm);
     if (comm && comm->direct.valid && count == comm->direct.count &&
         dtype == comm->direct.dtype && op == comm->direct.op &&

@@ -137,8 +137,13 @@ static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_
                          fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
-    tally_device_open(&c->device);
-    if (!c->device.backend)
+    if (parent) { /* the parent's view, not a second load: the parent outlives its groups */
+        c->device = parent->device;
+        c->device.plugin = NULL;
+    } else {
+        tally_device_open(&c->device);
+    }
+    if (!c->device.backend && !parent)
         TALLY_LOG(c, TALLY_LOG_INFO, "no device support: %s", c->device.why);
     st = tally_comm_agree(c->mpi, open_observers(c), 0, "statistics and trace", "");
     if (st != TALLY_SUCCESS)

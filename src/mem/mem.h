@@ -11,7 +11,8 @@
 
 /* One communicator's view of device support. */
 typedef struct tally_device {
-    void *plugin;                                /* dlopen handle; NULL when none */
+    void *plugin;                                /* dlopen handle; NULL when none or
+                                                    borrowed (a group's, from its parent) */
     const tally_device_backend_t *backend;       /* NULL: every buffer is host memory */
     int devices;                                 /* what the backend sees */
     char why[256];                               /* no backend: why not */
