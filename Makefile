@@ -94,10 +94,21 @@ $(LIBTALLY): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libtally.so.0 -o $@ $^ $(LIB_LIBS)
 	ln -sf libtally.so $(@D)/libtally.so.0
 
-# The device plugin: the only object linked against the CUDA runtime.
-$(BUILD)/lib/libtally-cuda.so: $(wildcard src/cuda/*.c) src/mem/device.h src/mem/mem.h $(BUILD)/config.mk
+# The device plugin: the only object linked against the CUDA runtime.  The
+# kernels are built for Ampere and Hopper, with PTX for later devices; the
+# host compiler is mpicc because tally.h includes mpi.h.
+NVCC_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCC_FLAGS ?= -std=c++17 -O3 --fmad=false $(NVCC_ARCH)
+$(BUILD)/obj/src/cuda/kernels.o: src/cuda/kernels.cu src/cuda/kernels.h src/reduce/convert.h \
+                                 src/reduce/reduce.h include/tally.h $(BUILD)/config.mk
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CUDA_CFLAGS) -shared -o $@ $(filter %.c,$^) $(CUDA_LIBS)
+	$(NVCC) $(NVCC_FLAGS) -ccbin $(CC) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -c $< -o $@
+
+$(BUILD)/lib/libtally-cuda.so: $(wildcard src/cuda/*.c src/cuda/*.h) src/mem/device.h \
+                               $(BUILD)/obj/src/cuda/kernels.o $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CUDA_CFLAGS) -fvisibility=hidden -shared -o $@ $(filter %.c %.o,$^) \
+	    $(CUDA_LIBS) -lstdc++
 
 # The drop-in: the public API only (no -Isrc), linked to the libtally.so
 # next to it.

@@ -1,40 +1,224 @@
-/* plugin.c - libtally-cuda.so: the CUDA backend of the device seam
- * (mem/device.h), the only object linked against the CUDA runtime. */
+/* plugin.c - libtally-cuda.so: the CUDA backend of the device interface
+ * (mem/device.h), the only object linked against the CUDA runtime.  It
+ * works on the calling thread's current device, as the CUDA runtime does:
+ * the program picks its GPU (cudaSetDevice) before tally_comm_create.
+ *
+ * Classification is asked on every call, and cudaPointerGetAttributes
+ * costs far more than a host call can afford, so pages found to be plain
+ * host memory are remembered (a small direct-mapped cache per context).
+ * That is safe under unified addressing: device and managed allocations
+ * come from a range the runtime reserves, which host mappings never reuse,
+ * so a host page never turns into device memory.  (A page registered later
+ * with cudaHostRegister stays "host", which the host algorithms serve
+ * alike.) */
 #include <cuda_runtime_api.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "../mem/device.h"
+#include "kernels.h"
 
-static int device_count(char *why, size_t len)
+/* NULL on success, else the runtime's sentence (static), with the sticky
+ * last error cleared so that it is not reported twice. */
+static const char *cuda_why(cudaError_t err)
 {
-    int devices = 0;
-    cudaError_t err = cudaGetDeviceCount(&devices);
-    if (err != cudaSuccess) {
-        /* No driver or no device: clear the sticky error, say which. */
-        snprintf(why, len, "CUDA runtime: %s", cudaGetErrorString(err));
-        (void)cudaGetLastError();
-        return 0;
-    }
-    if (devices == 0)
-        snprintf(why, len, "CUDA runtime: no device visible");
-    return devices;
+    if (err == cudaSuccess)
+        return NULL;
+    (void)cudaGetLastError();
+    return cudaGetErrorString(err);
 }
 
-static tally_memtype_t classify(const void *ptr)
+#define HOST_PAGE_SHIFT 12
+#define HOST_PAGE_SLOTS 256
+
+typedef struct cuda_ctx {
+    /* page number + 1 of a host page, by page number mod the slots; 0 empty */
+    _Atomic uintptr_t host_page[HOST_PAGE_SLOTS];
+} cuda_ctx_t;
+
+static const char *cuda_open(void **ctx, int *devices)
 {
+    int n = 0;
+    const char *err = cuda_why(cudaGetDeviceCount(&n));
+    if (err)
+        return err; /* no driver, or no device */
+    if (n == 0)
+        return "no device visible";
+    cuda_ctx_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return "out of memory";
+    *ctx = c;
+    *devices = n;
+    return NULL;
+}
+
+static void cuda_close(void *ctx)
+{
+    free(ctx);
+}
+
+static const char *cuda_describe(void *ctx, int device, char *name, size_t name_len, char *pci,
+                                 size_t pci_len)
+{
+    (void)ctx;
+    struct cudaDeviceProp prop;
+    const char *err = cuda_why(cudaGetDeviceProperties(&prop, device));
+    if (err)
+        return err;
+    snprintf(name, name_len, "%s, %.0f GiB, compute capability %d.%d", prop.name,
+             (double)prop.totalGlobalMem / (1 << 30), prop.major, prop.minor);
+    if (cudaDeviceGetPCIBusId(pci, (int)pci_len, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        pci[0] = '\0';
+    }
+    return NULL;
+}
+
+static int cuda_current(void *ctx)
+{
+    (void)ctx;
+    int device = -1;
+    if (cudaGetDevice(&device) != cudaSuccess)
+        (void)cudaGetLastError();
+    return device;
+}
+
+static tally_memtype_t cuda_classify(void *ctx, const void *ptr)
+{
+    cuda_ctx_t *c = ctx;
+    const uintptr_t page = (uintptr_t)ptr >> HOST_PAGE_SHIFT;
+    _Atomic uintptr_t *slot = &c->host_page[page % HOST_PAGE_SLOTS];
+    if (atomic_load_explicit(slot, memory_order_relaxed) == page + 1)
+        return TALLY_MEM_HOST;
     struct cudaPointerAttributes attr;
     if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
         (void)cudaGetLastError();
         return TALLY_MEM_HOST;
     }
-    /* Managed memory is reachable from the host, so host algorithms may use it. */
-    return attr.type == cudaMemoryTypeDevice ? TALLY_MEM_CUDA : TALLY_MEM_HOST;
+    switch (attr.type) {
+    case cudaMemoryTypeDevice: return TALLY_MEM_DEVICE;
+    case cudaMemoryTypeManaged: return TALLY_MEM_MANAGED;
+    case cudaMemoryTypeHost: return TALLY_MEM_PINNED;
+    default:
+        atomic_store_explicit(slot, page + 1, memory_order_relaxed);
+        return TALLY_MEM_HOST;
+    }
+}
+
+static const char *cuda_alloc(void *ctx, tally_memtype_t type, size_t bytes, void **ptr)
+{
+    (void)ctx;
+    if (type == TALLY_MEM_DEVICE)
+        return cuda_why(cudaMalloc(ptr, bytes));
+    if (type == TALLY_MEM_PINNED)
+        return cuda_why(cudaMallocHost(ptr, bytes));
+    return "only device and pinned memory are allocated by the backend";
+}
+
+static const char *cuda_free(void *ctx, void *ptr)
+{
+    if (cuda_classify(ctx, ptr) == TALLY_MEM_PINNED)
+        return cuda_why(cudaFreeHost(ptr));
+    return cuda_why(cudaFree(ptr));
+}
+
+static const char *cuda_copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    (void)ctx;
+    return cuda_why(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
+static const char *cuda_stream_create(void *ctx, void **stream)
+{
+    (void)ctx;
+    cudaStream_t s;
+    const char *err = cuda_why(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    if (!err)
+        *stream = s;
+    return err;
+}
+
+static void cuda_stream_destroy(void *ctx, void *stream)
+{
+    (void)ctx;
+    (void)cuda_why(cudaStreamDestroy((cudaStream_t)stream));
+}
+
+static const char *cuda_copy_async(void *ctx, void *dst, const void *src, size_t bytes,
+                                   void *stream)
+{
+    (void)ctx;
+    return cuda_why(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, (cudaStream_t)stream));
+}
+
+static const char *cuda_event_create(void *ctx, void **event)
+{
+    (void)ctx;
+    cudaEvent_t e;
+    const char *err = cuda_why(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    if (!err)
+        *event = e;
+    return err;
+}
+
+static void cuda_event_destroy(void *ctx, void *event)
+{
+    (void)ctx;
+    (void)cuda_why(cudaEventDestroy((cudaEvent_t)event));
+}
+
+static const char *cuda_event_record(void *ctx, void *event, void *stream)
+{
+    (void)ctx;
+    return cuda_why(cudaEventRecord((cudaEvent_t)event, (cudaStream_t)stream));
+}
+
+static const char *cuda_event_wait(void *ctx, void *event)
+{
+    (void)ctx;
+    return cuda_why(cudaEventSynchronize((cudaEvent_t)event));
+}
+
+static const char *cuda_stream_wait(void *ctx, void *stream, void *event)
+{
+    (void)ctx;
+    return cuda_why(cudaStreamWaitEvent((cudaStream_t)stream, (cudaEvent_t)event, 0));
+}
+
+static const tally_kernels_t *cuda_kernels(void *ctx)
+{
+    (void)ctx;
+    return tally_cuda_kernels();
+}
+
+static const char *cuda_check(void *ctx)
+{
+    (void)ctx;
+    return cuda_why(cudaGetLastError());
 }
 
 /* The table mem.c looks up by name. */
 __attribute__((visibility("default"))) const tally_device_backend_t tally_device_backend_cuda = {
     .abi = TALLY_DEVICE_ABI,
     .name = "cuda",
-    .device_count = device_count,
-    .classify = classify,
+    .open = cuda_open,
+    .close = cuda_close,
+    .describe = cuda_describe,
+    .current = cuda_current,
+    .classify = cuda_classify,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .copy = cuda_copy,
+    .stream_create = cuda_stream_create,
+    .stream_destroy = cuda_stream_destroy,
+    .copy_async = cuda_copy_async,
+    .event_create = cuda_event_create,
+    .event_destroy = cuda_event_destroy,
+    .event_record = cuda_event_record,
+    .event_wait = cuda_event_wait,
+    .stream_wait = cuda_stream_wait,
+    .kernels = cuda_kernels,
+    .check = cuda_check,
 };

@@ -1,10 +1,27 @@
-/* mem.c - loads the device plugin (device.h) and classifies buffers. */
+/* mem.c - opens a communicator's device backend (device.h) and classifies
+ * buffers. */
 #define _GNU_SOURCE /* dladdr */
 #include "mem.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Opens backend into dev; on failure dev says why and has no backend. */
+static void open_backend(tally_device_t *dev, const tally_device_backend_t *backend)
+{
+    void *ctx = NULL;
+    int devices = 0;
+    const char *err = backend->open(&ctx, &devices);
+    if (err) {
+        snprintf(dev->why, sizeof dev->why, "%s backend: %s", backend->name, err);
+        return;
+    }
+    dev->backend = backend;
+    dev->ctx = ctx;
+    dev->devices = devices;
+}
 
 void tally_device_open_path(tally_device_t *dev, const char *path)
 {
@@ -22,23 +39,20 @@ void tally_device_open_path(tally_device_t *dev, const char *path)
         dlclose(plugin);
         return;
     }
-    const int devices = backend->device_count(dev->why, sizeof dev->why);
-    if (devices <= 0) {
+    open_backend(dev, backend);
+    if (dev->backend)
+        dev->plugin = plugin;
+    else
         dlclose(plugin);
-        return;
-    }
-    dev->plugin = plugin;
-    dev->backend = backend;
-    dev->devices = devices;
 }
 
-void tally_device_open(tally_device_t *dev)
+/* The CUDA plugin beside libtally.so, found from one of its own symbols,
+ * else on the loader's search path. */
+static void open_cuda(tally_device_t *dev)
 {
 #if !TALLY_HAVE_CUDA
-    *dev = (tally_device_t){0};
     snprintf(dev->why, sizeof dev->why, "built without CUDA (configure found no toolkit)");
 #else
-    /* Beside libtally.so, found from one of its own symbols. */
     Dl_info self;
     if (dladdr((void *)tally_device_open, &self) && self.dli_fname) {
         char path[4096];
@@ -54,31 +68,100 @@ void tally_device_open(tally_device_t *dev)
 #endif
 }
 
+void tally_device_open(tally_device_t *dev, tally_device_choice_t which)
+{
+    *dev = (tally_device_t){0};
+    switch (which) {
+    case TALLY_DEVICE_AUTO:
+        open_cuda(dev);
+        return;
+    case TALLY_DEVICE_NONE:
+        snprintf(dev->why, sizeof dev->why, "TALLY_DEVICE=none");
+        return;
+    case TALLY_DEVICE_EMULATED:
+        open_backend(dev, &tally_device_backend_emulated);
+        return;
+    }
+}
+
+void tally_device_borrow(tally_device_t *dev, const tally_device_t *parent)
+{
+    *dev = *parent;
+    dev->borrowed = true;
+    dev->plugin = NULL;
+    dev->stage = NULL;
+}
+
 void tally_device_close(tally_device_t *dev)
 {
+    tally_stage_free(dev);
+    if (dev->backend && !dev->borrowed)
+        dev->backend->close(dev->ctx);
     if (dev->plugin)
         dlclose(dev->plugin);
     dev->plugin = NULL;
     dev->backend = NULL;
+    dev->ctx = NULL;
 }
 
-void tally_device_write(const tally_device_t *dev, FILE *stream)
+/* The NUMA node of a PCI device from sysfs, or -1. */
+static int pci_numa_node(const char *pci)
 {
-    if (dev->backend)
-        fprintf(stream, "device buffers: %s, %d device%s (%s)\n", dev->backend->name,
-                dev->devices, dev->devices == 1 ? "" : "s", TALLY_DEVICE_PLUGIN);
-    else
-        fprintf(stream, "device buffers: none: %s\n", dev->why);
+    char path[128], id[32];
+    size_t n = 0;
+    for (; pci[n] && n < sizeof id - 1; n++)
+        id[n] = (char)tolower((unsigned char)pci[n]);
+    id[n] = '\0';
+    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", id);
+    FILE *f = fopen(path, "r");
+    int node = -1;
+    if (f) {
+        if (fscanf(f, "%d", &node) != 1)
+            node = -1;
+        fclose(f);
+    }
+    return node;
+}
+
+void tally_device_write(const tally_device_t *dev, const char *prefix, FILE *stream)
+{
+    const tally_device_backend_t *b = dev->backend;
+    if (!b) {
+        fprintf(stream, "%sdevice buffers: none: %s\n", prefix, dev->why);
+        return;
+    }
+    fprintf(stream, "%sdevice buffers: %s backend, %d device%s, this rank on device %d\n", prefix,
+            b->name, dev->devices, dev->devices == 1 ? "" : "s", b->current(dev->ctx));
+    for (int i = 0; i < dev->devices; i++) {
+        char name[128] = "", pci[32] = "";
+        const char *err = b->describe(dev->ctx, i, name, sizeof name, pci, sizeof pci);
+        if (err) {
+            fprintf(stream, "%s  device %d: %s\n", prefix, i, err);
+            continue;
+        }
+        char numa[16] = "unknown";
+        const int node = pci[0] ? pci_numa_node(pci) : -1;
+        if (node >= 0)
+            snprintf(numa, sizeof numa, "%d", node);
+        fprintf(stream, "%s  device %d: %s, PCI %s, NUMA node %s\n", prefix, i, name,
+                pci[0] ? pci : "none", numa);
+    }
 }
 
 tally_memtype_t tally_mem_classify(const tally_device_t *dev, const void *ptr)
 {
     if (!dev->backend || ptr == NULL)
         return TALLY_MEM_HOST;
-    return dev->backend->classify(ptr);
+    return dev->backend->classify(dev->ctx, ptr);
 }
 
 const char *tally_memtype_name(tally_memtype_t type)
 {
-    return type == TALLY_MEM_CUDA ? "cuda" : "host";
+    switch (type) {
+    case TALLY_MEM_HOST: return "host";
+    case TALLY_MEM_PINNED: return "pinned host";
+    case TALLY_MEM_MANAGED: return "managed";
+    case TALLY_MEM_DEVICE: return "device";
+    }
+    return "?";
 }

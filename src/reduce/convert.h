@@ -8,14 +8,22 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint32_t tally_float_bits(float f)
+/* The CUDA kernels (src/cuda/kernels.cu) use the same conversions, so that
+ * device and host results are the same bits, NaNs included. */
+#ifdef __CUDACC__
+#define TALLY_CVT static inline __host__ __device__
+#else
+#define TALLY_CVT static inline
+#endif
+
+TALLY_CVT uint32_t tally_float_bits(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u;
 }
 
-static inline float tally_bits_float(uint32_t u)
+TALLY_CVT float tally_bits_float(uint32_t u)
 {
     float f;
     memcpy(&f, &u, sizeof f);
@@ -24,7 +32,7 @@ static inline float tally_bits_float(uint32_t u)
 
 /* Branch-free binary16 -> float (after Maratyszcza's FP16 library): let the
  * FPU rebias the exponent with one multiply instead of testing cases. */
-static inline float tally_cvt_half_to_float(uint16_t h)
+TALLY_CVT float tally_cvt_half_to_float(uint16_t h)
 {
     const uint32_t w = (uint32_t)h << 16;
     const uint32_t sign = w & 0x80000000u;
@@ -45,7 +53,7 @@ static inline float tally_cvt_half_to_float(uint16_t h)
  * chosen from f's exponent pushes exactly the bits binary16 cannot hold off
  * the end of the float mantissa, rounding them to nearest even; the sum's
  * low bits then hold the binary16 exponent and mantissa. */
-static inline uint16_t tally_cvt_float_to_half(float f)
+TALLY_CVT uint16_t tally_cvt_float_to_half(float f)
 {
     /* |f| * 2^112 is inf for |f| >= 2^16, beyond binary16's range; the
      * second multiply brings the rest back (net * 4, always exact). */
@@ -67,7 +75,7 @@ static inline uint16_t tally_cvt_float_to_half(float f)
     return (uint16_t)((sign >> 16) | (body > 0xff000000u ? 0x7e00u : nonsign));
 }
 
-static inline float tally_cvt_bf16_to_float(uint16_t b)
+TALLY_CVT float tally_cvt_bf16_to_float(uint16_t b)
 {
     return tally_bits_float((uint32_t)b << 16);
 }
@@ -75,7 +83,7 @@ static inline float tally_cvt_bf16_to_float(uint16_t b)
 /* Round to nearest even: add just under half an ulp, plus one if the kept
  * lowest bit is odd, then truncate.  Overflow carries into inf correctly.
  * NaN would round into inf, so it is kept NaN (quiet bit set) instead. */
-static inline uint16_t tally_cvt_float_to_bf16(float f)
+TALLY_CVT uint16_t tally_cvt_float_to_bf16(float f)
 {
     const uint32_t u = tally_float_bits(f);
     const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;

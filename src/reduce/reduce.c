@@ -243,5 +243,5 @@ static const tally_kernels_t host_kernels = {
 
 const tally_kernels_t *tally_kernels_for(tally_memtype_t memtype)
 {
-    return memtype == TALLY_MEM_HOST ? &host_kernels : NULL;
+    return memtype == TALLY_MEM_DEVICE ? NULL : &host_kernels;
 }

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tally.h"
-#include "../mem/mem.h"
 
 /* dst[i] = a[i] op b[i] for i < count.  dst may be exactly a or exactly b
  * (in-place accumulate) but must not partially overlap either.  AVG reduces
@@ -42,7 +41,8 @@ typedef struct tally_kernels {
     void (*copy)(void *dst, const void *src, size_t bytes);
 } tally_kernels_t;
 
-/* The table for memory of this type, or NULL where this build has none. */
+/* The host table for memory the host can reach (host, pinned, managed);
+ * NULL for device memory, whose table is its backend's (device.h). */
 const tally_kernels_t *tally_kernels_for(tally_memtype_t memtype);
 
 /* IEEE binary16 and bfloat16 <-> float, round to nearest even; NaN stays

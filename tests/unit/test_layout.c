@@ -113,7 +113,7 @@ START_TEST(test_kernel_table_matches_reduce)
 {
     const tally_kernels_t *k = tally_kernels_for(TALLY_MEM_HOST);
     ck_assert_ptr_nonnull(k);
-    ck_assert_ptr_null(tally_kernels_for(TALLY_MEM_CUDA)); /* no device table yet */
+    ck_assert_ptr_null(tally_kernels_for(TALLY_MEM_DEVICE)); /* no device table yet */
     enum { N = 37 };
     for (int d = 0; d < TALLY_DTYPE_COUNT; d++) {
         size_t es = tally_dtype_size((tally_dtype_t)d);
