@@ -23,6 +23,11 @@
 
 #include "bench_common.h"
 #include "tally.h"
+#if defined(__has_include)
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h> /* Open MPI: MPIX_Query_cuda_support */
+#endif
+#endif
 
 #define MAX_ALGOS 32
 #define NAME_LEN 64
@@ -50,6 +55,7 @@ typedef struct options {
     double factor;
     int iters, warmup, repeats;
     bool check, in_place, help;
+    bool device;           /* -m device: buffers in device memory */
     tally_dtype_t dtype;
     tally_op_t op;
     const char *json_path;
@@ -91,7 +97,9 @@ typedef struct bench {
     tally_comm_t *tc;
     MPI_Datatype mpi_type; /* MPI_DATATYPE_NULL: mpi cannot run this dtype */
     MPI_Op mpi_op;
-    void *send, *recv;     /* send is NULL in place */
+    void *send, *recv;     /* send is NULL in place; device memory with -m device */
+    void *host_send, *host_recv; /* their host copies with -m device (else the same) */
+    bool mpi_reads_device; /* the MPI is CUDA-aware: mpi runs on device buffers */
     size_t max_count;
     bench_timer_t timer;
     pattern_t pat;
@@ -411,6 +419,11 @@ static void usage(FILE *out)
             "                float16 data of the same count (auto@float16) as baselines;\n"
             "                the errors column counts elements not identical on every rank\n"
             "  -i            in place\n"
+            "  -m MEMORY     host (default) or device: buffers from tally_mem_alloc on\n"
+            "                the device tally loaded (TALLY_DEVICE); there mpi is the\n"
+            "                MPI's allreduce on device pointers if it is CUDA-aware, else\n"
+            "                naive staging (malloc, copy down, MPI_Allreduce, copy up,\n"
+            "                free per call, as Open MPI's coll/cuda)\n"
             "  -R REPEATS    measure every algorithm REPEATS times per size, interleaved;\n"
             "                report the median (default 1)\n"
             "  --json FILE   also write the rows to FILE as a JSON array\n"
@@ -479,7 +492,7 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
     optind = 1;
     int codecs = 0;
     const char *codec_specs[MAX_ALGOS];
-    while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:iR:z:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":b:e:f:n:w:c:a:d:o:im:R:z:h", longopts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'b': ok = tally_size_parse(optarg, &opt->min_bytes) == TALLY_SUCCESS; break;
@@ -506,6 +519,10 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
             break;
         case 'o': ok = tally_op_parse(optarg, &opt->op) == TALLY_SUCCESS; break;
         case 'i': opt->in_place = true; break;
+        case 'm':
+            ok = strcmp(optarg, "host") == 0 || strcmp(optarg, "device") == 0;
+            opt->device = strcmp(optarg, "device") == 0;
+            break;
         case 'z':
             ok = codecs < MAX_ALGOS && *optarg;
             if (ok)
@@ -592,13 +609,14 @@ static MPI_Op mpi_operation(tally_op_t op)
 }
 
 /* MPI counts are int: larger messages go in INT_MAX-element pieces. */
-static tally_status_t bench_mpi_allreduce(const bench_t *b, void *recv, size_t count)
+static tally_status_t host_mpi_allreduce(const bench_t *b, const void *sendbuf, void *recv,
+                                         size_t count)
 {
     const size_t es = b->dt->size;
     for (size_t done = 0; done < count;) {
         size_t left = count - done;
         int n = left > (size_t)INT32_MAX ? INT32_MAX : (int)left;
-        const void *send = b->send ? (const char *)b->send + done * es : MPI_IN_PLACE;
+        const void *send = sendbuf ? (const char *)sendbuf + done * es : MPI_IN_PLACE;
         if (MPI_Allreduce(send, (char *)recv + done * es, n, b->mpi_type, b->mpi_op,
                           b->comm) != MPI_SUCCESS)
             return TALLY_ERR_MPI;
@@ -615,6 +633,63 @@ static tally_status_t bench_mpi_allreduce(const bench_t *b, void *recv, size_t c
     return TALLY_SUCCESS;
 }
 
+/* The MPI's allreduce as a program would call it: on device buffers that a
+ * CUDA-unaware MPI cannot read, the naive staging through a fresh host
+ * buffer on every call (what Open MPI's coll/cuda does). */
+static tally_status_t bench_mpi_allreduce(const bench_t *b, size_t count)
+{
+    if (!b->opt->device || b->mpi_reads_device)
+        return host_mpi_allreduce(b, b->send, b->recv, count);
+    const size_t bytes = count * b->dt->size;
+    void *host = malloc(bytes ? bytes : 1);
+    if (!host)
+        return TALLY_ERR_NO_MEMORY;
+    tally_status_t st = tally_mem_copy(b->tc, host, b->send ? b->send : b->recv, bytes);
+    if (st == TALLY_SUCCESS)
+        st = host_mpi_allreduce(b, NULL, host, count);
+    if (st == TALLY_SUCCESS)
+        st = tally_mem_copy(b->tc, b->recv, host, bytes);
+    free(host);
+    return st;
+}
+
+/* Whether the MPI reads device pointers itself (Open MPI built with CUDA);
+ * never for the emulated device, which no MPI knows. */
+static bool mpi_reads_device(void)
+{
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+    char device[32] = "";
+    tally_config_get("TALLY_DEVICE", device, sizeof device);
+    return MPIX_Query_cuda_support() == 1 && strcmp(device, "emulated") != 0;
+#else
+    return false;
+#endif
+}
+
+/* Input written on the host, then copied where the calls read it. */
+static void upload(const bench_t *b, size_t count)
+{
+    if (b->opt->device) {
+        const size_t bytes = count * b->dt->size;
+        if (b->send)
+            tally_mem_copy(b->tc, b->send, b->host_send, bytes);
+        tally_mem_copy(b->tc, b->recv, b->host_recv, bytes);
+    }
+}
+
+/* Where the buffers of the calls are. */
+static tally_memtype_t memory(const bench_t *b)
+{
+    return b->opt->device ? TALLY_MEM_DEVICE : TALLY_MEM_HOST;
+}
+
+/* The result, where the host reads it. */
+static void download(const bench_t *b, size_t count)
+{
+    if (b->opt->device)
+        tally_mem_copy(b->tc, b->host_recv, b->recv, count * b->dt->size);
+}
+
 /* ------------------------------------------------------------ measuring */
 
 /* The result row of an entry of opt->algos. */
@@ -627,7 +702,7 @@ static tally_status_t run_once(const bench_t *b, const algo_spec_t *spec,
                                const algo_result_t *res, size_t count)
 {
     if (spec->kind == KIND_MPI)
-        return bench_mpi_allreduce(b, b->recv, count);
+        return bench_mpi_allreduce(b, count);
     const void *send = b->send ? b->send : TALLY_IN_PLACE;
     if (spec->kind == KIND_CODEC)
         return tally_allreduce_compressed(send, b->recv, count, b->opt->dtype, b->opt->op,
@@ -688,7 +763,8 @@ static void resolve(bench_t *b, const algo_spec_t *spec, size_t count, algo_resu
         else if (spec->kind == KIND_HALF) {
             tally_status_t st = select_algo(b, spec);
             if (st == TALLY_SUCCESS)
-                st = tally_comm_get_algorithm(b->tc, count, TALLY_FLOAT16, b->opt->op, &res->ran);
+                st = tally_comm_get_algorithm_on(b->tc, memory(b), count, TALLY_FLOAT16,
+                                                 b->opt->op, &res->ran);
             if (st != TALLY_SUCCESS)
                 why = tally_strerror(st);
             else
@@ -705,7 +781,8 @@ static void resolve(bench_t *b, const algo_spec_t *spec, size_t count, algo_resu
     } else {
         tally_status_t st = select_algo(b, spec);
         if (st == TALLY_SUCCESS)
-            st = tally_comm_get_algorithm(b->tc, count, b->opt->dtype, b->opt->op, &res->ran);
+            st = tally_comm_get_algorithm_on(b->tc, memory(b), count, b->opt->dtype, b->opt->op,
+                                             &res->ran);
         if (st != TALLY_SUCCESS)
             why = tally_strerror(st);
         else if (spec->kind == KIND_AUTO)
@@ -730,18 +807,19 @@ static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size
     /* In place the input is the output buffer; otherwise poison the output
      * so that elements never written are caught too. */
     if (b->send) {
-        fill_input(b, b->send, count);
-        memset(b->recv, 0xa5, count * b->dt->size);
+        fill_input(b, b->host_send, count);
+        memset(b->host_recv, 0xa5, count * b->dt->size);
     } else {
-        fill_input(b, b->recv, count);
+        fill_input(b, b->host_recv, count);
     }
     const bool lossy = spec->kind == KIND_CODEC || spec->kind == KIND_HALF;
     const size_t es = spec->kind == KIND_HALF ? 2 : b->dt->size;
     if (spec->kind == KIND_HALF) { /* the pattern as float16 */
-        void *in = b->send ? b->send : b->recv;
+        void *in = b->send ? b->host_send : b->host_recv;
         for (size_t i = 0; i < count; i++)
             store_value(in, i, TALLY_FLOAT16, pattern_value(&b->pat, i, b->rank));
     }
+    upload(b, count);
     char label[LABEL_LEN + 32];
     failure_label(b, spec, count, label, sizeof label);
     tally_status_t st =
@@ -749,23 +827,24 @@ static tally_status_t check_once(const bench_t *b, const algo_spec_t *spec, size
                     "check");
     if (st != TALLY_SUCCESS)
         return st;
+    download(b, count);
     long long mine = 0;
     if (!lossy) {
-        mine = (long long)count_mismatches(b, b->recv, count);
+        mine = (long long)count_mismatches(b, b->host_recv, count);
     } else {
         /* A lossy result is checked for being the same bits everywhere. */
         unsigned char *root = malloc(count > 0 ? count * es : 1);
         if (!root)
             MPI_Abort(b->comm, 1);
         if (b->rank == 0)
-            memcpy(root, b->recv, count * es);
+            memcpy(root, b->host_recv, count * es);
         for (size_t done = 0; done < count * es;) {
             int n = count * es - done > (size_t)INT32_MAX ? INT32_MAX : (int)(count * es - done);
             MPI_Bcast(root + done, n, MPI_BYTE, 0, b->comm);
             done += (size_t)n;
         }
         for (size_t i = 0; i < count; i++)
-            mine += memcmp(root + i * es, (const char *)b->recv + i * es, es) != 0;
+            mine += memcmp(root + i * es, (const char *)b->host_recv + i * es, es) != 0;
         free(root);
     }
     MPI_Allreduce(&mine, errors, 1, MPI_LONG_LONG, MPI_SUM, b->comm);
@@ -835,6 +914,10 @@ static void print_header(const bench_t *b)
     printf("# ranks %d, dtype %s, op %s, %s, iters %d, warm-up %d, repeats %d, check %s\n",
            b->size, b->dt->name, tally_op_name(o->op), o->in_place ? "in place" : "out of place",
            o->iters, o->warmup, o->repeats, o->check ? "on" : "off");
+    if (o->device)
+        printf("# buffers: device memory; mpi: %s\n",
+               b->mpi_reads_device ? "MPI_Allreduce on device pointers (the MPI is CUDA-aware)"
+                                   : "naive staging per call (the MPI is not CUDA-aware)");
     printf("# avg: %s; min/max: over every iteration; slowest rank per iteration\n",
            o->repeats > 1 ? "median of the per-repeat averages" : "mean of the iterations");
     printf("# busbw = algbw * 2(p-1)/p (0 on one rank); GB/s = 1e9 bytes/s\n");
@@ -967,9 +1050,17 @@ static bool report_row(bench_t *b, int a, size_t count)
 static bool alloc_buffers(bench_t *b)
 {
     const size_t bytes = b->max_count * b->dt->size;
-    bool ok = (b->recv = bench_alloc_pages(bytes)) != NULL;
+    bool ok = (b->host_recv = bench_alloc_pages(bytes)) != NULL;
     if (ok && !b->opt->in_place)
-        ok = (b->send = bench_alloc_pages(bytes)) != NULL;
+        ok = (b->host_send = bench_alloc_pages(bytes)) != NULL;
+    if (ok && b->opt->device) {
+        ok = tally_mem_alloc(b->tc, TALLY_MEM_DEVICE, bytes, &b->recv) == TALLY_SUCCESS;
+        if (ok && !b->opt->in_place)
+            ok = tally_mem_alloc(b->tc, TALLY_MEM_DEVICE, bytes, &b->send) == TALLY_SUCCESS;
+    } else if (ok) {
+        b->send = b->host_send;
+        b->recv = b->host_recv;
+    }
     ok = bench_timer_init(&b->timer, b->comm, "tally-bench", b->opt->iters, b->opt->warmup) &&
          ok;
     for (int a = 0; a < b->opt->nalgos && ok; a++) {
@@ -977,21 +1068,26 @@ static bool alloc_buffers(bench_t *b)
         ok = b->results[a].rep_avg != NULL;
     }
     if (ok) {
-        fill_input(b, b->recv, b->max_count);
+        fill_input(b, b->host_recv, b->max_count);
         if (b->send)
-            fill_input(b, b->send, b->max_count);
+            fill_input(b, b->host_send, b->max_count);
+        upload(b, b->max_count);
     }
     bool all = bench_all(b->comm, ok);
     if (!ok)
-        fprintf(stderr, "tally-bench: rank %d: cannot allocate 2 x %zu bytes\n", b->rank,
-                bytes);
+        fprintf(stderr, "tally-bench: rank %d: cannot allocate 2 x %zu bytes%s\n", b->rank,
+                bytes, b->opt->device ? " of device memory (and their host copies)" : "");
     return all;
 }
 
 static void free_buffers(bench_t *b)
 {
-    free(b->send);
-    free(b->recv);
+    if (b->opt->device) {
+        tally_mem_free(b->tc, b->send);
+        tally_mem_free(b->tc, b->recv);
+    }
+    free(b->host_send);
+    free(b->host_recv);
     bench_timer_free(&b->timer);
     for (int a = 0; a < b->opt->nalgos; a++) {
         free(b->results[a].rep_avg);
@@ -1079,6 +1175,7 @@ static int run(const options_t *opt, MPI_Comm world)
     b.mpi_type = mpi_datatype(opt->dtype);
     b.mpi_op = mpi_operation(opt->op);
     b.pat = pattern_make(opt->op, b.size, b.dt);
+    b.mpi_reads_device = opt->device && mpi_reads_device();
     b.progress.on = b.rank == 0 && isatty(STDERR_FILENO);
 
     int nsizes = 0;

@@ -50,7 +50,8 @@ extern "C" {
     X(ERR_MPI, -12, "the MPI library returned an error")                       \
     X(ERR_INVALID_ARGUMENT, -13, "an argument is out of range")                \
     X(ERR_COUNT_TOO_LARGE, -14, "count times the element size overflows")       \
-    X(ERR_CORRUPT_PAYLOAD, -15, "a compressed message failed validation")
+    X(ERR_CORRUPT_PAYLOAD, -15, "a compressed message failed validation")    \
+    X(ERR_DEVICE, -16, "the device runtime (CUDA) reported an error")
 
 typedef enum tally_status {
 #define TALLY_STATUS_ENUM_(name, value, text) TALLY_##name = value,
@@ -308,6 +309,43 @@ TALLY_API tally_status_t tally_compressor_destroy(tally_compressor_t *c);
  * on one node). */
 TALLY_API tally_status_t tally_compressor_bytes(const tally_compressor_t *c, size_t *wire,
                                                 size_t *uncompressed);
+
+/* --- Device buffers (tally(7), DEVICE BUFFERS) ------------------------------
+ * tally_allreduce and its kin take device memory as they take host memory:
+ * each buffer is classified per call.  Every rank of a call must pass the
+ * same kind of memory (all host or all device), as with NCCL.  Device
+ * support is loaded at run time (libtally-cuda.so beside libtally.so); see
+ * TALLY_DEVICE.  These functions let tools and tests handle device memory
+ * without linking a device runtime of their own. */
+typedef enum tally_memtype {
+    TALLY_MEM_HOST,    /* pageable host memory */
+    TALLY_MEM_PINNED,  /* page-locked host memory */
+    TALLY_MEM_MANAGED, /* reachable from the host and the device */
+    TALLY_MEM_DEVICE   /* device memory: the host must not touch it */
+} tally_memtype_t;
+
+/* Not collective: what kind of memory ptr is, as comm's device backend sees
+ * it (TALLY_MEM_HOST where comm has none). */
+TALLY_API tally_status_t tally_mem_type(tally_comm_t *comm, const void *ptr,
+                                        tally_memtype_t *type);
+
+/* tally_comm_get_algorithm for buffers of memory type `memtype`
+ * (TALLY_ERR_UNSUPPORTED for device memory where comm has no backend). */
+TALLY_API tally_status_t tally_comm_get_algorithm_on(tally_comm_t *comm, tally_memtype_t memtype,
+                                                     size_t count, tally_dtype_t dtype,
+                                                     tally_op_t op, const char **name);
+
+/* Not collective: bytes of TALLY_MEM_DEVICE or TALLY_MEM_PINNED memory from
+ * comm's device backend (TALLY_ERR_UNSUPPORTED where comm has none, with
+ * the reason logged).  Free it with tally_mem_free on the same comm. */
+TALLY_API tally_status_t tally_mem_alloc(tally_comm_t *comm, tally_memtype_t type,
+                                         size_t bytes, void **ptr);
+TALLY_API tally_status_t tally_mem_free(tally_comm_t *comm, void *ptr);
+
+/* Not collective: copies bytes from src to dst, either on the host or the
+ * device, and returns when the copy is complete. */
+TALLY_API tally_status_t tally_mem_copy(tally_comm_t *comm, void *dst, const void *src,
+                                        size_t bytes);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@ extern const tally_algo_t tally_algo_mpi;
 extern const tally_algo_t tally_algo_shm;
 extern const tally_algo_t tally_algo_hier;
 extern const tally_algo_t tally_algo_hier_leader;
+extern const tally_algo_t tally_algo_staged;
 
 const tally_algo_t *const tally_algo_registry[] = {
     &tally_algo_ring,
@@ -21,6 +22,7 @@ const tally_algo_t *const tally_algo_registry[] = {
     &tally_algo_shm,
     &tally_algo_hier,
     &tally_algo_hier_leader,
+    &tally_algo_staged,
     NULL,
 };
 
@@ -46,6 +48,8 @@ bool tally_algo_fits(const tally_algo_t *algo, tally_dtype_t dtype, tally_op_t o
         failed = "it does not support MIN or MAX on floating types";
     else if ((r->flags & TALLY_ALGO_HOST_ONLY) && memtype != TALLY_MEM_HOST)
         failed = "it needs host memory";
+    else if ((r->flags & TALLY_ALGO_DEVICE_ONLY) && memtype != TALLY_MEM_DEVICE)
+        failed = "it needs device memory";
     if (failed && why)
         *why = failed;
     return failed == NULL;

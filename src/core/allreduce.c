@@ -186,17 +186,36 @@ tally_status_t tally_allreduce_multi_compressed(const tally_buffer_t *bufs, size
     return tally_fusion_run(c->comm, bufs, n, dtype, op, c);
 }
 
+tally_status_t tally_comm_get_algorithm_on(tally_comm_t *comm, tally_memtype_t memtype,
+                                           size_t count, tally_dtype_t dtype, tally_op_t op,
+                                           const char **name)
+{
+    const char *fn = "tally_comm_get_algorithm";
+    if (!name)
+        return TALLY_ERR_INVALID_ARGUMENT;
+    TALLY_CHECK(tally_check_arguments(fn, comm, count, dtype, op));
+    if ((unsigned)memtype > TALLY_MEM_DEVICE) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: memtype %d is not a tally_memtype_t", fn,
+                  (int)memtype);
+        return TALLY_ERR_INVALID_ARGUMENT;
+    }
+    if (memtype == TALLY_MEM_DEVICE && !comm->device.backend) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: device memory, but no device backend: %s", fn,
+                  comm->device.why);
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    tally_comm_drain(comm); /* the selection's state is the running calls' too */
+    size_t es = tally_dtype_size(dtype);
+    tally_choice_t choice;
+    TALLY_CHECK(tally_select(&comm->sel, count * es, dtype, op, tally_mem_reach(memtype), true,
+                             &choice));
+    *name = choice.algo->name;
+    return TALLY_SUCCESS;
+}
+
 tally_status_t tally_comm_get_algorithm(tally_comm_t *comm, size_t count,
                                         tally_dtype_t dtype, tally_op_t op,
                                         const char **name)
 {
-    if (!name)
-        return TALLY_ERR_INVALID_ARGUMENT;
-    TALLY_CHECK(tally_check_arguments("tally_comm_get_algorithm", comm, count, dtype, op));
-    tally_comm_drain(comm); /* the selection's state is the running calls' too */
-    size_t es = tally_dtype_size(dtype);
-    tally_choice_t choice;
-    TALLY_CHECK(tally_select(&comm->sel, count * es, dtype, op, TALLY_MEM_HOST, true, &choice));
-    *name = choice.algo->name;
-    return TALLY_SUCCESS;
+    return tally_comm_get_algorithm_on(comm, TALLY_MEM_HOST, count, dtype, op, name);
 }

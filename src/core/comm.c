@@ -137,12 +137,10 @@ static tally_status_t finish_create(tally_comm_t *c, MPI_Comm comm, const tally_
                          fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_rank(c->mpi, &c->rank), st, fail_dup);
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Comm_size(c->mpi, &c->size), st, fail_dup);
-    if (parent) { /* the parent's view, not a second load: the parent outlives its groups */
-        c->device = parent->device;
-        c->device.plugin = NULL;
-    } else {
-        tally_device_open(&c->device);
-    }
+    if (parent) /* the parent's view, not a second load: the parent outlives its groups */
+        tally_device_borrow(&c->device, &parent->device);
+    else
+        tally_device_open(&c->device, (tally_device_choice_t)c->config.device);
     if (!c->device.backend && !parent)
         TALLY_LOG(c, TALLY_LOG_INFO, "no device support: %s", c->device.why);
     st = tally_comm_agree(c->mpi, open_observers(c), 0, "statistics and trace", "");
@@ -249,6 +247,8 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
         comm->progress_free(comm);
     if (comm->stats && comm->config.stats && !comm->nested && comm->rank == 0)
         tally_stats_print(comm->stats, stderr);
+    if (comm->fusion[1].buf) /* device memory, from the backend closed below */
+        comm->device.backend->free(comm->device.ctx, comm->fusion[1].buf);
     tally_groups_destroy(comm);
     tally_plan_free(&comm->sel.plan);
     tally_shape_free(&comm->shape);
@@ -257,7 +257,7 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
     tally_scratch_pool_free(&comm->scratch);
-    free(comm->fusion);
+    free(comm->fusion[0].buf);
     free(comm);
     return st;
 }

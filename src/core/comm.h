@@ -44,6 +44,12 @@ typedef struct tally_direct {
     MPI_Op mpi_op;
 } tally_direct_t;
 
+/* A fusion buffer: at most config.fusion_bytes. */
+typedef struct tally_fusion_buffer {
+    void *buf;
+    size_t bytes;
+} tally_fusion_buffer_t;
+
 struct tally_comm {
     MPI_Comm mpi;   /* a private duplicate: tally's messages never match the user's */
     int rank;
@@ -69,8 +75,8 @@ struct tally_comm {
      * this point; stops the queue's thread and frees it. */
     void (*drain)(struct tally_comm *comm);
     void (*progress_free)(struct tally_comm *comm);
-    void *fusion;               /* tally_allreduce_multi's buffer (fusion.h) */
-    size_t fusion_bytes;        /* ... its size, at most config.fusion_bytes */
+    tally_fusion_buffer_t fusion[2]; /* tally_allreduce_multi's buffers (fusion.c):
+                                        host memory, device memory */
 };
 
 /* A communicator over `mpi` (which it duplicates) for one of parent's

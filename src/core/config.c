@@ -35,6 +35,8 @@ static const char *const log_level_names[] = {"none", "error", "warn", "info",
                                               "debug", "trace", NULL};
 static const char *const preload_names[] = {"off", "on", NULL};
 static const char *const model_names[] = {"off", "on", NULL};
+/* In the order of tally_device_choice_t (mem.h). */
+static const char *const device_names[] = {"auto", "none", "emulated", NULL};
 
 static bool parse_algo(const config_field_t *field, const char *text, void *dst);
 static bool parse_size_field(const config_field_t *field, const char *text, void *dst);
@@ -108,6 +110,20 @@ static const config_field_t config_table[] = {
      "they run inside tally_test and tally_wait (no overlap). Set the same value on "
      "every rank.",
      parse_unsigned_field, FIELD(progress_thread), NULL, 0, 1},
+    {"TALLY_DEVICE", "auto",
+     "Device buffers: auto loads libtally-cuda.so (beside libtally.so) when it "
+     "loads and sees a GPU, so that tally_allreduce takes device pointers; none "
+     "never loads it (every buffer is host memory); emulated is for tests: a "
+     "device made of host memory, its copies run by worker threads "
+     "(tally_mem_alloc gives its memory), so that the device paths run without a "
+     "GPU. tally-info shows what was loaded or why not.",
+     parse_enum, FIELD(device), device_names, 0, 0},
+    {"TALLY_STAGE_CHUNK", "4M",
+     "Bytes per chunk of the staged algorithm (device buffers through host "
+     "memory): chunk k+1 is copied down and chunk k-1 copied up while chunk k "
+     "is allreduced between hosts; two pinned buffers of this size are kept "
+     "per communicator. Suffixes K, M, G; 64K to 1G; the same on every rank.",
+     parse_size_field, FIELD(stage_chunk), NULL, 65536, (size_t)1 << 30},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
      "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "
@@ -356,6 +372,8 @@ uint64_t tally_config_hash(const tally_config_t *cfg)
     h = tally_hash_fnv1a(h, &cfg->calibrate, sizeof cfg->calibrate);
     uint64_t chunk = cfg->shm_chunk;
     h = tally_hash_fnv1a(h, &chunk, sizeof chunk);
+    uint64_t stage = cfg->stage_chunk;
+    h = tally_hash_fnv1a(h, &stage, sizeof stage);
     /* The preload decides collectively whether to compress a call. */
     h = tally_hash_fnv1a(h, cfg->compress, strlen(cfg->compress));
     uint64_t min_bytes = cfg->compress_min_bytes;

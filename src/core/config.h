@@ -36,6 +36,8 @@ typedef struct tally_config {
     char compress[TALLY_ALGO_NAME_MAX]; /* libtally-preload.so: "" or a codec spec */
     size_t compress_min_bytes;      /* ... for calls of at least this many bytes */
     size_t fusion_bytes;            /* tally_allreduce_multi's buffer, at most */
+    int device;                     /* TALLY_DEVICE: a tally_device_choice_t (mem.h) */
+    size_t stage_chunk;             /* bytes per chunk of the staged algorithm */
     unsigned progress_thread;       /* 1: non-blocking calls run on a thread where possible */
     int fail_setup_rank;            /* tests: this rank's set-up fails; -1: none */
 } tally_config_t;

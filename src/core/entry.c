@@ -30,15 +30,15 @@ static const char *choice_reason(const tally_comm_t *comm, const tally_choice_t 
     return "?";
 }
 
-/* The one memory type of the call and its kernel table (NULL where this
- * build has none), or TALLY_ERR_UNSUPPORTED for a mix. */
+/* The one memory type of the call (host for every kind the host reaches)
+ * and its kernel table, or TALLY_ERR_UNSUPPORTED for a mix. */
 static tally_status_t call_memtype(tally_call_t *call)
 {
     const tally_comm_t *comm = call->comm;
     tally_memtype_t send = TALLY_MEM_HOST, recv = TALLY_MEM_HOST;
     if (comm->device.backend) {
-        send = tally_mem_classify(&comm->device, call->sendbuf);
-        recv = tally_mem_classify(&comm->device, call->recvbuf);
+        send = tally_mem_reach(tally_mem_classify(&comm->device, call->sendbuf));
+        recv = tally_mem_reach(tally_mem_classify(&comm->device, call->recvbuf));
     }
     if (send != recv) {
         TALLY_LOG(comm, TALLY_LOG_ERROR,
@@ -47,7 +47,9 @@ static tally_status_t call_memtype(tally_call_t *call)
         return TALLY_ERR_UNSUPPORTED;
     }
     call->memtype = send;
-    call->kernels = tally_kernels_for(send);
+    call->kernels = send == TALLY_MEM_DEVICE
+                        ? comm->device.backend->kernels(comm->device.ctx)
+                        : tally_kernels_for(send);
     return TALLY_SUCCESS;
 }
 

@@ -1,8 +1,10 @@
-/* fusion.c - tally_allreduce_multi (see fusion.h).  The buffer belongs to
- * the communicator and grows on demand up to TALLY_FUSION_BYTES; growing
- * is agreed by every rank (one small allreduce), since a rank that could
- * not grow would otherwise run the tensors one by one while the others
- * run them packed. */
+/* fusion.c - tally_allreduce_multi (see fusion.h).  The buffers belong to
+ * the communicator, one per memory type (host, device: device tensors are
+ * packed on the device), and grow on demand up to TALLY_FUSION_BYTES;
+ * growing is agreed by every rank (one small allreduce), since a rank that
+ * could not grow would otherwise run the tensors one by one while the
+ * others run them packed.  A group packs consecutive tensors of one memory
+ * type (every rank passes the same kinds, tally_allreduce(3)). */
 #include "fusion.h"
 
 #include <stdint.h>
@@ -34,24 +36,56 @@ tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, si
     return TALLY_SUCCESS;
 }
 
-/* The buffer holds at least `bytes` on every rank, or on none (then the
- * tensors run one by one everywhere). */
-static bool grow(tally_comm_t *comm, size_t bytes)
+/* The fusion buffer of memory type `type` holds at least `bytes` on every
+ * rank, or on none (then the tensors run one by one everywhere). */
+static bool grow(tally_comm_t *comm, tally_memtype_t type, size_t bytes)
 {
+    tally_fusion_buffer_t *f = &comm->fusion[type == TALLY_MEM_DEVICE];
     int ok = 1;
-    if (bytes > comm->fusion_bytes) {
-        void *p = realloc(comm->fusion, bytes);
-        ok = p != NULL;
-        if (p) {
-            comm->fusion = p;
-            comm->fusion_bytes = bytes;
+    if (bytes > f->bytes) {
+        const tally_device_t *dev = &comm->device;
+        void *p = NULL;
+        if (type == TALLY_MEM_DEVICE) {
+            if (f->buf)
+                dev->backend->free(dev->ctx, f->buf);
+            *f = (tally_fusion_buffer_t){0};
+            if (dev->backend->alloc(dev->ctx, TALLY_MEM_DEVICE, bytes, &p) != NULL)
+                p = NULL;
+        } else {
+            p = realloc(f->buf, bytes);
         }
+        ok = p != NULL;
+        if (p)
+            *f = (tally_fusion_buffer_t){p, bytes};
         int all = 0;
         if (PMPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm->mpi) != MPI_SUCCESS)
             return false;
         ok = all;
     }
     return ok;
+}
+
+/* What a tensor's buffers are, for grouping: host or device. */
+static tally_memtype_t tensor_memtype(const tally_comm_t *comm, const tally_buffer_t *b)
+{
+    return tally_mem_reach(tally_mem_classify(&comm->device, b->recvbuf));
+}
+
+/* Copies into or out of the fusion buffer, on the host or the device. */
+static tally_status_t move(const tally_comm_t *comm, tally_memtype_t type, void *dst,
+                           const void *src, size_t bytes)
+{
+    if (type != TALLY_MEM_DEVICE) {
+        memcpy(dst, src, bytes);
+        return TALLY_SUCCESS;
+    }
+    const tally_device_t *dev = &comm->device;
+    const char *err = dev->backend->copy(dev->ctx, dst, src, bytes);
+    if (!err)
+        return TALLY_SUCCESS;
+    TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce_multi: %s backend: %s", dev->backend->name,
+              err);
+    return TALLY_ERR_DEVICE;
 }
 
 /* One allreduce of a group of tensors: exact, or through the compressor at
@@ -75,11 +109,14 @@ tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, 
     const size_t cap = comm->config.fusion_bytes / es; /* elements */
     size_t offset = 0; /* where tensor i starts in the compressor's tensor */
     for (size_t i = 0; i < n;) {
-        /* Tensors i .. j - 1 fit together (every rank sees the same counts). */
+        /* Tensors i .. j - 1 fit together (every rank sees the same counts
+         * and memory types). */
+        const tally_memtype_t type = tensor_memtype(comm, &bufs[i]);
         size_t j = i, used = 0;
-        while (j < n && bufs[j].count < cap && used + bufs[j].count <= cap)
+        while (j < n && bufs[j].count < cap && used + bufs[j].count <= cap &&
+               tensor_memtype(comm, &bufs[j]) == type)
             used += bufs[j++].count;
-        if (j <= i + 1 || !grow(comm, used * es)) {
+        if (j <= i + 1 || !grow(comm, type, used * es)) {
             /* One tensor (a large one, or alone), or no buffer: as it is. */
             const size_t end = j > i ? j : i + 1;
             for (; i < end; offset += bufs[i].count, i++)
@@ -87,18 +124,18 @@ tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, 
                                    op, codec, offset));
             continue;
         }
-        char *packed = comm->fusion;
+        char *packed = comm->fusion[type == TALLY_MEM_DEVICE].buf;
         size_t at = 0;
         for (size_t k = i; k < j; k++) {
             const void *src = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf
                                                                 : bufs[k].sendbuf;
-            memcpy(packed + at * es, src, bufs[k].count * es);
+            TALLY_CHECK(move(comm, type, packed + at * es, src, bufs[k].count * es));
             at += bufs[k].count;
         }
         TALLY_CHECK(reduce(comm, TALLY_IN_PLACE, packed, used, dtype, op, codec, offset));
         at = 0;
         for (size_t k = i; k < j; k++) {
-            memcpy(bufs[k].recvbuf, packed + at * es, bufs[k].count * es);
+            TALLY_CHECK(move(comm, type, bufs[k].recvbuf, packed + at * es, bufs[k].count * es));
             at += bufs[k].count;
         }
         offset += used;

@@ -35,7 +35,7 @@
     X(COUNT, "count", "count <= 0 or MPI_COMM_NULL")                             \
     X(INTERCOMM, "intercomm", "intercommunicator")                               \
     X(CREATE, "create_failed", "tally_comm_create failed on this communicator") \
-    X(UNSUPPORTED, "unsupported", "tally cannot serve the call (device memory)") \
+    X(UNSUPPORTED, "unsupported", "tally cannot serve the call (host and device buffers mixed)") \
     X(ARGS, "bad_args", "NULL, overlapping or MPI_IN_PLACE receive buffer")      \
     X(NO_MEMORY, "no_memory", "no memory for the communicator's state")          \
     X(REENTRANT, "reentrant", "called from inside tally")
@@ -550,6 +550,17 @@ static tally_compressor_t *site_compressor(comm_state_t *s, const void *buffer, 
     return z;
 }
 
+/* Whether either buffer is device memory (never when tally loaded no
+ * device backend: then every buffer is host memory). */
+static int on_device(tally_comm_t *tc, const void *sendbuf, const void *recvbuf)
+{
+    tally_memtype_t send = TALLY_MEM_HOST, recv = TALLY_MEM_HOST;
+    if (sendbuf != MPI_IN_PLACE)
+        tally_mem_type(tc, sendbuf, &send);
+    tally_mem_type(tc, recvbuf, &recv);
+    return send == TALLY_MEM_DEVICE || recv == TALLY_MEM_DEVICE;
+}
+
 static int fallback(enum reason why, const void *sendbuf, void *recvbuf, int count,
                     MPI_Datatype type, MPI_Op op, MPI_Comm comm)
 {
@@ -629,9 +640,10 @@ static int preload_allreduce(const void *sendbuf, void *recvbuf, int count,
     const int compress = g_compress[0] && op == TALLY_SUM && bytes >= g_compress_min &&
                          (tm->dtype == TALLY_FLOAT32 || tm->dtype == TALLY_FLOAT64 ||
                           tm->dtype == TALLY_FLOAT16 || tm->dtype == TALLY_BFLOAT16);
-    if (s->last_is_mpi && !compress) {
+    if (s->last_is_mpi && !compress && !on_device(s->tc, sendbuf, recvbuf)) {
         /* tally would call the MPI anyway: do it directly, on the user's
-         * communicator, with the user's arguments. */
+         * communicator, with the user's arguments (host memory: device
+         * memory goes through tally, the MPI may not read it). */
         int rc = PMPI_Allreduce(sendbuf, recvbuf, count, type, mop, comm);
         if (g_stats && rc == MPI_SUCCESS)
             count_served(s, algo, bytes, now() - t0);

@@ -239,6 +239,21 @@ tally_status_t tally_model_print(const char *spec, FILE *stream)
     return TALLY_SUCCESS;
 }
 
+/* What the selection runs for float32 SUM on device buffers of a few sizes. */
+static void write_device_choice(tally_comm_t *comm, FILE *stream)
+{
+    static const struct { size_t bytes; const char *label; } sizes[] = {
+        {4096, "4 KiB"}, {1 << 20, "1 MiB"}, {64 << 20, "64 MiB"}};
+    fprintf(stream, "device buffers run (float32 sum):");
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        tally_choice_t choice;
+        const bool ok = tally_select(&comm->sel, sizes[i].bytes, TALLY_FLOAT32, TALLY_SUM,
+                                     TALLY_MEM_DEVICE, true, &choice) == TALLY_SUCCESS;
+        fprintf(stream, "%s %s %s", i ? "," : "", sizes[i].label, ok ? choice.algo->name : "none");
+    }
+    fprintf(stream, "\n");
+}
+
 tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream)
 {
     if (!comm)
@@ -247,7 +262,9 @@ tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream)
         return TALLY_ERR_INVALID_ARGUMENT;
     tally_comm_drain(comm);
     tally_shape_write(&comm->shape, stream);
-    tally_device_write(&comm->device, stream);
+    tally_device_write(&comm->device, "", stream);
+    if (comm->device.backend)
+        write_device_choice(comm, stream);
     tally_model_write(&comm->model, stream);
     if (comm->sel.forced)
         fprintf(stream, "forced algorithm: %s (rules below apply only where it cannot serve "

@@ -440,7 +440,7 @@ START_TEST(test_restrictions)
     const tally_algo_t *ring = tally_algo_find("ring"), *mpi = tally_algo_find("mpi");
     const char *why = NULL;
     ck_assert(tally_algo_fits(ring, TALLY_FLOAT16, TALLY_AVG, TALLY_MEM_HOST, &why));
-    ck_assert(!tally_algo_fits(ring, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_CUDA, &why));
+    ck_assert(!tally_algo_fits(ring, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_DEVICE, &why));
     ck_assert_str_eq(why, "it needs host memory");
     ck_assert(!tally_algo_fits(mpi, TALLY_BFLOAT16, TALLY_SUM, TALLY_MEM_HOST, &why));
     ck_assert_str_eq(why, "it does not support this dtype");

@@ -339,10 +339,11 @@ START_TEST(test_rows_that_cannot_serve)
     /* The cache answers per (bytes, dtype, op): asking again agrees. */
     ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT16, TALLY_SUM), "rabenseifner");
     ck_assert_str_eq(chosen(&f, 4096, TALLY_FLOAT32, TALLY_SUM), "mpi");
-    /* CUDA memory: no host-only algorithm fits; nothing at all does here. */
+    /* Device memory: no host-only row fits; the staged algorithm serves it. */
     tally_choice_t c;
-    ck_assert_int_eq(tally_select(&f.comm.sel, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_CUDA, true, &c),
-                     TALLY_ERR_UNSUPPORTED);
+    ck_assert_int_eq(tally_select(&f.comm.sel, 4096, TALLY_FLOAT32, TALLY_SUM, TALLY_MEM_DEVICE, true, &c),
+                     TALLY_SUCCESS);
+    ck_assert_str_eq(c.algo->name, "staged");
     fake_free(&f);
 
     /* Forced mpi on float16: the fallback policy decides. */

@@ -1,0 +1,263 @@
+/* test_device.c - MPI tests of device buffers on the host-emulated device
+ * (TALLY_DEVICE=emulated, mem/emulated.c): its "device" memory faults when
+ * the host touches it and its copies run late on worker threads, so a
+ * missing copy or wait in the staged pipeline shows here as a crash or a
+ * wrong result.  Every dtype x op over awkward counts spanning several
+ * TALLY_STAGE_CHUNK chunks, in place and not, bit-identical to the
+ * reference and to the same call on host buffers; started calls and fused
+ * tensors on device memory; mixed memory refused with nothing touched; the
+ * tally_mem_* functions and their refusals. */
+#include <check.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally.h"
+#include "tally_test.h"
+
+static int world_rank, world_size;
+
+/* A communicator on the emulated device with 64 KiB chunks. */
+static tally_comm_t *make_comm(const char *device)
+{
+    setenv("TALLY_DEVICE", device, 1);
+    setenv("TALLY_STAGE_CHUNK", "64K", 1);
+    setenv("TALLY_FUSION_BYTES", "16K", 1);
+    tally_comm_t *comm;
+    ck_assert_int_eq(tally_comm_create(MPI_COMM_WORLD, &comm), TALLY_SUCCESS);
+    unsetenv("TALLY_DEVICE");
+    unsetenv("TALLY_STAGE_CHUNK");
+    unsetenv("TALLY_FUSION_BYTES");
+    return comm;
+}
+
+static void *device_alloc(tally_comm_t *comm, size_t bytes)
+{
+    void *p = NULL;
+    ck_assert_int_eq(tally_mem_alloc(comm, TALLY_MEM_DEVICE, bytes, &p), TALLY_SUCCESS);
+    return p;
+}
+
+static void put(tally_comm_t *comm, void *dev, const void *host, size_t bytes)
+{
+    ck_assert_int_eq(tally_mem_copy(comm, dev, host, bytes), TALLY_SUCCESS);
+}
+
+/* Every rank's input of call (dtype, op, count) and their reduction. */
+static void reference(void *want, void *mine, size_t count, tally_dtype_t dtype, tally_op_t op,
+                      uint32_t seed)
+{
+    const size_t es = tally_dtype_size(dtype);
+    char *all = malloc(count * es * (size_t)world_size);
+    for (int r = 0; r < world_size; r++)
+        tt_fill(all + (size_t)r * count * es, count, dtype, op, r, seed);
+    memcpy(mine, all + (size_t)world_rank * count * es, count * es);
+    tt_reference(want, all, count, world_size, dtype, op);
+    free(all);
+}
+
+START_TEST(test_every_dtype_op)
+{
+    tally_comm_t *comm = make_comm("emulated");
+    int calls = 0;
+    for (int d = 0; d < TT_DTYPES; d++) {
+        const tally_dtype_t dtype = (tally_dtype_t)d;
+        const size_t es = tally_dtype_size(dtype);
+        /* One element, one partial chunk, and four chunks and a bit. */
+        const size_t counts[] = {1, 1001, 4 * 65536 / es + 7};
+        for (int o = 0; o < TT_OPS; o++) {
+            const tally_op_t op = (tally_op_t)o;
+            if (!tt_op_valid_for(op, dtype))
+                continue;
+            for (size_t c = 0; c < 3; c++) {
+                const size_t n = counts[c], bytes = n * es;
+                const int in_place = (d + o + (int)c) % 2;
+                char *want = malloc(bytes), *mine = malloc(bytes), *got = malloc(bytes);
+                char *host = malloc(bytes);
+                reference(want, mine, n, dtype, op, (uint32_t)(d * 100 + o * 10 + c));
+                void *dsend = device_alloc(comm, bytes), *drecv = device_alloc(comm, bytes);
+                put(comm, dsend, mine, bytes);
+                put(comm, drecv, mine, bytes);
+                tally_status_t st = tally_allreduce(in_place ? TALLY_IN_PLACE : dsend,
+                                                    in_place ? dsend : drecv, n, dtype, op, comm);
+                ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS, "%s %s %zu: %s",
+                                        tally_dtype_name(dtype), tally_op_name(op), n,
+                                        tally_strerror(st)),
+                              "device call failed");
+                put(comm, got, in_place ? dsend : drecv, bytes);
+                ck_assert_msg(tt_all_ok(memcmp(got, want, bytes) == 0, "%s %s %zu %s: wrong",
+                                        tally_dtype_name(dtype), tally_op_name(op), n,
+                                        in_place ? "in place" : "apart"),
+                              "device result");
+                if (!in_place) { /* the input is left alone */
+                    put(comm, got, dsend, bytes);
+                    ck_assert(memcmp(got, mine, bytes) == 0);
+                }
+                /* The same call on host buffers: the same bits. */
+                ck_assert_int_eq(tally_allreduce(mine, host, n, dtype, op, comm), TALLY_SUCCESS);
+                ck_assert_msg(tt_all_ok(memcmp(host, want, bytes) == 0, "host %s %s %zu",
+                                        tally_dtype_name(dtype), tally_op_name(op), n),
+                              "host result");
+                ck_assert_int_eq(tally_mem_free(comm, drecv), TALLY_SUCCESS);
+                ck_assert_int_eq(tally_mem_free(comm, dsend), TALLY_SUCCESS);
+                free(host);
+                free(got);
+                free(mine);
+                free(want);
+                calls++;
+            }
+        }
+    }
+    ck_assert_int_gt(calls, 150);
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
+/* Started calls, several in flight, and fused tensors of both kinds. */
+START_TEST(test_started_and_fused)
+{
+    tally_comm_t *comm = make_comm("emulated");
+    enum { CALLS = 6 };
+    const size_t sizes[CALLS] = {3, 70001, 1, 40000, 5, 100000};
+    void *dev[CALLS];
+    float *want[CALLS];
+    tally_request_t *req[CALLS];
+    for (int k = 0; k < CALLS; k++) {
+        const size_t n = sizes[k];
+        float *mine = malloc(n * sizeof *mine);
+        want[k] = malloc(n * sizeof *want[k]);
+        reference(want[k], mine, n, TALLY_FLOAT32, TALLY_SUM, (uint32_t)k);
+        dev[k] = device_alloc(comm, n * sizeof(float));
+        put(comm, dev[k], mine, n * sizeof(float));
+        free(mine);
+        ck_assert_int_eq(tally_iallreduce(TALLY_IN_PLACE, dev[k], n, TALLY_FLOAT32, TALLY_SUM,
+                                          comm, &req[k]),
+                         TALLY_SUCCESS);
+    }
+    ck_assert_int_eq(tally_waitall(CALLS, req), TALLY_SUCCESS);
+    for (int k = 0; k < CALLS; k++) {
+        float *got = malloc(sizes[k] * sizeof *got);
+        put(comm, got, dev[k], sizes[k] * sizeof(float));
+        ck_assert_msg(tt_all_ok(memcmp(got, want[k], sizes[k] * sizeof(float)) == 0,
+                                "started call %d of %zu", k, sizes[k]),
+                      "started");
+        free(got);
+    }
+    /* Fused: device tensors packed on the device, host ones on the host,
+     * the two kinds never in one pack. */
+    enum { TENSORS = 9 };
+    tally_buffer_t bufs[TENSORS];
+    float *host[TENSORS] = {0};
+    float *expect[TENSORS];
+    for (int i = 0; i < TENSORS; i++) {
+        const size_t n = 100 + 37 * (size_t)i;
+        float *mine = malloc(n * sizeof *mine);
+        expect[i] = malloc(n * sizeof *expect[i]);
+        reference(expect[i], mine, n, TALLY_FLOAT32, TALLY_SUM, (uint32_t)(50 + i));
+        void *buf;
+        if (i % 3 == 2) {
+            buf = host[i] = mine;
+        } else {
+            buf = device_alloc(comm, n * sizeof(float));
+            put(comm, buf, mine, n * sizeof(float));
+            free(mine);
+        }
+        bufs[i] = (tally_buffer_t){TALLY_IN_PLACE, buf, n};
+    }
+    ck_assert_int_eq(tally_allreduce_multi(bufs, TENSORS, TALLY_FLOAT32, TALLY_SUM, comm),
+                     TALLY_SUCCESS);
+    for (int i = 0; i < TENSORS; i++) {
+        const size_t n = bufs[i].count;
+        float *got = malloc(n * sizeof *got);
+        put(comm, got, bufs[i].recvbuf, n * sizeof(float));
+        ck_assert_msg(tt_all_ok(memcmp(got, expect[i], n * sizeof(float)) == 0,
+                                "fused tensor %d (%s)", i, host[i] ? "host" : "device"),
+                      "fused");
+        free(got);
+        free(expect[i]);
+        if (host[i])
+            free(host[i]);
+        else
+            tally_mem_free(comm, bufs[i].recvbuf);
+    }
+    for (int k = 0; k < CALLS; k++) {
+        tally_mem_free(comm, dev[k]);
+        free(want[k]);
+    }
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
+START_TEST(test_refusals)
+{
+    tally_comm_t *comm = make_comm("emulated");
+    const size_t n = 1000;
+    float *host = malloc(n * sizeof *host);
+    for (size_t i = 0; i < n; i++)
+        host[i] = 1.5f;
+    void *dev = device_alloc(comm, n * sizeof(float));
+    tally_memtype_t type;
+    ck_assert_int_eq(tally_mem_type(comm, dev, &type), TALLY_SUCCESS);
+    ck_assert_int_eq(type, TALLY_MEM_DEVICE);
+    ck_assert_int_eq(tally_mem_type(comm, host, &type), TALLY_SUCCESS);
+    ck_assert_int_eq(type, TALLY_MEM_HOST);
+    void *pinned = NULL;
+    ck_assert_int_eq(tally_mem_alloc(comm, TALLY_MEM_PINNED, 64, &pinned), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_mem_type(comm, pinned, &type), TALLY_SUCCESS);
+    ck_assert_int_eq(type, TALLY_MEM_PINNED);
+    /* Device in, host out: refused before anything moves. */
+    ck_assert_int_eq(tally_allreduce(dev, host, n, TALLY_FLOAT32, TALLY_SUM, comm),
+                     TALLY_ERR_UNSUPPORTED);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(host[i] == 1.5f);
+    void *p = (void *)1;
+    ck_assert_int_eq(tally_mem_alloc(comm, TALLY_MEM_HOST, 64, &p), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_eq(p, (void *)1);
+    ck_assert_int_eq(tally_mem_alloc(comm, TALLY_MEM_DEVICE, 64, NULL), TALLY_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(tally_mem_alloc(NULL, TALLY_MEM_DEVICE, 64, &p), TALLY_ERR_NULL_COMM);
+    ck_assert_int_eq(tally_mem_free(comm, host), TALLY_ERR_DEVICE); /* not the backend's */
+    ck_assert_int_eq(tally_mem_free(comm, NULL), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_mem_copy(comm, dev, NULL, 4), TALLY_ERR_NULL_BUFFER);
+    /* What tally-info shows: the backend and what device buffers run. */
+    char text[8192] = "";
+    FILE *f = fmemopen(text, sizeof text, "w");
+    ck_assert_int_eq(tally_comm_print(comm, f), TALLY_SUCCESS);
+    fclose(f);
+    ck_assert_msg(strstr(text, "device buffers: emulated backend, 1 device") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "64 MiB staged") != NULL, "%s", text);
+    ck_assert_int_eq(tally_mem_free(comm, pinned), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_mem_free(comm, dev), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+
+    /* No backend: nothing to allocate, and it says why. */
+    comm = make_comm("none");
+    ck_assert_int_eq(tally_mem_alloc(comm, TALLY_MEM_DEVICE, 64, &p), TALLY_ERR_UNSUPPORTED);
+    ck_assert_int_eq(tally_mem_type(comm, host, &type), TALLY_SUCCESS);
+    ck_assert_int_eq(type, TALLY_MEM_HOST);
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+    free(host);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    Suite *s = suite_create("device");
+    TCase *tc = tcase_create("device");
+    tcase_set_timeout(tc, 0);
+    tcase_add_test(tc, test_every_dtype_op);
+    tcase_add_test(tc, test_started_and_fused);
+    tcase_add_test(tc, test_refusals);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, world_rank == 0 ? CK_NORMAL : CK_SILENT);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    MPI_Finalize();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
