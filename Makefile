@@ -62,7 +62,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap ddp-bench train-cluster install clean distclean vec-report plot
+.PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap bench-device ddp-bench train-cluster install clean distclean vec-report plot
 all: $(LIBTALLY) $(DEVICE_PLUGIN) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
 deps:
@@ -129,6 +129,13 @@ $(BUILD)/tests/preload/%: tests/preload/%.f90 tests/preload/preload_f.inc $(BUIL
 # gfortran >= 10 needs -fallow-argument-mismatch, which warns on each (-w).
 FFLAGS_preload_fh := -fallow-argument-mismatch -w
 
+# A CUDA-aware MPI program for the GPU script (tests/gpu/run.sh): device
+# pointers to MPI_Allreduce, served through the preload.
+GPU_TESTS := $(if $(DEVICE_PLUGIN),$(BUILD)/tests/gpu/preload_device)
+$(BUILD)/tests/gpu/preload_device: tests/gpu/preload_device.c $(BUILD)/config.mk
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) $(CUDA_CFLAGS) -o $@ $< $(CUDA_LIBS)
+
 # The same objects, for unit tests that reach internal functions.
 $(LIBTALLY_A): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -159,7 +166,7 @@ $(BUILD)/tests/mpi/test_calls: tests/mpi/test_calls.c $(TEST_COMMON) $(LIBTALLY_
 	    $(LIBTALLY_A) $(CHECK_LIBS) $(LIB_LIBS)
 
 # Runs every test; the last line says how many passed and failed.
-check: deps all $(UNIT_BINS) $(MPI_BINS) $(PRELOAD_TESTS)
+check: deps all $(UNIT_BINS) $(MPI_BINS) $(PRELOAD_TESTS) $(GPU_TESTS)
 	@MPIRUN="$(MPIRUN)" BUILD="$(BUILD)" tests/run-tests.sh
 
 # The main job: every algorithm and tally's choice against the host MPI.
@@ -264,6 +271,15 @@ $(BUILD)/bench/codec: bench/codec.c $(LIBTALLY_A)
 
 bench-codec: deps $(BUILD)/bench/codec
 	$(BUILD)/bench/codec
+
+# The device backend's kernels against its copies, and classification's
+# cost per call (bench/device.c; TALLY_DEVICE=emulated runs it without a GPU).
+$(BUILD)/bench/device: bench/device.c $(LIBTALLY_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIBTALLY_A) $(LIB_LIBS) -Wl,-rpath,'$$ORIGIN/../lib'
+
+bench-device: deps $(BUILD)/bench/device $(DEVICE_PLUGIN)
+	$(BUILD)/bench/device
 
 vec-report: $(BUILD)/config.mk
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null

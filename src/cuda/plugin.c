@@ -85,13 +85,9 @@ static int cuda_current(void *ctx)
     return device;
 }
 
-static tally_memtype_t cuda_classify(void *ctx, const void *ptr)
+/* The runtime's answer, uncached. */
+static tally_memtype_t query(const void *ptr)
 {
-    cuda_ctx_t *c = ctx;
-    const uintptr_t page = (uintptr_t)ptr >> HOST_PAGE_SHIFT;
-    _Atomic uintptr_t *slot = &c->host_page[page % HOST_PAGE_SLOTS];
-    if (atomic_load_explicit(slot, memory_order_relaxed) == page + 1)
-        return TALLY_MEM_HOST;
     struct cudaPointerAttributes attr;
     if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -101,10 +97,21 @@ static tally_memtype_t cuda_classify(void *ctx, const void *ptr)
     case cudaMemoryTypeDevice: return TALLY_MEM_DEVICE;
     case cudaMemoryTypeManaged: return TALLY_MEM_MANAGED;
     case cudaMemoryTypeHost: return TALLY_MEM_PINNED;
-    default:
-        atomic_store_explicit(slot, page + 1, memory_order_relaxed);
-        return TALLY_MEM_HOST;
+    default: return TALLY_MEM_HOST;
     }
+}
+
+static tally_memtype_t cuda_classify(void *ctx, const void *ptr)
+{
+    cuda_ctx_t *c = ctx;
+    const uintptr_t page = (uintptr_t)ptr >> HOST_PAGE_SHIFT;
+    _Atomic uintptr_t *slot = &c->host_page[page % HOST_PAGE_SLOTS];
+    if (atomic_load_explicit(slot, memory_order_relaxed) == page + 1)
+        return TALLY_MEM_HOST;
+    const tally_memtype_t type = query(ptr);
+    if (type == TALLY_MEM_HOST)
+        atomic_store_explicit(slot, page + 1, memory_order_relaxed);
+    return type;
 }
 
 static const char *cuda_alloc(void *ctx, tally_memtype_t type, size_t bytes, void **ptr)
@@ -119,7 +126,8 @@ static const char *cuda_alloc(void *ctx, tally_memtype_t type, size_t bytes, voi
 
 static const char *cuda_free(void *ctx, void *ptr)
 {
-    if (cuda_classify(ctx, ptr) == TALLY_MEM_PINNED)
+    (void)ctx;
+    if (query(ptr) == TALLY_MEM_PINNED) /* not the cache: pinned memory may reuse a host page */
         return cuda_why(cudaFreeHost(ptr));
     return cuda_why(cudaFree(ptr));
 }

@@ -2,7 +2,8 @@
  * (TALLY_DEVICE=emulated, mem/emulated.c): its "device" memory faults when
  * the host touches it and its copies run late on worker threads, so a
  * missing copy or wait in the staged pipeline shows here as a crash or a
- * wrong result.  Every dtype x op over awkward counts spanning several
+ * wrong result.  TALLY_TEST_DEVICE=auto runs the same on a real GPU
+ * (tests/gpu/run.sh).  Every dtype x op over awkward counts spanning several
  * TALLY_STAGE_CHUNK chunks, in place and not, bit-identical to the
  * reference and to the same call on host buffers; started calls and fused
  * tensors on device memory; mixed memory refused with nothing touched; the
@@ -17,11 +18,12 @@
 #include "tally_test.h"
 
 static int world_rank, world_size;
+static const char *device = "emulated"; /* TALLY_TEST_DEVICE */
 
-/* A communicator on the emulated device with 64 KiB chunks. */
-static tally_comm_t *make_comm(const char *device)
+/* A communicator on the device with 64 KiB chunks. */
+static tally_comm_t *make_comm(const char *which)
 {
-    setenv("TALLY_DEVICE", device, 1);
+    setenv("TALLY_DEVICE", which, 1);
     setenv("TALLY_STAGE_CHUNK", "64K", 1);
     setenv("TALLY_FUSION_BYTES", "16K", 1);
     tally_comm_t *comm;
@@ -59,7 +61,7 @@ static void reference(void *want, void *mine, size_t count, tally_dtype_t dtype,
 
 START_TEST(test_every_dtype_op)
 {
-    tally_comm_t *comm = make_comm("emulated");
+    tally_comm_t *comm = make_comm(device);
     int calls = 0;
     for (int d = 0; d < TT_DTYPES; d++) {
         const tally_dtype_t dtype = (tally_dtype_t)d;
@@ -117,7 +119,7 @@ END_TEST
 /* Started calls, several in flight, and fused tensors of both kinds. */
 START_TEST(test_started_and_fused)
 {
-    tally_comm_t *comm = make_comm("emulated");
+    tally_comm_t *comm = make_comm(device);
     enum { CALLS = 6 };
     const size_t sizes[CALLS] = {3, 70001, 1, 40000, 5, 100000};
     void *dev[CALLS];
@@ -191,7 +193,7 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-    tally_comm_t *comm = make_comm("emulated");
+    tally_comm_t *comm = make_comm(device);
     const size_t n = 1000;
     float *host = malloc(n * sizeof *host);
     for (size_t i = 0; i < n; i++)
@@ -224,7 +226,10 @@ START_TEST(test_refusals)
     FILE *f = fmemopen(text, sizeof text, "w");
     ck_assert_int_eq(tally_comm_print(comm, f), TALLY_SUCCESS);
     fclose(f);
-    ck_assert_msg(strstr(text, "device buffers: emulated backend, 1 device") != NULL, "%s", text);
+    char line[64];
+    snprintf(line, sizeof line, "device buffers: %s backend",
+             strcmp(device, "emulated") == 0 ? "emulated" : "cuda");
+    ck_assert_msg(strstr(text, line) != NULL, "%s", text);
     ck_assert_msg(strstr(text, "64 MiB staged") != NULL, "%s", text);
     ck_assert_int_eq(tally_mem_free(comm, pinned), TALLY_SUCCESS);
     ck_assert_int_eq(tally_mem_free(comm, dev), TALLY_SUCCESS);
@@ -246,6 +251,8 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    if (getenv("TALLY_TEST_DEVICE"))
+        device = getenv("TALLY_TEST_DEVICE");
     Suite *s = suite_create("device");
     TCase *tc = tcase_create("device");
     tcase_set_timeout(tc, 0);
