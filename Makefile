@@ -34,7 +34,10 @@ REDUCE_CFLAGS := -O3 -fno-math-errno -fno-trapping-math
 # libtally-cuda.so (src/cuda/, src/mem/device.h), loaded at run time.
 ifeq ($(HAVE_CUDA),1)
 CUDA_CFLAGS := -I$(CUDA_HOME)/include
-CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+# libcuda (the driver) links against the toolkit's stub; the driver's own
+# libcuda.so.1 is loaded at run time.
+CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart \
+               -L$(CUDA_HOME)/lib64/stubs -lcuda
 DEVICE_PLUGIN := $(BUILD)/lib/libtally-cuda.so
 endif
 LIB_LIBS   = $(HWLOC_LIBS) -ldl -lm -lpthread

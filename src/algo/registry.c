@@ -12,6 +12,7 @@ extern const tally_algo_t tally_algo_mpi;
 extern const tally_algo_t tally_algo_shm;
 extern const tally_algo_t tally_algo_hier;
 extern const tally_algo_t tally_algo_hier_leader;
+extern const tally_algo_t tally_algo_ipc;
 extern const tally_algo_t tally_algo_staged;
 
 const tally_algo_t *const tally_algo_registry[] = {
@@ -22,6 +23,7 @@ const tally_algo_t *const tally_algo_registry[] = {
     &tally_algo_shm,
     &tally_algo_hier,
     &tally_algo_hier_leader,
+    &tally_algo_ipc,
     &tally_algo_staged,
     NULL,
 };

@@ -10,6 +10,7 @@
 
 #include "../mem/mem.h"
 #include "../topo/topo.h"
+#include "../transport/ipc.h"
 #include "hash.h"
 #include "log.h"
 #include "stats.h"
@@ -247,6 +248,7 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
         comm->progress_free(comm);
     if (comm->stats && comm->config.stats && !comm->nested && comm->rank == 0)
         tally_stats_print(comm->stats, stderr);
+    tally_ipc_cache_free(comm->ipc, &comm->device); /* mappings of the backend closed below */
     if (comm->fusion[1].buf) /* device memory, from the backend closed below */
         comm->device.backend->free(comm->device.ctx, comm->fusion[1].buf);
     tally_groups_destroy(comm);

@@ -20,6 +20,7 @@ struct tally_stats;
 struct tally_trace;
 struct tally_progress;
 struct tally_compressor;
+struct tally_ipc_cache;
 
 /* Tags of calls: call seq gets TALLY_TAG_LANES tags from TALLY_TAG_BASE +
  * (seq mod TALLY_TAG_SPAN) * TALLY_TAG_LANES, so calls in flight together
@@ -75,6 +76,7 @@ struct tally_comm {
      * this point; stops the queue's thread and frees it. */
     void (*drain)(struct tally_comm *comm);
     void (*progress_free)(struct tally_comm *comm);
+    struct tally_ipc_cache *ipc; /* the peers' device buffers mapped here (ipc.h) */
     tally_fusion_buffer_t fusion[2]; /* tally_allreduce_multi's buffers (fusion.c):
                                         host memory, device memory */
 };

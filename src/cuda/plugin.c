@@ -11,8 +11,10 @@
  * so a host page never turns into device memory.  (A page registered later
  * with cudaHostRegister stays "host", which the host algorithms serve
  * alike.) */
+#include <cuda.h> /* cuMemGetAddressRange: an allocation's base, for IPC */
 #include <cuda_runtime_api.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +197,40 @@ static const char *cuda_stream_wait(void *ctx, void *stream, void *event)
     return cuda_why(cudaStreamWaitEvent((cudaStream_t)stream, (cudaEvent_t)event, 0));
 }
 
+_Static_assert(sizeof(cudaIpcMemHandle_t) <= TALLY_IPC_HANDLE_BYTES, "handle fits");
+
+static const char *cuda_ipc_export(void *ctx, const void *ptr, tally_ipc_handle_t *handle,
+                                   size_t *offset)
+{
+    (void)ctx;
+    CUdeviceptr base = 0;
+    size_t size = 0;
+    if (cuMemGetAddressRange(&base, &size, (CUdeviceptr)(uintptr_t)ptr) != CUDA_SUCCESS)
+        return "not device memory of this process (cuMemGetAddressRange)";
+    cudaIpcMemHandle_t h;
+    const char *err = cuda_why(cudaIpcGetMemHandle(&h, (void *)(uintptr_t)base));
+    if (err)
+        return err;
+    memset(handle, 0, sizeof *handle);
+    memcpy(handle->bytes, &h, sizeof h);
+    *offset = (uintptr_t)ptr - (uintptr_t)base;
+    return NULL;
+}
+
+static const char *cuda_ipc_open(void *ctx, const tally_ipc_handle_t *handle, void **base)
+{
+    (void)ctx;
+    cudaIpcMemHandle_t h;
+    memcpy(&h, handle->bytes, sizeof h);
+    return cuda_why(cudaIpcOpenMemHandle(base, h, cudaIpcMemLazyEnablePeerAccess));
+}
+
+static void cuda_ipc_close(void *ctx, void *base)
+{
+    (void)ctx;
+    (void)cuda_why(cudaIpcCloseMemHandle(base));
+}
+
 static const tally_kernels_t *cuda_kernels(void *ctx)
 {
     (void)ctx;
@@ -227,6 +263,9 @@ __attribute__((visibility("default"))) const tally_device_backend_t tally_device
     .event_record = cuda_event_record,
     .event_wait = cuda_event_wait,
     .stream_wait = cuda_stream_wait,
+    .ipc_export = cuda_ipc_export,
+    .ipc_open = cuda_ipc_open,
+    .ipc_close = cuda_ipc_close,
     .kernels = cuda_kernels,
     .check = cuda_check,
 };

@@ -25,9 +25,17 @@
 #include "tally.h"
 
 /* Bumped whenever the table changes: a plugin from another build is refused. */
-#define TALLY_DEVICE_ABI 2
+#define TALLY_DEVICE_ABI 3
 #define TALLY_DEVICE_PLUGIN "libtally-cuda.so"
 #define TALLY_DEVICE_SYMBOL "tally_device_backend_cuda"
+
+/* What another process on the node needs to map an allocation (CUDA:
+ * cudaIpcMemHandle_t, which differs for a new allocation at a reused
+ * address). */
+#define TALLY_IPC_HANDLE_BYTES 64
+typedef struct tally_ipc_handle {
+    unsigned char bytes[TALLY_IPC_HANDLE_BYTES];
+} tally_ipc_handle_t;
 
 typedef struct tally_device_backend {
     int abi;          /* TALLY_DEVICE_ABI */
@@ -64,6 +72,14 @@ typedef struct tally_device_backend {
     /* Work queued on stream from now on waits for the event; the host
      * does not. */
     const char *(*stream_wait)(void *ctx, void *stream, void *event);
+
+    /* Device memory shared between processes of one node: the handle of the
+     * allocation holding ptr and ptr's offset in it; a peer's allocation
+     * mapped here (its base), and unmapped. */
+    const char *(*ipc_export)(void *ctx, const void *ptr, tally_ipc_handle_t *handle,
+                              size_t *offset);
+    const char *(*ipc_open)(void *ctx, const tally_ipc_handle_t *handle, void **base);
+    void (*ipc_close)(void *ctx, void *base);
 
     /* Reduce, divide and copy on device memory, complete on return.  The
      * kernel signatures have no status: a failure is kept until check(),

@@ -12,6 +12,9 @@
  *   after a short sleep: a caller that reads a bounce buffer before waiting
  *   for its event reads stale data, and the tests see it.
  * - Copies that leave an allocation are refused, as the CUDA runtime does.
+ * - IPC handles name the memfd (process id, descriptor, a serial number
+ *   that changes with every allocation): a peer on the node maps it
+ *   through /proc/PID/fd, both views, as a device pointer of its own.
  * Memory is known to the context that allocated it (one communicator and
  * its groups), not process-wide as with a real device. */
 #define _GNU_SOURCE /* memfd_create, MAP_FIXED_NOREPLACE */
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,12 +38,23 @@ typedef struct region {
     uintptr_t base;
     size_t len;
     tally_memtype_t type; /* DEVICE (base is the PROT_NONE view) or PINNED */
+    int fd;               /* a device allocation's memfd, for peers; -1 otherwise */
+    bool peer;            /* mapped from a peer (ipc_open) */
+    uint64_t serial;      /* tells allocations at a reused address apart */
 } region_t;
+
+/* An IPC handle's contents. */
+typedef struct emu_handle {
+    int32_t pid, fd;
+    uint64_t len, serial;
+} emu_handle_t;
+_Static_assert(sizeof(emu_handle_t) <= TALLY_IPC_HANDLE_BYTES, "handle fits");
 
 typedef struct emu {
     pthread_mutex_t lock;
     region_t *regions;
     size_t n, cap;
+    uint64_t serials;
     tally_kernels_t kernels;
 } emu_t;
 
@@ -141,6 +156,15 @@ static const region_t *find(const emu_t *e, const void *p, size_t bytes, bool *i
     return NULL;
 }
 
+static void unmap(const region_t *r)
+{
+    munmap((void *)r->base, r->len);
+    if (r->type == TALLY_MEM_DEVICE)
+        munmap(shadow((void *)r->base), r->len);
+    if (r->fd >= 0)
+        close(r->fd);
+}
+
 static tally_memtype_t emu_classify(void *ctx, const void *ptr)
 {
     emu_t *e = ctx;
@@ -165,18 +189,12 @@ static void *host_address(emu_t *e, const void *p, size_t bytes)
     return r && r->type == TALLY_MEM_DEVICE ? shadow(p) : (void *)p;
 }
 
-static const char *map_device(size_t len, void **out)
+/* Maps the memfd fd of len bytes as device memory: the PROT_NONE view
+ * (*out) and the writable shadow below it. */
+static const char *map_views(int fd, size_t len, void **out)
 {
-    int fd = memfd_create("tally-emulated-device", MFD_CLOEXEC);
-    if (fd < 0)
-        return "memfd_create failed";
     const char *err = NULL;
-    void *view = MAP_FAILED;
-    if (ftruncate(fd, (off_t)len) != 0) {
-        err = "out of memory (ftruncate of the memfd)";
-        goto out;
-    }
-    view = mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, 0);
+    void *view = mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, 0);
     if (view == MAP_FAILED || (uintptr_t)view < SHADOW_OFFSET) {
         err = "cannot map the device view";
         goto out;
@@ -194,8 +212,44 @@ static const char *map_device(size_t len, void **out)
 out:
     if (view != MAP_FAILED)
         munmap(view, len);
-    close(fd);
     return err;
+}
+
+/* A new memfd of len bytes mapped as device memory; *fd stays open for
+ * peers. */
+static const char *map_device(size_t len, void **out, int *fd_out)
+{
+    int fd = memfd_create("tally-emulated-device", MFD_CLOEXEC);
+    if (fd < 0)
+        return "memfd_create failed";
+    const char *err = ftruncate(fd, (off_t)len) != 0 ? "out of memory (ftruncate of the memfd)"
+                                                     : map_views(fd, len, out);
+    if (err)
+        close(fd);
+    else
+        *fd_out = fd;
+    return err;
+}
+
+/* Records a mapping; on failure unmaps it. */
+static const char *add_region(emu_t *e, region_t r)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 16;
+        region_t *grown = realloc(e->regions, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&e->lock);
+            unmap(&r);
+            return "out of memory";
+        }
+        e->regions = grown;
+        e->cap = cap;
+    }
+    r.serial = ++e->serials;
+    e->regions[e->n++] = r;
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
 }
 
 static const char *emu_alloc(void *ctx, tally_memtype_t type, size_t bytes, void **ptr)
@@ -206,8 +260,9 @@ static const char *emu_alloc(void *ctx, tally_memtype_t type, size_t bytes, void
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
     const size_t len = ((bytes ? bytes : 1) + page - 1) / page * page;
     void *p = NULL;
+    int fd = -1;
     if (type == TALLY_MEM_DEVICE) {
-        const char *err = map_device(len, &p);
+        const char *err = map_device(len, &p, &fd);
         if (err)
             return err;
     } else {
@@ -215,31 +270,10 @@ static const char *emu_alloc(void *ctx, tally_memtype_t type, size_t bytes, void
         if (p == MAP_FAILED)
             return "out of memory";
     }
-    pthread_mutex_lock(&e->lock);
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? 2 * e->cap : 16;
-        region_t *grown = realloc(e->regions, cap * sizeof *grown);
-        if (!grown) {
-            pthread_mutex_unlock(&e->lock);
-            munmap(p, len);
-            if (type == TALLY_MEM_DEVICE)
-                munmap(shadow(p), len);
-            return "out of memory";
-        }
-        e->regions = grown;
-        e->cap = cap;
-    }
-    e->regions[e->n++] = (region_t){(uintptr_t)p, len, type};
-    pthread_mutex_unlock(&e->lock);
-    *ptr = p;
-    return NULL;
-}
-
-static void unmap(const region_t *r)
-{
-    munmap((void *)r->base, r->len);
-    if (r->type == TALLY_MEM_DEVICE)
-        munmap(shadow((void *)r->base), r->len);
+    const char *err = add_region(e, (region_t){(uintptr_t)p, len, type, fd, false, 0});
+    if (!err)
+        *ptr = p;
+    return err;
 }
 
 static const char *emu_free(void *ctx, void *ptr)
@@ -247,7 +281,7 @@ static const char *emu_free(void *ctx, void *ptr)
     emu_t *e = ctx;
     pthread_mutex_lock(&e->lock);
     for (size_t i = 0; i < e->n; i++) {
-        if (e->regions[i].base == (uintptr_t)ptr) {
+        if (e->regions[i].base == (uintptr_t)ptr && !e->regions[i].peer) {
             region_t r = e->regions[i];
             e->regions[i] = e->regions[--e->n];
             pthread_mutex_unlock(&e->lock);
@@ -267,6 +301,62 @@ static const char *emu_copy_sync(void *ctx, void *dst, const void *src, size_t b
         return "the copy runs past the end of an allocation";
     memmove(d, s, bytes);
     return NULL;
+}
+
+/* --- memory shared with peers on the node --------------------------------- */
+
+static const char *emu_ipc_export(void *ctx, const void *ptr, tally_ipc_handle_t *handle,
+                                  size_t *offset)
+{
+    emu_t *e = ctx;
+    bool inside;
+    pthread_mutex_lock(&e->lock);
+    const region_t *r = find(e, ptr, 1, &inside);
+    const region_t copy = r ? *r : (region_t){0};
+    pthread_mutex_unlock(&e->lock);
+    if (!r || copy.type != TALLY_MEM_DEVICE || copy.peer)
+        return "not device memory allocated here";
+    const emu_handle_t h = {(int32_t)getpid(), copy.fd, copy.len, copy.serial};
+    memset(handle, 0, sizeof *handle);
+    memcpy(handle->bytes, &h, sizeof h);
+    *offset = (uintptr_t)ptr - copy.base;
+    return NULL;
+}
+
+static const char *emu_ipc_open(void *ctx, const tally_ipc_handle_t *handle, void **base)
+{
+    emu_handle_t h;
+    memcpy(&h, handle->bytes, sizeof h);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)h.pid, (int)h.fd);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return "cannot open the peer's memfd";
+    void *view = NULL;
+    const char *err = map_views(fd, h.len, &view);
+    close(fd);
+    if (err)
+        return err;
+    err = add_region(ctx, (region_t){(uintptr_t)view, h.len, TALLY_MEM_DEVICE, -1, true, 0});
+    if (!err)
+        *base = view;
+    return err;
+}
+
+static void emu_ipc_close(void *ctx, void *base)
+{
+    emu_t *e = ctx;
+    pthread_mutex_lock(&e->lock);
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->regions[i].base == (uintptr_t)base && e->regions[i].peer) {
+            region_t r = e->regions[i];
+            e->regions[i] = e->regions[--e->n];
+            pthread_mutex_unlock(&e->lock);
+            unmap(&r);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* --- streams and events ---------------------------------------------------- */
@@ -491,6 +581,9 @@ const tally_device_backend_t tally_device_backend_emulated = {
     .event_record = emu_event_record,
     .event_wait = emu_event_wait,
     .stream_wait = emu_stream_wait,
+    .ipc_export = emu_ipc_export,
+    .ipc_open = emu_ipc_open,
+    .ipc_close = emu_ipc_close,
     .kernels = emu_kernels,
     .check = emu_check,
 };

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Opens backend into dev; on failure dev says why and has no backend. */
 static void open_backend(tally_device_t *dev, const tally_device_backend_t *backend)
@@ -60,9 +61,10 @@ static void open_cuda(tally_device_t *dev)
         const int dir = slash ? (int)(slash - self.dli_fname) : 1;
         snprintf(path, sizeof path, "%.*s/%s", dir, slash ? self.dli_fname : ".",
                  TALLY_DEVICE_PLUGIN);
-        tally_device_open_path(dev, path);
-        if (dev->backend || strstr(dev->why, "cannot open shared object file") == NULL)
-            return; /* loaded, or there and refusing: that is the answer */
+        if (access(path, F_OK) == 0) { /* there: loaded, or its refusal is the answer */
+            tally_device_open_path(dev, path);
+            return;
+        }
     }
     tally_device_open_path(dev, TALLY_DEVICE_PLUGIN);
 #endif

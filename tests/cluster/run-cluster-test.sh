@@ -9,7 +9,8 @@
 # unlimited links: every dtype and op, awkward counts up to 99991 elements,
 # in place or not, identical bits on every rank; then test_compress (every
 # codec, bit-identical results, error feedback) and test_requests (started
-# calls against blocking ones).  Prints "SKIP: reason" and
+# calls against blocking ones) and test_device (device buffers on the
+# emulated device: staged across the nodes).  Prints "SKIP: reason" and
 # succeeds when this machine cannot host the cluster.
 set -u
 BUILD=${BUILD:-build}
@@ -69,6 +70,11 @@ sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_c
 # communicators, across the nodes.
 # shellcheck disable=SC2086
 sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_requests" ||
+    exit 1
+# Device buffers (the emulated device) through staged, whose host steps
+# cross the nodes.
+# shellcheck disable=SC2086
+sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_device" ||
     exit 1
 [ "$hosts" = 2 ] || exit 0
 

@@ -12,7 +12,7 @@
 #   3. bench/device: the reduce kernels against the device's copy
 #      bandwidth, and what classifying a host pointer costs per call
 #   4. tests/mpi/test_device on the GPU at np 1 to 4 (all ranks share it)
-#   5. tally-bench, np 2: device buffers (staged, and the MPI's naive
+#   5. tally-bench, np 2: device buffers (ipc, staged, and the MPI's naive
 #      staging) against host buffers, 1 MiB to 256 MiB, with the ratios
 #   6. a CUDA-aware MPI program through libtally-preload.so
 #   7. tally-info
@@ -114,7 +114,7 @@ done
 # --- 5. staged against host buffers and the naive staging, np 2 -----------------
 bench_args=(-b 1M -e 256M -f 4 -n 10 -w 2 -R 3 -c 1)
 step "tally-bench -m device np=2" 180 "$MPIRUN" -np 2 -x LD_LIBRARY_PATH -x TALLY_DEVICE \
-    "$build"/bin/tally-bench -m device "${bench_args[@]}" -a auto,mpi --json "$out/device.json"
+    "$build"/bin/tally-bench -m device "${bench_args[@]}" -a auto,staged,mpi --json "$out/device.json"
 step "tally-bench -m host np=2" 120 "$MPIRUN" -np 2 -x LD_LIBRARY_PATH \
     "$build"/bin/tally-bench -m host "${bench_args[@]}" -a auto,mpi --json "$out/host.json"
 python3 - "$out/device.json" "$out/host.json" <<'PY'
@@ -123,13 +123,13 @@ dev, host = (json.load(open(p)) for p in sys.argv[1:3])
 def rows(data, prefix):
     return {r["bytes"]: r["avg_us"] for r in data
             if r["algorithm"].startswith(prefix) and r["avg_us"] is not None}
-staged, naive, plain = rows(dev, "auto"), rows(dev, "mpi"), rows(host, "auto")
-print("%12s %12s %12s %12s %14s %14s" % ("bytes", "staged(us)", "naive(us)", "host(us)",
-      "staged/host", "naive/staged"))
+ipc, staged, naive, plain = rows(dev, "auto"), rows(dev, "staged"), rows(dev, "mpi"), rows(host, "auto")
+print("%10s %11s %11s %11s %11s %12s %13s %11s" % ("bytes", "auto(us)", "staged(us)",
+      "naive(us)", "host(us)", "staged/host", "naive/staged", "staged/ipc"))
 for b in sorted(staged):
-    if b in naive and b in plain:
-        print("%12d %12.1f %12.1f %12.1f %14.2f %14.2f" % (b, staged[b], naive[b], plain[b],
-              staged[b] / plain[b], naive[b] / staged[b]))
+    if b in naive and b in plain and b in ipc:
+        print("%10d %11.1f %11.1f %11.1f %11.1f %12.2f %13.2f %11.2f" % (b, ipc[b], staged[b],
+              naive[b], plain[b], staged[b] / plain[b], naive[b] / staged[b], staged[b] / ipc[b]))
 PY
 
 # --- 6. the drop-in with device pointers -------------------------------------------

@@ -4,8 +4,10 @@
  * missing copy or wait in the staged pipeline shows here as a crash or a
  * wrong result.  TALLY_TEST_DEVICE=auto runs the same on a real GPU
  * (tests/gpu/run.sh).  Every dtype x op over awkward counts spanning several
- * TALLY_STAGE_CHUNK chunks, in place and not, bit-identical to the
- * reference and to the same call on host buffers; started calls and fused
+ * TALLY_STAGE_CHUNK chunks, in place and not, through ipc (one node) and
+ * staged, bit-identical to the reference and to the same call on host
+ * buffers; peers' allocations freed and made anew at the same address,
+ * more than the mapping cache holds; started calls and fused
  * tensors on device memory; mixed memory refused with nothing touched; the
  * tally_mem_* functions and their refusals. */
 #include <check.h>
@@ -26,11 +28,13 @@ static tally_comm_t *make_comm(const char *which)
     setenv("TALLY_DEVICE", which, 1);
     setenv("TALLY_STAGE_CHUNK", "64K", 1);
     setenv("TALLY_FUSION_BYTES", "16K", 1);
+    setenv("TALLY_FALLBACK", "silent", 1); /* staged forced: its host steps run tally's choice */
     tally_comm_t *comm;
     ck_assert_int_eq(tally_comm_create(MPI_COMM_WORLD, &comm), TALLY_SUCCESS);
     unsetenv("TALLY_DEVICE");
     unsetenv("TALLY_STAGE_CHUNK");
     unsetenv("TALLY_FUSION_BYTES");
+    unsetenv("TALLY_FALLBACK");
     return comm;
 }
 
@@ -59,9 +63,12 @@ static void reference(void *want, void *mine, size_t count, tally_dtype_t dtype,
     free(all);
 }
 
-START_TEST(test_every_dtype_op)
+/* Every dtype x op through one algorithm ("auto": ipc on one node, staged
+ * across nodes). */
+static void run_matrix(const char *algo)
 {
     tally_comm_t *comm = make_comm(device);
+    ck_assert_int_eq(tally_comm_set_algorithm(comm, algo), TALLY_SUCCESS);
     int calls = 0;
     for (int d = 0; d < TT_DTYPES; d++) {
         const tally_dtype_t dtype = (tally_dtype_t)d;
@@ -83,13 +90,13 @@ START_TEST(test_every_dtype_op)
                 put(comm, drecv, mine, bytes);
                 tally_status_t st = tally_allreduce(in_place ? TALLY_IN_PLACE : dsend,
                                                     in_place ? dsend : drecv, n, dtype, op, comm);
-                ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS, "%s %s %zu: %s",
+                ck_assert_msg(tt_all_ok(st == TALLY_SUCCESS, "%s: %s %s %zu: %s", algo,
                                         tally_dtype_name(dtype), tally_op_name(op), n,
                                         tally_strerror(st)),
                               "device call failed");
                 put(comm, got, in_place ? dsend : drecv, bytes);
-                ck_assert_msg(tt_all_ok(memcmp(got, want, bytes) == 0, "%s %s %zu %s: wrong",
-                                        tally_dtype_name(dtype), tally_op_name(op), n,
+                ck_assert_msg(tt_all_ok(memcmp(got, want, bytes) == 0, "%s: %s %s %zu %s: wrong",
+                                        algo, tally_dtype_name(dtype), tally_op_name(op), n,
                                         in_place ? "in place" : "apart"),
                               "device result");
                 if (!in_place) { /* the input is left alone */
@@ -112,6 +119,44 @@ START_TEST(test_every_dtype_op)
         }
     }
     ck_assert_int_gt(calls, 150);
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+
+START_TEST(test_every_dtype_op_auto) { run_matrix("auto"); }
+END_TEST
+
+START_TEST(test_every_dtype_op_staged) { run_matrix("staged"); }
+END_TEST
+
+/* Buffers freed and allocated anew, often at the same address, and more
+ * of them than the peers' mapping cache holds: every call still reads the
+ * memory its caller passed (not a stale mapping of a freed allocation). */
+START_TEST(test_reused_addresses)
+{
+    tally_comm_t *comm = make_comm(device);
+    enum { ROUNDS = 80, N = 4099 };
+    float *mine = malloc(N * sizeof *mine), *want = malloc(N * sizeof *want);
+    float *got = malloc(N * sizeof *got);
+    void *kept[ROUNDS / 2] = {0};
+    for (int k = 0; k < ROUNDS; k++) {
+        reference(want, mine, N, TALLY_FLOAT32, TALLY_SUM, (uint32_t)(1000 + k));
+        void *d = device_alloc(comm, N * sizeof(float));
+        put(comm, d, mine, N * sizeof(float));
+        ck_assert_int_eq(tally_allreduce(TALLY_IN_PLACE, d, N, TALLY_FLOAT32, TALLY_SUM, comm),
+                         TALLY_SUCCESS);
+        put(comm, got, d, N * sizeof(float));
+        ck_assert_msg(tt_all_ok(memcmp(got, want, sizeof(float) * N) == 0, "round %d", k),
+                      "reused address");
+        if (k % 2) /* half are kept: distinct allocations pile up in the cache */
+            kept[k / 2] = d;
+        else
+            ck_assert_int_eq(tally_mem_free(comm, d), TALLY_SUCCESS);
+    }
+    for (int k = 0; k < ROUNDS / 2; k++)
+        tally_mem_free(comm, kept[k]);
+    free(got);
+    free(want);
+    free(mine);
     ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
 }
 END_TEST
@@ -230,7 +275,20 @@ START_TEST(test_refusals)
     snprintf(line, sizeof line, "device buffers: %s backend",
              strcmp(device, "emulated") == 0 ? "emulated" : "cuda");
     ck_assert_msg(strstr(text, line) != NULL, "%s", text);
-    ck_assert_msg(strstr(text, "64 MiB staged") != NULL, "%s", text);
+    const char *algo = NULL;
+    ck_assert_int_eq(tally_comm_get_algorithm_on(comm, TALLY_MEM_DEVICE, 16 << 20, TALLY_FLOAT32,
+                                                 TALLY_SUM, &algo),
+                     TALLY_SUCCESS);
+    int one_node = 0; /* ipc on one node, staged across nodes */
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int node_size;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_free(&node);
+    one_node = node_size == world_size;
+    ck_assert_str_eq(algo, one_node ? "ipc" : "staged");
+    snprintf(line, sizeof line, "64 MiB %s", algo);
+    ck_assert_msg(strstr(text, line) != NULL, "%s", text);
     ck_assert_int_eq(tally_mem_free(comm, pinned), TALLY_SUCCESS);
     ck_assert_int_eq(tally_mem_free(comm, dev), TALLY_SUCCESS);
     ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
@@ -256,7 +314,9 @@ int main(int argc, char **argv)
     Suite *s = suite_create("device");
     TCase *tc = tcase_create("device");
     tcase_set_timeout(tc, 0);
-    tcase_add_test(tc, test_every_dtype_op);
+    tcase_add_test(tc, test_every_dtype_op_auto);
+    tcase_add_test(tc, test_every_dtype_op_staged);
+    tcase_add_test(tc, test_reused_addresses);
     tcase_add_test(tc, test_started_and_fused);
     tcase_add_test(tc, test_refusals);
     suite_add_tcase(s, tc);
