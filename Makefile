@@ -39,6 +39,9 @@ CUDA_CFLAGS := -I$(CUDA_HOME)/include
 CUDA_LIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart \
                -L$(CUDA_HOME)/lib64/stubs -lcuda
 DEVICE_PLUGIN := $(BUILD)/lib/libtally-cuda.so
+# NCCL: its header at build time; libnccl.so.2 is opened at run time.
+NCCL_CFLAGS := -DTALLY_HAVE_NCCL=$(HAVE_NCCL) -DTALLY_NCCL_LIBDIR='"$(NCCL_LIBDIR)"' \
+               $(if $(filter 1,$(HAVE_NCCL)),-isystem $(NCCL_HOME)/include)
 endif
 LIB_LIBS   = $(HWLOC_LIBS) -ldl -lm -lpthread
 # Programs find libtally next to them, wherever the tree is.
@@ -110,7 +113,8 @@ $(BUILD)/obj/src/cuda/kernels.o: src/cuda/kernels.cu src/cuda/kernels.h src/redu
 $(BUILD)/lib/libtally-cuda.so: $(wildcard src/cuda/*.c src/cuda/*.h) src/mem/device.h \
                                $(BUILD)/obj/src/cuda/kernels.o $(BUILD)/config.mk
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CUDA_CFLAGS) -fvisibility=hidden -shared -o $@ $(filter %.c %.o,$^) \
+	$(CC) $(ALL_CFLAGS) $(CUDA_CFLAGS) $(NCCL_CFLAGS) -fvisibility=hidden -shared -o $@ \
+	    $(filter %.c %.o,$^) \
 	    $(CUDA_LIBS) -lstdc++
 
 # The drop-in: the public API only (no -Isrc), linked to the libtally.so

@@ -21,7 +21,8 @@ enum {
     TALLY_ALGO_NO_FLOAT_MINMAX = 1u << 1, /* MIN/MAX only on integer dtypes */
     TALLY_ALGO_ONE_NODE = 1u << 2,        /* every rank on one node */
     TALLY_ALGO_NODE_PEERS = 1u << 3,      /* several nodes, one with two ranks or more */
-    TALLY_ALGO_DEVICE_ONLY = 1u << 4      /* both buffers must be device memory */
+    TALLY_ALGO_DEVICE_ONLY = 1u << 4,     /* both buffers must be device memory */
+    TALLY_ALGO_NCCL = 1u << 5             /* every rank has a GPU of its own and NCCL */
 };
 
 #define TALLY_DTYPE_BIT(d) (1u << (unsigned)(d))

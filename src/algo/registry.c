@@ -12,6 +12,7 @@ extern const tally_algo_t tally_algo_mpi;
 extern const tally_algo_t tally_algo_shm;
 extern const tally_algo_t tally_algo_hier;
 extern const tally_algo_t tally_algo_hier_leader;
+extern const tally_algo_t tally_algo_nccl;
 extern const tally_algo_t tally_algo_ipc;
 extern const tally_algo_t tally_algo_staged;
 
@@ -23,6 +24,7 @@ const tally_algo_t *const tally_algo_registry[] = {
     &tally_algo_shm,
     &tally_algo_hier,
     &tally_algo_hier_leader,
+    &tally_algo_nccl,
     &tally_algo_ipc,
     &tally_algo_staged,
     NULL,
@@ -66,6 +68,8 @@ bool tally_algo_fits_shape(const tally_algo_t *algo, const tally_shape_t *shape,
         failed = "it needs every rank on one node";
     else if ((flags & TALLY_ALGO_NODE_PEERS) && (shape->nodes < 2 || shape->max_per_node < 2))
         failed = "it needs several nodes, one of them with two ranks or more";
+    else if ((flags & TALLY_ALGO_NCCL) && !shape->nccl)
+        failed = "it needs NCCL and a GPU of its own for every rank";
     if (failed && why)
         *why = failed;
     return failed == NULL;

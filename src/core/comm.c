@@ -71,6 +71,12 @@ static tally_status_t describe_machine(tally_comm_t *c, const tally_comm_t *pare
     c->sel.log = c;
     tally_status_t st = tally_shape_create(c->mpi, tally_topo_get(), &c->shape);
     TALLY_CHECK(tally_comm_agree(c->mpi, st, 0, "communicator shapes", ""));
+    /* NCCL serves device buffers where every rank has a GPU of its own;
+     * groups across nodes never see device buffers. */
+    if (!parent)
+        c->shape.nccl = tally_nccl_usable(&c->device, c->mpi, &c->shape, c->nccl.why,
+                                          sizeof c->nccl.why);
+    c->nccl.failed = !c->shape.nccl;
     tally_model_defaults(&c->model, &c->shape);
     c->model.shm_chunk = c->config.shm_chunk;
     if (parent && parent->model.calibrated) {
@@ -248,7 +254,9 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
         comm->progress_free(comm);
     if (comm->stats && comm->config.stats && !comm->nested && comm->rank == 0)
         tally_stats_print(comm->stats, stderr);
-    tally_ipc_cache_free(comm->ipc, &comm->device); /* mappings of the backend closed below */
+    /* Resources of the backend closed below. */
+    tally_nccl_free(&comm->nccl, &comm->device);
+    tally_ipc_cache_free(comm->ipc, &comm->device);
     if (comm->fusion[1].buf) /* device memory, from the backend closed below */
         comm->device.backend->free(comm->device.ctx, comm->fusion[1].buf);
     tally_groups_destroy(comm);

@@ -11,6 +11,7 @@
 #include "../select/select.h"
 #include "../topo/model.h"
 #include "../topo/shape.h"
+#include "../transport/nccl.h"
 #include "config.h"
 #include "groups.h"
 #include "scratch.h"
@@ -77,6 +78,7 @@ struct tally_comm {
     void (*drain)(struct tally_comm *comm);
     void (*progress_free)(struct tally_comm *comm);
     struct tally_ipc_cache *ipc; /* the peers' device buffers mapped here (ipc.h) */
+    tally_nccl_t nccl;          /* the NCCL communicator, made at the first call (nccl.h) */
     tally_fusion_buffer_t fusion[2]; /* tally_allreduce_multi's buffers (fusion.c):
                                         host memory, device memory */
 };

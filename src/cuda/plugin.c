@@ -21,6 +21,7 @@
 
 #include "../mem/device.h"
 #include "kernels.h"
+#include "nccl_api.h"
 
 /* NULL on success, else the runtime's sentence (static), with the sticky
  * last error cleared so that it is not reported twice. */
@@ -38,6 +39,7 @@ static const char *cuda_why(cudaError_t err)
 typedef struct cuda_ctx {
     /* page number + 1 of a host page, by page number mod the slots; 0 empty */
     _Atomic uintptr_t host_page[HOST_PAGE_SLOTS];
+    tally_nccl_lib_t *nccl; /* nccl.c */
 } cuda_ctx_t;
 
 static const char *cuda_open(void **ctx, int *devices)
@@ -51,6 +53,7 @@ static const char *cuda_open(void **ctx, int *devices)
     cuda_ctx_t *c = calloc(1, sizeof *c);
     if (!c)
         return "out of memory";
+    c->nccl = tally_nccl_load();
     *ctx = c;
     *devices = n;
     return NULL;
@@ -58,7 +61,9 @@ static const char *cuda_open(void **ctx, int *devices)
 
 static void cuda_close(void *ctx)
 {
-    free(ctx);
+    cuda_ctx_t *c = ctx;
+    tally_nccl_unload(c->nccl);
+    free(c);
 }
 
 static const char *cuda_describe(void *ctx, int device, char *name, size_t name_len, char *pci,
@@ -231,6 +236,33 @@ static void cuda_ipc_close(void *ctx, void *base)
     (void)cuda_why(cudaIpcCloseMemHandle(base));
 }
 
+static const char *cuda_nccl_missing(void *ctx)
+{
+    return tally_nccl_missing(((cuda_ctx_t *)ctx)->nccl);
+}
+
+static const char *cuda_nccl_id(void *ctx, unsigned char id[TALLY_NCCL_ID_BYTES])
+{
+    return tally_nccl_id(((cuda_ctx_t *)ctx)->nccl, id);
+}
+
+static const char *cuda_nccl_join(void *ctx, const unsigned char id[TALLY_NCCL_ID_BYTES],
+                                  int size, int rank, void **nccl)
+{
+    return tally_nccl_join(((cuda_ctx_t *)ctx)->nccl, id, size, rank, nccl);
+}
+
+static void cuda_nccl_leave(void *ctx, void *nccl)
+{
+    tally_nccl_leave(((cuda_ctx_t *)ctx)->nccl, nccl);
+}
+
+static const char *cuda_nccl_allreduce(void *ctx, void *nccl, const void *send, void *recv,
+                                       size_t count, tally_dtype_t dtype, tally_op_t op)
+{
+    return tally_nccl_allreduce(((cuda_ctx_t *)ctx)->nccl, nccl, send, recv, count, dtype, op);
+}
+
 static const tally_kernels_t *cuda_kernels(void *ctx)
 {
     (void)ctx;
@@ -266,6 +298,11 @@ __attribute__((visibility("default"))) const tally_device_backend_t tally_device
     .ipc_export = cuda_ipc_export,
     .ipc_open = cuda_ipc_open,
     .ipc_close = cuda_ipc_close,
+    .nccl_missing = cuda_nccl_missing,
+    .nccl_id = cuda_nccl_id,
+    .nccl_join = cuda_nccl_join,
+    .nccl_leave = cuda_nccl_leave,
+    .nccl_allreduce = cuda_nccl_allreduce,
     .kernels = cuda_kernels,
     .check = cuda_check,
 };

@@ -25,7 +25,7 @@
 #include "tally.h"
 
 /* Bumped whenever the table changes: a plugin from another build is refused. */
-#define TALLY_DEVICE_ABI 3
+#define TALLY_DEVICE_ABI 4
 #define TALLY_DEVICE_PLUGIN "libtally-cuda.so"
 #define TALLY_DEVICE_SYMBOL "tally_device_backend_cuda"
 
@@ -36,6 +36,9 @@
 typedef struct tally_ipc_handle {
     unsigned char bytes[TALLY_IPC_HANDLE_BYTES];
 } tally_ipc_handle_t;
+
+/* ncclUniqueId: what rank 0 sends the others to make a NCCL communicator. */
+#define TALLY_NCCL_ID_BYTES 128
 
 typedef struct tally_device_backend {
     int abi;          /* TALLY_DEVICE_ABI */
@@ -80,6 +83,19 @@ typedef struct tally_device_backend {
                               size_t *offset);
     const char *(*ipc_open)(void *ctx, const tally_ipc_handle_t *handle, void **base);
     void (*ipc_close)(void *ctx, void *base);
+
+    /* NCCL (the CUDA plugin loads libnccl.so.2 if it is there): why it
+     * cannot serve, or NULL.  A communicator of `size` ranks: rank 0 makes
+     * the id, every rank joins with it (collective, blocking); allreduce
+     * of device memory with SUM, PROD, MIN or MAX (AVG: SUM, the caller
+     * divides), complete on return. */
+    const char *(*nccl_missing)(void *ctx);
+    const char *(*nccl_id)(void *ctx, unsigned char id[TALLY_NCCL_ID_BYTES]);
+    const char *(*nccl_join)(void *ctx, const unsigned char id[TALLY_NCCL_ID_BYTES], int size,
+                             int rank, void **nccl);
+    void (*nccl_leave)(void *ctx, void *nccl);
+    const char *(*nccl_allreduce)(void *ctx, void *nccl, const void *send, void *recv,
+                                  size_t count, tally_dtype_t dtype, tally_op_t op);
 
     /* Reduce, divide and copy on device memory, complete on return.  The
      * kernel signatures have no status: a failure is kept until check(),

@@ -511,6 +511,39 @@ static const char *emu_stream_wait(void *ctx, void *stream, void *event)
     return enqueue(stream, (copy_op_t){.after = ev->stream, .ticket = ev->ticket});
 }
 
+/* --- no NCCL ---------------------------------------------------------------- */
+
+static const char *emu_nccl_missing(void *ctx)
+{
+    (void)ctx;
+    return "the emulated device has no NCCL";
+}
+
+static const char *emu_nccl_id(void *ctx, unsigned char id[TALLY_NCCL_ID_BYTES])
+{
+    (void)id;
+    return emu_nccl_missing(ctx);
+}
+
+static const char *emu_nccl_join(void *ctx, const unsigned char id[TALLY_NCCL_ID_BYTES],
+                                 int size, int rank, void **nccl)
+{
+    (void)id, (void)size, (void)rank, (void)nccl;
+    return emu_nccl_missing(ctx);
+}
+
+static void emu_nccl_leave(void *ctx, void *nccl)
+{
+    (void)ctx, (void)nccl;
+}
+
+static const char *emu_nccl_allreduce(void *ctx, void *nccl, const void *send, void *recv,
+                                      size_t count, tally_dtype_t dtype, tally_op_t op)
+{
+    (void)nccl, (void)send, (void)recv, (void)count, (void)dtype, (void)op;
+    return emu_nccl_missing(ctx);
+}
+
 /* --- the backend --------------------------------------------------------- */
 
 static const char *emu_open(void **ctx, int *devices)
@@ -584,6 +617,11 @@ const tally_device_backend_t tally_device_backend_emulated = {
     .ipc_export = emu_ipc_export,
     .ipc_open = emu_ipc_open,
     .ipc_close = emu_ipc_close,
+    .nccl_missing = emu_nccl_missing,
+    .nccl_id = emu_nccl_id,
+    .nccl_join = emu_nccl_join,
+    .nccl_leave = emu_nccl_leave,
+    .nccl_allreduce = emu_nccl_allreduce,
     .kernels = emu_kernels,
     .check = emu_check,
 };

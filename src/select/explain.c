@@ -252,6 +252,12 @@ static void write_device_choice(tally_comm_t *comm, FILE *stream)
         fprintf(stream, "%s %s %s", i ? "," : "", sizes[i].label, ok ? choice.algo->name : "none");
     }
     fprintf(stream, "\n");
+    if (comm->shape.nccl)
+        fprintf(stream, "NCCL: serves device buffers (every rank has a GPU of its own)%s%s\n",
+                comm->nccl.failed ? "; its communicator failed: " : "",
+                comm->nccl.failed ? comm->nccl.why : "");
+    else
+        fprintf(stream, "NCCL: not used: %s\n", comm->nccl.why);
 }
 
 tally_status_t tally_comm_print(tally_comm_t *comm, FILE *stream)

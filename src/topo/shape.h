@@ -39,6 +39,8 @@ typedef struct tally_shape {
     int *package_of;           /* [size]: package on its node, -1 unknown */
     int node;                  /* this rank's node, its index and count there */
     int local_rank, local_size;
+    bool nccl;                 /* every rank has a GPU of its own and NCCL (set by the
+                                  communicator once its device backend is open) */
 } tally_shape_t;
 
 /* Derives the shape from every rank's entry (pure: unit-testable).  Returns

@@ -11,7 +11,8 @@
 #      bit; then the same under compute-sanitizer memcheck
 #   3. bench/device: the reduce kernels against the device's copy
 #      bandwidth, and what classifying a host pointer costs per call
-#   4. tests/mpi/test_device on the GPU at np 1 to 4 (all ranks share it)
+#   4. tests/mpi/test_device on the GPU at np 1 to 4 (all ranks share it):
+#      nccl at np 1, ipc beyond (ranks sharing a GPU), staged forced
 #   5. tally-bench, np 2: device buffers (ipc, staged, and the MPI's naive
 #      staging) against host buffers, 1 MiB to 256 MiB, with the ratios
 #   6. a CUDA-aware MPI program through libtally-preload.so
@@ -64,7 +65,12 @@ cudart=$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc
 if [ ! -e "$cudart/libcudart.so.13" ]; then
     cudart=$(python3 -c 'import nvidia.cuda_runtime, os; print(os.path.dirname(nvidia.cuda_runtime.__file__) + "/lib")' 2>/dev/null)
 fi
-export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$cudart
+# NCCL for the nccl algorithm: the toolkit's, else PyTorch's wheel's.
+nccl=$cudart
+if [ ! -e "$nccl/libnccl.so.2" ]; then
+    nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) + "/lib")' 2>/dev/null)
+fi
+export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$cudart:$nccl
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Shared memory and loopback only; no single-copy mechanism (containers).
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -77,7 +83,7 @@ echo "=== machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,pci.bus_id --format=csv 2>&1 | head -3
 nvcc --version 2>&1 | tail -2
 "$MPIRUN" --version 2>&1 | head -1
-echo "cudart: $cudart"
+echo "cudart: $cudart; nccl: $nccl"
 python3 - <<'PY' 2>&1 | head -5
 try:
     import mpi4py

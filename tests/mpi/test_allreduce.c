@@ -270,7 +270,7 @@ static const char *const matrix_tested[] = {"ring", "recursive_doubling", "raben
                                             "mpi", "shm", "hier", "hier_leader"};
 
 /* The device algorithms' matrix is test_device.c's (on device buffers). */
-static const char *const device_tested[] = {"ipc", "staged"};
+static const char *const device_tested[] = {"nccl", "ipc", "staged"};
 
 /* A new algorithm in the registry fails here until it has its matrix. */
 START_TEST(test_every_algorithm_has_matrix)

@@ -4,7 +4,8 @@
  * missing copy or wait in the staged pipeline shows here as a crash or a
  * wrong result.  TALLY_TEST_DEVICE=auto runs the same on a real GPU
  * (tests/gpu/run.sh).  Every dtype x op over awkward counts spanning several
- * TALLY_STAGE_CHUNK chunks, in place and not, through ipc (one node) and
+ * TALLY_STAGE_CHUNK chunks, in place and not, through tally's choice
+ * (nccl on GPUs of their own; else ipc on one node, staged across), ipc and
  * staged, bit-identical to the reference and to the same call on host
  * buffers; peers' allocations freed and made anew at the same address,
  * more than the mapping cache holds; started calls and fused
@@ -63,8 +64,9 @@ static void reference(void *want, void *mine, size_t count, tally_dtype_t dtype,
     free(all);
 }
 
-/* Every dtype x op through one algorithm ("auto": ipc on one node, staged
- * across nodes). */
+/* Every dtype x op through one algorithm ("auto": nccl where every rank has
+ * a GPU of its own, else ipc on one node and staged across nodes; ipc
+ * forced across nodes runs staged). */
 static void run_matrix(const char *algo)
 {
     tally_comm_t *comm = make_comm(device);
@@ -126,6 +128,9 @@ START_TEST(test_every_dtype_op_auto) { run_matrix("auto"); }
 END_TEST
 
 START_TEST(test_every_dtype_op_staged) { run_matrix("staged"); }
+END_TEST
+
+START_TEST(test_every_dtype_op_ipc) { run_matrix("ipc"); }
 END_TEST
 
 /* Buffers freed and allocated anew, often at the same address, and more
@@ -279,14 +284,19 @@ START_TEST(test_refusals)
     ck_assert_int_eq(tally_comm_get_algorithm_on(comm, TALLY_MEM_DEVICE, 16 << 20, TALLY_FLOAT32,
                                                  TALLY_SUM, &algo),
                      TALLY_SUCCESS);
-    int one_node = 0; /* ipc on one node, staged across nodes */
+    /* nccl where every rank has a GPU of its own, else ipc on one node and
+     * staged across nodes. */
     MPI_Comm node;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
     int node_size;
     MPI_Comm_size(node, &node_size);
     MPI_Comm_free(&node);
-    one_node = node_size == world_size;
-    ck_assert_str_eq(algo, one_node ? "ipc" : "staged");
+    const int one_node = node_size == world_size;
+    ck_assert_msg(strcmp(algo, "nccl") == 0 || strcmp(algo, one_node ? "ipc" : "staged") == 0,
+                  "%s", algo);
+    if (strcmp(device, "emulated") == 0)
+        ck_assert_msg(strstr(text, "NCCL: not used: the emulated device has no NCCL"), "%s",
+                      text);
     snprintf(line, sizeof line, "64 MiB %s", algo);
     ck_assert_msg(strstr(text, line) != NULL, "%s", text);
     ck_assert_int_eq(tally_mem_free(comm, pinned), TALLY_SUCCESS);
@@ -316,6 +326,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 0);
     tcase_add_test(tc, test_every_dtype_op_auto);
     tcase_add_test(tc, test_every_dtype_op_staged);
+    tcase_add_test(tc, test_every_dtype_op_ipc);
     tcase_add_test(tc, test_reused_addresses);
     tcase_add_test(tc, test_started_and_fused);
     tcase_add_test(tc, test_refusals);
