@@ -77,6 +77,8 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
 static void *progress_main(void *arg)
 {
     tally_progress_t *p = arg;
+    if (p->device->backend) /* device calls run here: on the communicator's device */
+        p->device->backend->bind_thread(p->device->ctx);
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         struct tally_request *req = take(p);
@@ -124,6 +126,7 @@ static tally_status_t progress_make(tally_comm_t *comm)
     tally_progress_t *p = calloc(1, sizeof *p);
     if (!p)
         return TALLY_ERR_NO_MEMORY;
+    p->device = &comm->device;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->finished, NULL);

@@ -40,6 +40,7 @@ typedef struct cuda_ctx {
     /* page number + 1 of a host page, by page number mod the slots; 0 empty */
     _Atomic uintptr_t host_page[HOST_PAGE_SLOTS];
     tally_nccl_lib_t *nccl; /* nccl.c */
+    int device;             /* current when opened: the communicator's */
 } cuda_ctx_t;
 
 static const char *cuda_open(void **ctx, int *devices)
@@ -53,6 +54,10 @@ static const char *cuda_open(void **ctx, int *devices)
     cuda_ctx_t *c = calloc(1, sizeof *c);
     if (!c)
         return "out of memory";
+    if (cudaGetDevice(&c->device) != cudaSuccess) {
+        free(c);
+        return cuda_why(cudaGetLastError());
+    }
     c->nccl = tally_nccl_load();
     *ctx = c;
     *devices = n;
@@ -85,11 +90,12 @@ static const char *cuda_describe(void *ctx, int device, char *name, size_t name_
 
 static int cuda_current(void *ctx)
 {
-    (void)ctx;
-    int device = -1;
-    if (cudaGetDevice(&device) != cudaSuccess)
-        (void)cudaGetLastError();
-    return device;
+    return ((cuda_ctx_t *)ctx)->device;
+}
+
+static void cuda_bind_thread(void *ctx)
+{
+    (void)cuda_why(cudaSetDevice(((cuda_ctx_t *)ctx)->device));
 }
 
 /* The runtime's answer, uncached. */
@@ -283,6 +289,7 @@ __attribute__((visibility("default"))) const tally_device_backend_t tally_device
     .close = cuda_close,
     .describe = cuda_describe,
     .current = cuda_current,
+    .bind_thread = cuda_bind_thread,
     .classify = cuda_classify,
     .alloc = cuda_alloc,
     .free = cuda_free,

@@ -25,7 +25,7 @@
 #include "tally.h"
 
 /* Bumped whenever the table changes: a plugin from another build is refused. */
-#define TALLY_DEVICE_ABI 4
+#define TALLY_DEVICE_ABI 5
 #define TALLY_DEVICE_PLUGIN "libtally-cuda.so"
 #define TALLY_DEVICE_SYMBOL "tally_device_backend_cuda"
 
@@ -50,8 +50,12 @@ typedef struct tally_device_backend {
     /* Device i: its name and PCI bus id ("0000:19:00.0", "" if none). */
     const char *(*describe)(void *ctx, int device, char *name, size_t name_len, char *pci,
                             size_t pci_len);
-    /* The device this process's calls run on (the runtime's current one). */
+    /* The device this process's calls run on (the runtime's current one
+     * when the backend was opened). */
     int (*current)(void *ctx);
+    /* Makes the calling thread work on that device (tally's progress
+     * thread, whose runtime state starts on the default device). */
+    void (*bind_thread)(void *ctx);
 
     /* Where ptr lives (never called with NULL). */
     tally_memtype_t (*classify)(void *ctx, const void *ptr);

@@ -584,6 +584,11 @@ static int emu_current(void *ctx)
     return 0;
 }
 
+static void emu_bind_thread(void *ctx)
+{
+    (void)ctx; /* one device, no per-thread state */
+}
+
 static const tally_kernels_t *emu_kernels(void *ctx)
 {
     return &((emu_t *)ctx)->kernels;
@@ -602,6 +607,7 @@ const tally_device_backend_t tally_device_backend_emulated = {
     .close = emu_close,
     .describe = emu_describe,
     .current = emu_current,
+    .bind_thread = emu_bind_thread,
     .classify = emu_classify,
     .alloc = emu_alloc,
     .free = emu_free,
