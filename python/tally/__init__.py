@@ -2,8 +2,9 @@
 
 A ctypes binding over libtally.so (no compiler needed): a communicator made
 from an mpi4py communicator, blocking and non-blocking allreduce, and
-gradient compression with error feedback, on numpy arrays and CPU torch
-tensors (zero copy: tally reads and writes the array's own memory).
+gradient compression with error feedback, on numpy arrays and torch
+tensors, CPU or CUDA (zero copy: tally reads and writes the array's own
+memory; CUDA tensors where tally loaded its device backend, tally-info).
 
     from mpi4py import MPI
     import numpy as np, tally
@@ -70,6 +71,7 @@ library.tally_allreduce_compressed.argtypes = [_p, _p, ctypes.c_size_t, ctypes.c
                                                ctypes.c_int, _p]
 library.tally_iallreduce_compressed.argtypes = [_p, _p, ctypes.c_size_t, ctypes.c_int,
                                                 ctypes.c_int, _p, ctypes.POINTER(_p)]
+library.tally_mem_type.argtypes = [_p, _p, ctypes.POINTER(ctypes.c_int)]
 library.tally_compressor_bytes.argtypes = [_p, ctypes.POINTER(ctypes.c_size_t),
                                            ctypes.POINTER(ctypes.c_size_t)]
 for _name in ("tally_strerror", "tally_dtype_parse", "tally_op_parse", "tally_comm_create",
@@ -108,16 +110,29 @@ _DTYPES = {"int8": "int8", "uint8": "uint8", "int16": "int16", "uint16": "uint16
            "float64": "float64"}
 
 
-def _view(array, what):
-    """(address, count, tally dtype) of a contiguous CPU numpy array or torch tensor."""
+_MEM_DEVICE = 3  # tally_memtype_t's TALLY_MEM_DEVICE
+
+
+def _view(array, what, comm=None):
+    """(address, count, tally dtype) of a contiguous numpy array or torch tensor.
+    A CUDA tensor needs comm (a tally_comm_t handle) whose device backend sees
+    it; the work queued on its stream is finished first, since tally reads
+    device memory on streams of its own."""
     if hasattr(array, "data_ptr") and hasattr(array, "is_contiguous"):  # torch.Tensor
-        if getattr(array, "device", None) is not None and array.device.type != "cpu":
-            raise ValueError("tally: %s is on %s; this binding serves CPU tensors"
-                             % (what, array.device))
         if not array.is_contiguous():
             raise ValueError("tally: %s is not contiguous (call .contiguous())" % what)
         name = str(array.dtype).replace("torch.", "")
         count, address = array.numel(), array.data_ptr()
+        device = getattr(array, "device", None)
+        if device is not None and device.type != "cpu" and count > 0:
+            kind = ctypes.c_int(-1)
+            if (device.type != "cuda" or comm is None or
+                    library.tally_mem_type(comm, _p(address), ctypes.byref(kind)) != 0 or
+                    kind.value != _MEM_DEVICE):
+                raise ValueError("tally: %s is on %s, which tally's device backend does not "
+                                 "serve here (tally-info says why)" % (what, device))
+            import torch
+            torch.cuda.current_stream(device).synchronize()
     elif hasattr(array, "__array_interface__"):  # numpy.ndarray and friends
         if not array.flags["C_CONTIGUOUS"]:
             raise ValueError("tally: %s is not C-contiguous (numpy.ascontiguousarray)" % what)
@@ -134,27 +149,27 @@ def _view(array, what):
     return address, count, _enum(library.tally_dtype_parse, _DTYPES[name], "dtype")
 
 
-def _buffers(send, recv, what):
+def _buffers(send, recv, what, comm):
     """The C arguments for send (and recv, or in place when None)."""
-    s_addr, count, dtype = _view(send, what)
+    s_addr, count, dtype = _view(send, what, comm)
     if recv is None:
         return _IN_PLACE, _p(s_addr), count, dtype
-    r_addr, r_count, r_dtype = _view(recv, what + "'s recv")
+    r_addr, r_count, r_dtype = _view(recv, what + "'s recv", comm)
     if r_count != count or r_dtype != dtype:
         raise ValueError("tally: %s: send and recv differ in size or dtype" % what)
     return _p(s_addr), _p(r_addr), count, dtype
 
 
-def _run(fn, name, handle, send, recv, op):
+def _run(fn, name, handle, send, recv, op, comm):
     """A blocking call: fn(send, recv, count, dtype, op, handle); its result array."""
-    s, r, count, dtype = _buffers(send, recv, name)
+    s, r, count, dtype = _buffers(send, recv, name, comm)
     _check(name, fn(s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), handle))
     return send if recv is None else recv
 
 
-def _start(fn, name, handle, send, recv, op):
+def _start(fn, name, handle, send, recv, op, comm):
     """A started call: fn(..., handle, &request); a Request keeping the arrays."""
-    s, r, count, dtype = _buffers(send, recv, name)
+    s, r, count, dtype = _buffers(send, recv, name, comm)
     req = _p()
     _check(name, fn(s, r, count, dtype, _enum(library.tally_op_parse, op, "op"), handle,
                     ctypes.byref(req)))
@@ -209,11 +224,13 @@ class Comm:
 
     def allreduce(self, send, recv=None, op="sum"):
         """recv = op over all ranks of send (in place on send when recv is None)."""
-        return _run(library.tally_allreduce, "tally_allreduce", self._handle, send, recv, op)
+        return _run(library.tally_allreduce, "tally_allreduce", self._handle, send, recv, op,
+                    self._handle)
 
     def iallreduce(self, send, recv=None, op="sum"):
         """Starts allreduce; returns a Request (wait() before using the result)."""
-        return _start(library.tally_iallreduce, "tally_iallreduce", self._handle, send, recv, op)
+        return _start(library.tally_iallreduce, "tally_iallreduce", self._handle, send, recv, op,
+                      self._handle)
 
     def compressor(self, spec, like):
         """A compressor (codec spec, tally(7)) for tensors shaped like `like`."""
@@ -224,7 +241,7 @@ class Compressor:
     """Gradient compression with error feedback for one tensor (collective)."""
 
     def __init__(self, comm, spec, like):
-        _, count, dtype = _view(like, "the compressor's tensor")
+        _, count, dtype = _view(like, "the compressor's tensor", comm._handle)
         self._comm = comm
         self._count, self._dtype = count, dtype
         self._handle = _p()
@@ -238,11 +255,11 @@ class Compressor:
 
     def allreduce(self, send, recv=None, op="sum"):
         return _run(library.tally_allreduce_compressed, "tally_allreduce_compressed",
-                    self._handle, send, recv, op)
+                    self._handle, send, recv, op, self._comm._handle)
 
     def iallreduce(self, send, recv=None, op="sum"):
         return _start(library.tally_iallreduce_compressed, "tally_iallreduce_compressed",
-                      self._handle, send, recv, op)
+                      self._handle, send, recv, op, self._comm._handle)
 
     def bytes(self):
         """(bytes sent across nodes, bytes uncompressed) on this rank so far."""

@@ -23,7 +23,8 @@ rebuilds its buckets after the first iteration and a bucket's size changes.
 Buckets smaller than min_bytes go exact: compressing them saves nothing.
 
 Every rank must register the same hook with the same arguments.  The
-buckets are CPU tensors (tally's Python binding serves host memory).
+buckets may be CPU or CUDA tensors (CUDA: where tally loaded its device
+backend; every rank's on the same kind).
 """
 import queue
 import threading
@@ -90,8 +91,4 @@ class State:
 def allreduce_hook(state, bucket):
     """DDP communication hook: the bucket's gradients averaged over the ranks
     by tally (see State)."""
-    buffer = bucket.buffer()
-    if buffer.device.type != "cpu":
-        raise ValueError("tally.ddp: bucket %d is on %s; this hook serves CPU tensors"
-                         % (bucket.index(), buffer.device))
-    return state.start(buffer, bucket.index())
+    return state.start(bucket.buffer(), bucket.index())

@@ -61,7 +61,13 @@ static void wake_thread(tally_progress_t *p)
 static void run_taken(tally_progress_t *p, struct tally_request *req)
 {
     pthread_mutex_unlock(&p->lock);
+    /* On this thread (the progress thread, or a waiter), on the
+     * communicator's device. */
+    const tally_device_t *dev = p->device;
+    const int previous = dev->backend ? dev->backend->bind_thread(dev->ctx) : 0;
     tally_status_t st = tally_request_run(req);
+    if (dev->backend)
+        dev->backend->restore_thread(dev->ctx, previous);
     pthread_mutex_lock(&p->lock);
     req->status = st;
     req->done = true;
@@ -77,8 +83,6 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
 static void *progress_main(void *arg)
 {
     tally_progress_t *p = arg;
-    if (p->device->backend) /* device calls run here: on the communicator's device */
-        p->device->backend->bind_thread(p->device->ctx);
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         struct tally_request *req = take(p);

@@ -51,7 +51,7 @@ struct tally_request {
 /* The queue of one communicator (comm.h holds a pointer, NULL until the
  * first non-blocking call). */
 typedef struct tally_progress {
-    const tally_device_t *device; /* the communicator's: the thread works on its GPU */
+    const tally_device_t *device; /* the communicator's: started calls run on its GPU */
     pthread_mutex_t lock;
     pthread_cond_t wake;        /* the thread: work arrived, or stop */
     pthread_cond_t finished;    /* waiters: a request completed */

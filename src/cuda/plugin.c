@@ -93,9 +93,21 @@ static int cuda_current(void *ctx)
     return ((cuda_ctx_t *)ctx)->device;
 }
 
-static void cuda_bind_thread(void *ctx)
+static int cuda_bind_thread(void *ctx)
 {
-    (void)cuda_why(cudaSetDevice(((cuda_ctx_t *)ctx)->device));
+    const int want = ((cuda_ctx_t *)ctx)->device;
+    int previous = want;
+    if (cudaGetDevice(&previous) != cudaSuccess)
+        (void)cudaGetLastError();
+    if (previous != want)
+        (void)cuda_why(cudaSetDevice(want));
+    return previous;
+}
+
+static void cuda_restore_thread(void *ctx, int previous)
+{
+    if (previous != ((cuda_ctx_t *)ctx)->device)
+        (void)cuda_why(cudaSetDevice(previous));
 }
 
 /* The runtime's answer, uncached. */
@@ -290,6 +302,7 @@ __attribute__((visibility("default"))) const tally_device_backend_t tally_device
     .describe = cuda_describe,
     .current = cuda_current,
     .bind_thread = cuda_bind_thread,
+    .restore_thread = cuda_restore_thread,
     .classify = cuda_classify,
     .alloc = cuda_alloc,
     .free = cuda_free,

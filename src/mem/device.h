@@ -53,9 +53,12 @@ typedef struct tally_device_backend {
     /* The device this process's calls run on (the runtime's current one
      * when the backend was opened). */
     int (*current)(void *ctx);
-    /* Makes the calling thread work on that device (tally's progress
-     * thread, whose runtime state starts on the default device). */
-    void (*bind_thread)(void *ctx);
+    /* Makes the calling thread work on that device for a while (a started
+     * call runs on tally's progress thread or a waiting thread, whose
+     * runtime state may name another device); returns what to give
+     * restore_thread afterwards. */
+    int (*bind_thread)(void *ctx);
+    void (*restore_thread)(void *ctx, int previous);
 
     /* Where ptr lives (never called with NULL). */
     tally_memtype_t (*classify)(void *ctx, const void *ptr);

@@ -584,9 +584,15 @@ static int emu_current(void *ctx)
     return 0;
 }
 
-static void emu_bind_thread(void *ctx)
+static int emu_bind_thread(void *ctx)
 {
     (void)ctx; /* one device, no per-thread state */
+    return 0;
+}
+
+static void emu_restore_thread(void *ctx, int previous)
+{
+    (void)ctx, (void)previous;
 }
 
 static const tally_kernels_t *emu_kernels(void *ctx)
@@ -608,6 +614,7 @@ const tally_device_backend_t tally_device_backend_emulated = {
     .describe = emu_describe,
     .current = emu_current,
     .bind_thread = emu_bind_thread,
+    .restore_thread = emu_restore_thread,
     .classify = emu_classify,
     .alloc = emu_alloc,
     .free = emu_free,

@@ -83,6 +83,30 @@ def main():
             pass
         else:
             raise AssertionError("accepted send and recv of different sizes")
+        # A tensor on a device tally's backend does not serve (here: none,
+        # or a pointer it does not know) is refused, never read.
+        class FakeDevice:
+            type = "cuda"
+
+        class FakeCudaTensor:
+            device = FakeDevice()
+            dtype = "torch.float32"
+
+            def is_contiguous(self):
+                return True
+
+            def numel(self):
+                return 4
+
+            def data_ptr(self):
+                return 4096  # not memory of this process: must not be touched
+
+        try:
+            comm.allreduce(FakeCudaTensor())
+        except ValueError as e:
+            assert "device backend" in str(e) and "tally-info" in str(e), str(e)
+        else:
+            raise AssertionError("accepted a CUDA tensor without a device backend")
         try:
             comm.compressor("zip", np.zeros(4, dtype=np.float32))
         except tally.TallyError as e:
