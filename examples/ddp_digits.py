@@ -49,6 +49,9 @@ def parse(argv=None):
     p.add_argument("--bucket-mb", type=float, default=25.0, help="DDP's bucket_cap_mb")
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the model and the gradients live (cuda: every rank on "
+                        "the GPU torch.cuda.current_device() names)")
     return p.parse_args(argv)
 
 
@@ -78,12 +81,13 @@ def train(args, world, comm=None):
     every rank but step_ms, which is this rank's)."""
     init_process_group(world)
     rank, size = world.Get_rank(), world.Get_size()
-    x, y = load()
+    device = torch.device(args.device)
+    x, y = (t.to(device) for t in load())
     mine = torch.arange(rank, x.shape[0], size)
     torch.manual_seed(args.seed)
     net = torch.nn.Sequential(torch.nn.Linear(64, args.hidden), torch.nn.ReLU(),
                               torch.nn.Linear(args.hidden, args.hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(args.hidden, 10))
+                              torch.nn.Linear(args.hidden, 10)).to(device)
     model = torch.nn.parallel.DistributedDataParallel(net, bucket_cap_mb=args.bucket_mb)
     state = None
     if args.hook != "gloo":
@@ -101,6 +105,8 @@ def train(args, world, comm=None):
         opt.zero_grad()
         lossf(model(x[batch]), y[batch]).backward()  # DDP averages during backward
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the step's kernels, in its time
         dt = time.perf_counter() - t0
         result["step_ms"].append(dt * 1e3)
         trained += dt

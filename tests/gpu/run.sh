@@ -16,7 +16,8 @@
 #   5. tally-bench, np 2: device buffers (ipc, staged, and the MPI's naive
 #      staging) against host buffers, 1 MiB to 256 MiB, with the ratios
 #   6. a CUDA-aware MPI program through libtally-preload.so
-#   7. tally-info
+#   7. PyTorch DDP on the GPU (examples/ddp_digits.py): gloo, tally's hook
+#   8. tally-info
 # Writes OUT (default $OUT, else /tmp/tally-gpu)/report.txt and the JSON of
 # step 5.  Usage, from the repository root:  bash tests/gpu/run.sh [OUT]
 # TALLY_GPU_DEVICE=emulated runs steps 2 to 5 on the emulated device, to
@@ -142,7 +143,19 @@ PY
 step "preload: device pointers to MPI_Allreduce np=2" 120 "$MPIRUN" -np 2 -x LD_LIBRARY_PATH \
     -x LD_PRELOAD="$build"/lib/libtally-preload.so -x TALLY_STATS=1 "$build"/tests/gpu/preload_device
 
-# --- 7. what tally sees --------------------------------------------------------
+# --- 7. PyTorch DDP on the GPU: gloo against tally's hook ---------------------
+# (both ranks on the one GPU; needs pip's mpi4py to load the bundled MPI)
+if python3 -c 'from mpi4py import MPI' >/dev/null 2>&1; then
+    for hook in gloo tally; do
+        step "pytorch ddp --device cuda --hook $hook np=2" 180 "$MPIRUN" -np 2 \
+            -x LD_LIBRARY_PATH -x PYTHONPATH="$root/python" -x OMP_NUM_THREADS=4 \
+            python3 "$root/examples/ddp_digits.py" --device cuda --hook "$hook" --steps 200
+    done
+else
+    echo "=== SKIP pytorch ddp: mpi4py cannot load an MPI here"
+fi
+
+# --- 8. what tally sees --------------------------------------------------------
 step "tally-info" 60 "$MPIRUN" -np 1 -x LD_LIBRARY_PATH "$build"/bin/tally-info
 
 echo
