@@ -1,6 +1,7 @@
 /* allreduce.c - tally_allreduce(): validate, then the internal entry
  * (call.h) builds the call object and runs it. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../algo/algo.h"
@@ -33,9 +34,12 @@ tally_status_t tally_check_arguments(const char *fn, const tally_comm_t *comm, s
                   tally_dtype_name(dtype));
         return TALLY_ERR_OP_DTYPE_MISMATCH;
     }
-    if (count > SIZE_MAX / tally_dtype_size(dtype)) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: count %zu of %s overflows", fn, count,
-                  tally_dtype_name(dtype));
+    /* Within PTRDIFF_MAX bytes, so that buffer arithmetic (the overlap
+     * check, offsets into a buffer) cannot wrap: no object is larger. */
+    if (count > (size_t)PTRDIFF_MAX / tally_dtype_size(dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "%s: count %zu of %s is more than PTRDIFF_MAX bytes, larger than any buffer",
+                  fn, count, tally_dtype_name(dtype));
         return TALLY_ERR_COUNT_TOO_LARGE;
     }
     return TALLY_SUCCESS;

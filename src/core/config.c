@@ -142,7 +142,8 @@ static const config_field_t config_table[] = {
      "and segment size; TALLY_ALGO still overrides it. Rows naming an "
      "algorithm tally does not have are disabled with a warning; malformed "
      "lines are reported with file and line and skipped. A file that cannot "
-     "be read makes tally_comm_create fail. Empty: no file.",
+     "be read, or is not a regular file (a FIFO, a device such as /dev/stdin), "
+     "makes tally_comm_create fail at once. Empty: no file.",
      parse_path, FIELD(tuning_file), NULL, 0, TALLY_PATH_MAX - 1},
     {"TALLY_MODEL", "on",
      "on: tally's rules come from its alpha-beta cost model of the "

@@ -217,8 +217,8 @@ tally_status_t tally_model_explain(const char *spec, size_t count, tally_dtype_t
     if (!spec || !stream)
         return TALLY_ERR_INVALID_ARGUMENT;
     TALLY_CHECK(tally_op_check(op, dtype));
-    if (count > SIZE_MAX / tally_dtype_size(dtype))
-        return TALLY_ERR_COUNT_TOO_LARGE;
+    if (count > (size_t)PTRDIFF_MAX / tally_dtype_size(dtype))
+        return TALLY_ERR_COUNT_TOO_LARGE; /* as tally_allreduce */
     tally_whatif_t w;
     TALLY_CHECK(whatif_build("tally_model_explain", spec, &w));
     write_explanation(&w.sel, &w.model, count, dtype, op, stream);

@@ -15,11 +15,14 @@
 #include "tuning.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define TUNING_FILE_MAX ((size_t)1 << 20) /* bytes tally_tuning_load reads */
 #define MSG_MAX 512                       /* one report message */
@@ -380,9 +383,23 @@ bool tally_tuning_load(const char *path, tally_rule_t *rules, size_t max, size_t
             snprintf(err, errlen, "empty tuning file name");
         return false;
     }
-    FILE *f = fopen(path, "rb");
+    /* Regular files only: opening a FIFO or a terminal for reading would
+     * block (O_NONBLOCK), and reading one would wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, path, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, path, "not a regular file (a tuning file must be one)");
+        close(fd);
+        return false;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
         set_err(err, errlen, path, strerror(errno));
+        close(fd);
         return false;
     }
     /* Read up to one byte more than the limit, to tell "too large". */

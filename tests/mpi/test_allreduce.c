@@ -451,6 +451,13 @@ START_TEST(test_bad_input)
                      TALLY_ERR_NULL_COMM);
     ck_assert_int_eq(tally_allreduce(send, recv, SIZE_MAX / 2, TALLY_INT32, TALLY_SUM, comm),
                      TALLY_ERR_COUNT_TOO_LARGE);
+    /* Byte counts that fit a size_t but not a ptrdiff_t: the overlap check
+     * would wrap (SIZE_MAX / 4 floats once passed and crashed). */
+    ck_assert_int_eq(tally_allreduce(send, recv, SIZE_MAX / 4, TALLY_FLOAT32, TALLY_SUM, comm),
+                     TALLY_ERR_COUNT_TOO_LARGE);
+    ck_assert_int_eq(tally_allreduce(send, recv, (size_t)PTRDIFF_MAX / 4 + 1, TALLY_FLOAT32,
+                                     TALLY_SUM, comm),
+                     TALLY_ERR_COUNT_TOO_LARGE);
     ck_assert_int_eq(tally_allreduce(send, (void *)TALLY_IN_PLACE, 4, TALLY_INT32, TALLY_SUM,
                                      comm),
                      TALLY_ERR_INVALID_ARGUMENT);

@@ -453,6 +453,24 @@ START_TEST(test_load_files)
     ck_assert(!tally_tuning_load("/", rules, 8, &count, log_report, &lg, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "/: "));
     ck_assert_uint_eq(count, 77);
+    /* Not regular files: refused at once, never read (a FIFO without a
+     * writer, or /dev/stdin, once hung tally_comm_create here). */
+    char fifo[] = "/tmp/tally-tuning-fifo-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(fifo));
+    char fifo_path[sizeof fifo + 8];
+    snprintf(fifo_path, sizeof fifo_path, "%s/fifo", fifo);
+    ck_assert_int_eq(mkfifo(fifo_path, 0600), 0);
+    const char *not_regular[] = {fifo_path, "/dev/null", "/dev/stdin"};
+    for (size_t i = 0; i < sizeof not_regular / sizeof not_regular[0]; i++) {
+        if (access(not_regular[i], R_OK) != 0)
+            continue;
+        ck_assert(!tally_tuning_load(not_regular[i], rules, 8, &count, log_report, &lg, err,
+                                     sizeof err));
+        ck_assert_msg(strstr(err, "not a regular file") != NULL, "%s", err);
+        ck_assert_uint_eq(count, 77);
+    }
+    unlink(fifo_path);
+    rmdir(fifo);
     ck_assert(!tally_tuning_load("", rules, 8, &count, log_report, &lg, err, sizeof err));
     ck_assert_uint_eq(count, 77);
     /* A tiny err buffer is still terminated; NULL err is allowed. */
