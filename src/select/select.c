@@ -66,8 +66,10 @@ const tally_algo_t *tally_select_cheapest(const tally_cost_t *cost,
     const tally_algo_t *best = NULL;
     double best_t = INFINITY;
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
-        if (!(*a)->predict || !tally_algo_fits_shape(*a, cost->shape, NULL) ||
-            (accept && !accept(*a, ctx)))
+        /* The model prices host memory; device buffers take their
+         * algorithms in registry order (nccl, ipc, staged). */
+        if (!(*a)->predict || ((*a)->restrictions.flags & TALLY_ALGO_DEVICE_ONLY) ||
+            !tally_algo_fits_shape(*a, cost->shape, NULL) || (accept && !accept(*a, ctx)))
             continue;
         double t = (*a)->predict(cost);
         if (t < best_t) {

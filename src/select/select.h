@@ -74,8 +74,8 @@ tally_cost_t tally_select_cost(const tally_model_t *model, const tally_shape_t *
                                size_t bytes);
 
 /* The one "cheapest algorithm" function, for selection, explanations and
- * groups: the algorithm with the least predicted time for `cost` among
- * those that fit its shape and that `accept` takes (NULL: all); on an
+ * groups: the host algorithm with the least predicted time for `cost`
+ * among those that fit its shape and that `accept` takes (NULL: all); on an
  * exact tie (ring and Rabenseifner on 2 ranks) the earlier registry entry.
  * *seconds (if not NULL) gets its time, INFINITY when none fits. */
 const tally_algo_t *tally_select_cheapest(const tally_cost_t *cost,
