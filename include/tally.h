@@ -51,7 +51,9 @@ extern "C" {
     X(ERR_INVALID_ARGUMENT, -13, "an argument is out of range")                \
     X(ERR_COUNT_TOO_LARGE, -14, "count times the element size overflows")       \
     X(ERR_CORRUPT_PAYLOAD, -15, "a compressed message failed validation")    \
-    X(ERR_DEVICE, -16, "the device runtime (CUDA) reported an error")
+    X(ERR_DEVICE, -16, "the device runtime (CUDA) reported an error")          \
+    X(ERR_COMM_BROKEN, -17, "an earlier call failed partway on this communicator; " \
+                            "destroy it")
 
 typedef enum tally_status {
 #define TALLY_STATUS_ENUM_(name, value, text) TALLY_##name = value,

@@ -257,8 +257,12 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     /* Resources of the backend closed below. */
     tally_nccl_free(&comm->nccl, &comm->device);
     tally_ipc_cache_free(comm->ipc, &comm->device);
-    if (comm->fusion[1].buf) /* device memory, from the backend closed below */
+    /* A broken communicator's buffers may still be read by the MPI: they
+     * are left allocated (tally_allreduce(3), "After a failure"). */
+    if (comm->fusion[1].buf && !comm->broken) /* device memory, of the backend closed below */
         comm->device.backend->free(comm->device.ctx, comm->fusion[1].buf);
+    if (comm->broken)
+        comm->device.stage = NULL;
     tally_groups_destroy(comm);
     tally_plan_free(&comm->sel.plan);
     tally_shape_free(&comm->shape);
@@ -266,10 +270,26 @@ tally_status_t tally_comm_destroy(tally_comm_t *comm)
     tally_device_close(&comm->device);
     if (PMPI_Comm_free(&comm->mpi) != MPI_SUCCESS)
         st = TALLY_ERR_MPI;
-    tally_scratch_pool_free(&comm->scratch);
-    free(comm->fusion[0].buf);
+    if (!comm->broken) {
+        tally_scratch_pool_free(&comm->scratch);
+        free(comm->fusion[0].buf);
+    }
     free(comm);
     return st;
+}
+
+void tally_comm_break(tally_comm_t *comm, uint64_t seq, tally_status_t status)
+{
+    if (comm->broken)
+        return;
+    comm->broken = true;
+    comm->broken_seq = seq;
+    comm->broken_status = status;
+    comm->direct.valid = false; /* the fast path would bypass the check */
+    TALLY_LOG(comm, TALLY_LOG_ERROR,
+              "call %llu failed partway (%s): the communicator is broken, every later call "
+              "fails with TALLY_ERR_COMM_BROKEN until tally_comm_destroy",
+              (unsigned long long)seq, tally_strerror(status));
 }
 
 tally_status_t tally_comm_set_algorithm(tally_comm_t *comm, const char *name)

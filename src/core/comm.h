@@ -66,6 +66,12 @@ struct tally_comm {
     char label[48];             /* "4 ranks", "group of 2 (across nodes)": for logs,
                                    statistics and the trace */
     uint64_t next_seq;          /* calls started so far: the next call's sequence number */
+    /* A call failed partway (tally_call_execute): messages of it may still
+     * be in flight and the MPI may still read its buffers, so every later
+     * call fails, and what the MPI may touch is never freed. */
+    bool broken;
+    uint64_t broken_seq;        /* ... which call */
+    tally_status_t broken_status; /* ... and how */
     tally_direct_t direct;      /* the fast path's memo; cleared when the plan changes */
     tally_scratch_pool_t scratch; /* handed to calls */
     tally_groups_t groups;      /* node window and groups across nodes (groups.h) */
@@ -96,6 +102,10 @@ tally_status_t tally_comm_create_nested(MPI_Comm mpi, const struct tally_comm *p
  * succeed or fail together.  `mismatch` explains a disagreement. */
 tally_status_t tally_comm_agree(MPI_Comm comm, tally_status_t local, uint64_t hash,
                                 const char *what, const char *mismatch);
+
+/* Marks comm broken by call `seq`, which failed partway with `status`
+ * (the first such failure is kept and logged). */
+void tally_comm_break(struct tally_comm *comm, uint64_t seq, tally_status_t status);
 
 /* Before a blocking call or a change of comm's state: the non-blocking calls
  * started before it run first (nothing when there are none). */

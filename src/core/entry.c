@@ -57,6 +57,13 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
                                void *recvbuf, size_t count, tally_dtype_t dtype,
                                tally_op_t op)
 {
+    if (comm->broken) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "tally_allreduce: call %llu on this communicator failed partway (%s); "
+                  "every later call fails: destroy the communicator",
+                  (unsigned long long)comm->broken_seq, tally_strerror(comm->broken_status));
+        return TALLY_ERR_COMM_BROKEN;
+    }
     /* Every rank numbers its calls alike, failed ones too. */
     const uint64_t seq = comm->next_seq++;
     *call = (tally_call_t){
@@ -118,7 +125,14 @@ tally_status_t tally_call_execute(tally_call_t *call)
     else if (call->algo == &tally_algo_mpi)
         remember_direct(comm, call);
     tally_status_t st = call->algo->run(call);
-    tally_scratch_give(call->scratch);
+    /* A refusal (TALLY_ERR_UNSUPPORTED) comes before any message; any
+     * other failure may leave messages in flight that the MPI cannot
+     * cancel, reading this call's buffers: the communicator is broken,
+     * and the scratch stays out of the pool (never reused nor freed). */
+    if (st != TALLY_SUCCESS && st != TALLY_ERR_UNSUPPORTED)
+        tally_comm_break(comm, call->seq, st);
+    else
+        tally_scratch_give(call->scratch);
     call->scratch = NULL;
     if (observed) {
         double t1 = tally_trace_now();

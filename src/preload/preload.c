@@ -38,6 +38,7 @@
     X(UNSUPPORTED, "unsupported", "tally cannot serve the call (host and device buffers mixed)") \
     X(ARGS, "bad_args", "NULL, overlapping or MPI_IN_PLACE receive buffer")      \
     X(NO_MEMORY, "no_memory", "no memory for the communicator's state")          \
+    X(BROKEN, "broken", "an earlier call failed partway on tally's communicator") \
     X(REENTRANT, "reentrant", "called from inside tally")
 
 enum reason {
@@ -674,6 +675,11 @@ static int preload_allreduce(const void *sendbuf, void *recvbuf, int count,
     }
     if (st == TALLY_ERR_UNSUPPORTED) /* refused before any message */
         return fallback(R_UNSUPPORTED, sendbuf, recvbuf, count, type, mop, comm);
+    /* After a failed call (reported to the program then) tally's private
+     * communicator may hold stale messages; the program's own is clean, so
+     * the MPI serves the calls that follow. */
+    if (st == TALLY_ERR_COMM_BROKEN)
+        return fallback(R_BROKEN, sendbuf, recvbuf, count, type, mop, comm);
     int code = mpi_error_of(st);
     PMPI_Comm_call_errhandler(comm, code);
     return code;

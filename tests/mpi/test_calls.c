@@ -9,7 +9,7 @@
  * a tag, B's first receive from r - 1 would match A's message, sent
  * first, and both results would be wrong.  A's scratch, filled with a pattern, must survive B too.
  * Every assertion is agreed across ranks so no rank is left in a
- * collective. */
+ * collective.  A call that fails partway breaks its communicator. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "core/call.h"
 #include "core/comm.h"
 #include "core/entry.h"
+#include "algo/algo.h"
 #include "core/scratch.h"
 #include "tally.h"
 #include "tally_test.h"
@@ -115,6 +116,88 @@ START_TEST(test_tags_cycle_per_communicator)
 }
 END_TEST
 
+/* A call that fails partway, as one whose ranks disagreed on the count
+ * does: it has sent a message that no receive will ever match (Open MPI
+ * cannot cancel it) and reports an MPI error. */
+static tally_status_t fail_midway(tally_call_t *call)
+{
+    if (call->size > 1) {
+        MPI_Request req;
+        PMPI_Isend(call->sendbuf, (int)(call->count * call->elem_size), MPI_BYTE,
+                   (call->rank + 1) % call->size, call->tag, call->mpi, &req);
+        PMPI_Request_free(&req);
+    }
+    return TALLY_ERR_MPI;
+}
+
+static const tally_algo_t failing = {
+    .name = "failing",
+    .summary = "sends a message and fails",
+    .restrictions = {TALLY_ALL_DTYPES, TALLY_ALL_OPS, 0, ""},
+    .run = fail_midway,
+};
+
+/* After a call fails partway the communicator is broken: every later call
+ * on it fails with TALLY_ERR_COMM_BROKEN on every rank and touches nothing
+ * (before, the next correct call could return success with wrong data on
+ * one rank and hang on another); destroying it still works, and a new
+ * communicator serves calls again. */
+START_TEST(test_failed_call_breaks_communicator)
+{
+    enum { N = 1000 };
+    tally_comm_t *comm = NULL;
+    ck_assert(tt_all_ok(tally_comm_create(MPI_COMM_WORLD, &comm) == TALLY_SUCCESS, "create"));
+    float *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    for (int i = 0; i < N; i++)
+        in[i] = (float)(world_rank + i % 5);
+    ck_assert(tt_all_ok(tally_allreduce(in, out, N, TALLY_FLOAT32, TALLY_SUM, comm) ==
+                            TALLY_SUCCESS,
+                        "a call before the failure"));
+    tally_call_t c;
+    ck_assert(tt_all_ok(tally_call_init(&c, comm, in, out, N, TALLY_FLOAT32, TALLY_SUM) ==
+                            TALLY_SUCCESS,
+                        "init"));
+    c.algo = &failing;
+    ck_assert(tt_all_ok(tally_call_execute(&c) == TALLY_ERR_MPI, "the failing call"));
+    for (int i = 0; i < N; i++)
+        out[i] = -1.0f;
+    tally_status_t st[4] = {
+        tally_allreduce(in, out, N, TALLY_FLOAT32, TALLY_SUM, comm),
+        tally_allreduce(TALLY_IN_PLACE, out, 1, TALLY_FLOAT32, TALLY_MAX, comm),
+        tally_allreduce_multi(&(tally_buffer_t){in, out, N}, 1, TALLY_FLOAT32, TALLY_SUM, comm),
+        TALLY_ERR_COMM_BROKEN,
+    };
+    tally_request_t *req = NULL;
+    if (tally_iallreduce(in, out, N, TALLY_FLOAT32, TALLY_SUM, comm, &req) == TALLY_SUCCESS)
+        st[3] = tally_wait(&req);
+    int ok = 1;
+    for (int k = 0; k < 4; k++)
+        ok &= st[k] == TALLY_ERR_COMM_BROKEN;
+    for (int i = 0; i < N; i++)
+        ok &= out[i] == -1.0f;
+    ck_assert(tt_all_ok(ok, "a call after the failure: %s %s %s %s, or recvbuf touched",
+                        tally_strerror(st[0]), tally_strerror(st[1]), tally_strerror(st[2]),
+                        tally_strerror(st[3])));
+    ck_assert(tt_all_ok(tally_comm_destroy(comm) == TALLY_SUCCESS, "destroy"));
+    /* A fresh communicator is clean (the stale message is on the old one's
+     * private duplicate). */
+    ck_assert(tt_all_ok(tally_comm_create(MPI_COMM_WORLD, &comm) == TALLY_SUCCESS, "create"));
+    ck_assert(tt_all_ok(tally_allreduce(in, out, N, TALLY_FLOAT32, TALLY_SUM, comm) ==
+                            TALLY_SUCCESS,
+                        "a new communicator"));
+    for (int i = 0; i < N; i++) {
+        float want = 0;
+        for (int r = 0; r < world_size; r++)
+            want += (float)(r + i % 5);
+        ok &= out[i] == want;
+    }
+    ck_assert(tt_all_ok(ok, "the new communicator's result"));
+    ck_assert(tt_all_ok(tally_comm_destroy(comm) == TALLY_SUCCESS, "destroy"));
+    free(out);
+    free(in);
+}
+END_TEST
+
 static Suite *calls_suite(void)
 {
     Suite *s = suite_create("calls");
@@ -122,6 +205,7 @@ static Suite *calls_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_two_calls_do_not_cross);
     tcase_add_test(tc, test_tags_cycle_per_communicator);
+    tcase_add_test(tc, test_failed_call_breaks_communicator);
     suite_add_tcase(s, tc);
     return s;
 }
