@@ -482,12 +482,12 @@ const tally_algo_t *tally_compressed_plan(const tally_call_t *call, const char *
         *reason = "codec none: the exact allreduce";
         return NULL;
     }
-    if (call->memtype != TALLY_MEM_HOST) {
-        *reason = "not compressed: codecs run on host memory only";
-        return NULL;
-    }
     if (call->shape->nodes == 1) {
         *reason = "not compressed: one node, where shared memory is faster than any encoder";
+        return NULL;
+    }
+    if (call->memtype != TALLY_MEM_HOST) { /* the entry stages such calls through host memory */
+        *reason = "not compressed: codecs run on host memory only";
         return NULL;
     }
     if (call->shape->max_per_node == 1) {

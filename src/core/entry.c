@@ -152,6 +152,39 @@ tally_status_t tally_call_allreduce(tally_comm_t *comm, const void *sendbuf, voi
     return tally_call_execute(&call);
 }
 
+/* A compressed call on device buffers that would compress: the codecs and
+ * their error feedback run on host memory, so the tensor goes down into a
+ * pinned buffer of the communicator, through the compressed host path (the
+ * same compressor, so the same bits as on host buffers), and back up. */
+static tally_status_t coded_through_host(const tally_call_t *call,
+                                         struct tally_compressor *codec, size_t offset)
+{
+    tally_comm_t *comm = call->comm;
+    tally_device_t *dev = &comm->device;
+    const size_t bytes = call->count * call->elem_size;
+    const char *why = NULL;
+    void *host = tally_stage_whole(dev, bytes, &why);
+    if (!host) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "compressed call on device buffers: no pinned buffer "
+                  "of %zu bytes: %s", bytes, why);
+        return TALLY_ERR_NO_MEMORY;
+    }
+    const char *err = dev->backend->copy(dev->ctx, host, call->sendbuf, bytes);
+    tally_status_t st = TALLY_ERR_DEVICE;
+    if (!err) {
+        st = tally_call_allreduce_coded(comm, TALLY_IN_PLACE, host, call->count, call->dtype,
+                                        call->op, codec, offset);
+        if (st == TALLY_SUCCESS)
+            err = dev->backend->copy(dev->ctx, call->recvbuf, host, bytes);
+    }
+    if (err) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "compressed call on device buffers: %s backend: %s",
+                  dev->backend->name, err);
+        return TALLY_ERR_DEVICE;
+    }
+    return st;
+}
+
 tally_status_t tally_call_allreduce_coded(tally_comm_t *comm, const void *sendbuf,
                                           void *recvbuf, size_t count, tally_dtype_t dtype,
                                           tally_op_t op, struct tally_compressor *codec,
@@ -161,6 +194,13 @@ tally_status_t tally_call_allreduce_coded(tally_comm_t *comm, const void *sendbu
     TALLY_CHECK(tally_call_init(&call, comm, sendbuf, recvbuf, count, dtype, op));
     call.codec = codec;
     call.codec_offset = offset;
+    if (call.memtype == TALLY_MEM_DEVICE) { /* would the same call on host memory compress? */
+        tally_call_t host = call;
+        host.memtype = TALLY_MEM_HOST;
+        const char *unused;
+        if (tally_compressed_plan(&host, &unused))
+            return coded_through_host(&call, codec, offset);
+    }
     const char *reason;
     const tally_algo_t *algo = tally_compressed_plan(&call, &reason);
     if (algo) {

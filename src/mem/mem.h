@@ -22,6 +22,8 @@ typedef enum tally_device_choice {
 typedef struct tally_stage {
     void *host[2];
     size_t bytes;        /* of each */
+    void *whole;         /* a whole tensor's worth (compressed calls), or NULL */
+    size_t whole_bytes;
     void *down, *up;     /* streams: device to host, host to device */
     void *down_done[2];  /* host[i] holds its chunk */
     void *up_done[2];    /* host[i]'s chunk is back on the device: reusable */
@@ -71,6 +73,10 @@ const char *tally_memtype_name(tally_memtype_t type);
 /* dev's staging buffers with at least `bytes` each, made or grown on first
  * use; NULL with the reason in *why when the backend refuses. */
 tally_stage_t *tally_stage_get(tally_device_t *dev, size_t bytes, const char **why);
+/* A pinned buffer of at least `bytes` for a whole tensor, kept with the
+ * staging buffers; NULL with the reason in *why. */
+void *tally_stage_whole(tally_device_t *dev, size_t bytes, const char **why);
+
 /* Frees them (tally_device_close). */
 void tally_stage_free(tally_device_t *dev);
 

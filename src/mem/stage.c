@@ -12,6 +12,8 @@ void tally_stage_free(tally_device_t *dev)
     if (!s)
         return;
     const tally_device_backend_t *b = dev->backend;
+    if (s->whole)
+        b->free(dev->ctx, s->whole);
     for (int i = 1; i >= 0; i--) {
         if (s->up_done[i])
             b->event_destroy(dev->ctx, s->up_done[i]);
@@ -44,26 +46,32 @@ static const char *stage_queues(const tally_device_t *dev, tally_stage_t *s)
     return err;
 }
 
+/* dev->stage with its streams and events, made on first use. */
+static tally_stage_t *stage_made(tally_device_t *dev, const char **why)
+{
+    if (dev->stage)
+        return dev->stage;
+    dev->stage = calloc(1, sizeof *dev->stage);
+    if (!dev->stage) {
+        *why = "out of host memory";
+        return NULL;
+    }
+    const char *err = stage_queues(dev, dev->stage);
+    if (err) {
+        tally_stage_free(dev);
+        *why = err;
+        return NULL;
+    }
+    return dev->stage;
+}
+
 tally_stage_t *tally_stage_get(tally_device_t *dev, size_t bytes, const char **why)
 {
     const tally_device_backend_t *b = dev->backend;
-    if (dev->stage && dev->stage->bytes >= bytes)
-        return dev->stage;
-    if (!dev->stage) {
-        dev->stage = calloc(1, sizeof *dev->stage);
-        if (!dev->stage) {
-            *why = "out of host memory";
-            return NULL;
-        }
-        const char *err = stage_queues(dev, dev->stage);
-        if (err) {
-            tally_stage_free(dev);
-            *why = err;
-            return NULL;
-        }
-    }
+    tally_stage_t *s = stage_made(dev, why);
+    if (!s || s->bytes >= bytes)
+        return s;
     /* Grow: the old buffers are idle (every call waits for its copies). */
-    tally_stage_t *s = dev->stage;
     for (int i = 0; i < 2; i++) {
         if (s->host[i])
             b->free(dev->ctx, s->host[i]);
@@ -79,4 +87,22 @@ tally_stage_t *tally_stage_get(tally_device_t *dev, size_t bytes, const char **w
     }
     s->bytes = bytes;
     return s;
+}
+
+void *tally_stage_whole(tally_device_t *dev, size_t bytes, const char **why)
+{
+    tally_stage_t *s = stage_made(dev, why);
+    if (!s || s->whole_bytes >= bytes)
+        return s ? s->whole : NULL;
+    if (s->whole)
+        dev->backend->free(dev->ctx, s->whole);
+    s->whole = NULL;
+    s->whole_bytes = 0;
+    const char *err = dev->backend->alloc(dev->ctx, TALLY_MEM_PINNED, bytes, &s->whole);
+    if (err) {
+        *why = err;
+        return NULL;
+    }
+    s->whole_bytes = bytes;
+    return s->whole;
 }

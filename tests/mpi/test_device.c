@@ -8,7 +8,8 @@
  * (nccl on GPUs of their own; else ipc on one node, staged across), ipc and
  * staged, bit-identical to the reference and to the same call on host
  * buffers; peers' allocations freed and made anew at the same address,
- * more than the mapping cache holds; started calls and fused
+ * more than the mapping cache holds; compressed calls bit-identical to
+ * host ones (across nodes, through the host's codecs); started calls and fused
  * tensors on device memory; mixed memory refused with nothing touched; the
  * tally_mem_* functions and their refusals. */
 #include <check.h>
@@ -37,6 +38,17 @@ static tally_comm_t *make_comm(const char *which)
     unsetenv("TALLY_FUSION_BYTES");
     unsetenv("TALLY_FALLBACK");
     return comm;
+}
+
+/* Whether every rank is on this node (the emulated cluster has several). */
+static int on_one_node(void)
+{
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int node_size;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_free(&node);
+    return node_size == world_size;
 }
 
 static void *device_alloc(tally_comm_t *comm, size_t bytes)
@@ -166,6 +178,56 @@ START_TEST(test_reused_addresses)
 }
 END_TEST
 
+/* Compressed calls on device buffers: across nodes they go through the
+ * host's codecs, so a compressor fed device buffers gives the same bits,
+ * step after step (error feedback included), as a twin fed host buffers,
+ * and sends as few bytes; on one node both run exactly. */
+START_TEST(test_compressed)
+{
+    tally_comm_t *comm = make_comm(device);
+    enum { N = 70001, STEPS = 3 };
+    tally_compressor_t *on_device = NULL, *on_host = NULL;
+    ck_assert_int_eq(tally_compressor_create(comm, "int8", N, TALLY_FLOAT32, &on_device),
+                     TALLY_SUCCESS);
+    ck_assert_int_eq(tally_compressor_create(comm, "int8", N, TALLY_FLOAT32, &on_host),
+                     TALLY_SUCCESS);
+    float *h = malloc(N * sizeof *h), *got = malloc(N * sizeof *got);
+    void *d = device_alloc(comm, N * sizeof(float));
+    uint32_t x = 12345u + (uint32_t)world_rank;
+    for (int step = 0; step < STEPS; step++) {
+        for (int i = 0; i < N; i++) { /* gradient-like: not exact in int8 */
+            x = x * 1664525u + 1013904223u;
+            h[i] = (float)((int32_t)x >> 8) / 8388608.0f;
+        }
+        put(comm, d, h, N * sizeof(float));
+        ck_assert_int_eq(tally_allreduce_compressed(TALLY_IN_PLACE, d, N, TALLY_FLOAT32,
+                                                    TALLY_AVG, on_device),
+                         TALLY_SUCCESS);
+        ck_assert_int_eq(tally_allreduce_compressed(TALLY_IN_PLACE, h, N, TALLY_FLOAT32,
+                                                    TALLY_AVG, on_host),
+                         TALLY_SUCCESS);
+        put(comm, got, d, N * sizeof(float));
+        ck_assert_msg(tt_all_ok(memcmp(got, h, N * sizeof(float)) == 0, "step %d", step),
+                      "device and host compressed results differ");
+    }
+    size_t wire_d, plain_d, wire_h, plain_h;
+    ck_assert_int_eq(tally_compressor_bytes(on_device, &wire_d, &plain_d), TALLY_SUCCESS);
+    ck_assert_int_eq(tally_compressor_bytes(on_host, &wire_h, &plain_h), TALLY_SUCCESS);
+    ck_assert_uint_eq(wire_d, wire_h);
+    ck_assert_uint_eq(plain_d, plain_h);
+    if (on_one_node())
+        ck_assert(wire_d == 0 && plain_d == 0); /* exact on one node */
+    else
+        ck_assert_msg(wire_d < plain_d, "sent %zu of %zu bytes", wire_d, plain_d);
+    tally_mem_free(comm, d);
+    free(got);
+    free(h);
+    tally_compressor_destroy(on_host);
+    tally_compressor_destroy(on_device);
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
 /* Started calls, several in flight, and fused tensors of both kinds. */
 START_TEST(test_started_and_fused)
 {
@@ -286,12 +348,7 @@ START_TEST(test_refusals)
                      TALLY_SUCCESS);
     /* nccl where every rank has a GPU of its own, else ipc on one node and
      * staged across nodes. */
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    int node_size;
-    MPI_Comm_size(node, &node_size);
-    MPI_Comm_free(&node);
-    const int one_node = node_size == world_size;
+    const int one_node = on_one_node();
     ck_assert_msg(strcmp(algo, "nccl") == 0 || strcmp(algo, one_node ? "ipc" : "staged") == 0,
                   "%s", algo);
     if (strcmp(device, "emulated") == 0)
@@ -328,6 +385,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_every_dtype_op_staged);
     tcase_add_test(tc, test_every_dtype_op_ipc);
     tcase_add_test(tc, test_reused_addresses);
+    tcase_add_test(tc, test_compressed);
     tcase_add_test(tc, test_started_and_fused);
     tcase_add_test(tc, test_refusals);
     suite_add_tcase(s, tc);
