@@ -53,7 +53,9 @@ extern "C" {
     X(ERR_CORRUPT_PAYLOAD, -15, "a compressed message failed validation")    \
     X(ERR_DEVICE, -16, "the device runtime (CUDA) reported an error")          \
     X(ERR_COMM_BROKEN, -17, "an earlier call failed partway on this communicator; " \
-                            "destroy it")
+                            "destroy it")                                      \
+    X(ERR_ARGS_MISMATCH, -18, "ranks passed different arguments to one call "  \
+                              "(TALLY_CHECK)")
 
 typedef enum tally_status {
 #define TALLY_STATUS_ENUM_(name, value, text) TALLY_##name = value,

@@ -124,6 +124,14 @@ static const config_field_t config_table[] = {
      "is allreduced between hosts; two pinned buffers of this size are kept "
      "per communicator. Suffixes K, M, G; 64K to 1G; the same on every rank.",
      parse_size_field, FIELD(stage_chunk), NULL, 65536, (size_t)1 << 30},
+    {"TALLY_CHECK", "0",
+     "1: before every call the ranks compare its count, dtype, op, in-place-ness, "
+     "memory type, call number and chosen algorithm (one allgather of 40 bytes "
+     "per rank), and a disagreement fails the call on every rank with "
+     "TALLY_ERR_ARGS_MISMATCH, naming the first rank and field that differ, "
+     "before any data moves; without it such an erroneous program may hang or "
+     "get wrong data. For debugging; the same on every rank. 0: off.",
+     parse_unsigned_field, FIELD(check), NULL, 0, 1},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
      "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "
@@ -375,6 +383,7 @@ uint64_t tally_config_hash(const tally_config_t *cfg)
     h = tally_hash_fnv1a(h, &chunk, sizeof chunk);
     uint64_t stage = cfg->stage_chunk;
     h = tally_hash_fnv1a(h, &stage, sizeof stage);
+    h = tally_hash_fnv1a(h, &cfg->check, sizeof cfg->check); /* a collective per call */
     /* The preload decides collectively whether to compress a call. */
     h = tally_hash_fnv1a(h, cfg->compress, strlen(cfg->compress));
     uint64_t min_bytes = cfg->compress_min_bytes;

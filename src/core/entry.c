@@ -1,6 +1,9 @@
 /* entry.c - the internal entry: build the call object, run it (see entry.h). */
 #include "entry.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "../algo/algo.h"
 #include "../select/select.h"
 #include "comm.h"
@@ -53,10 +56,91 @@ static tally_status_t call_memtype(tally_call_t *call)
     return TALLY_SUCCESS;
 }
 
-tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const void *sendbuf,
-                               void *recvbuf, size_t count, tally_dtype_t dtype,
-                               tally_op_t op)
+/* What TALLY_CHECK compares across ranks. */
+typedef struct call_record {
+    uint64_t seq, count;
+    int32_t dtype, op, in_place, memtype, algo, status;
+} call_record_t;
+
+/* The registry index of algo; -1 for none. */
+static int32_t algo_index(const tally_algo_t *algo)
 {
+    if (!algo)
+        return -1;
+    int32_t i = 0;
+    for (const tally_algo_t *const *a = tally_algo_registry; *a && *a != algo; a++)
+        i++;
+    return i;
+}
+
+/* TALLY_CHECK: every rank's record against rank 0's; the first rank and
+ * field that differ (or a rank that failed on its own, `local`) fail the
+ * call on every rank, before any data moves. */
+static tally_status_t check_agreement(const tally_call_t *call, bool in_place,
+                                      tally_status_t local)
+{
+    const call_record_t mine = {call->seq, call->count, call->dtype, call->op, in_place,
+                                call->memtype, algo_index(call->algo), local};
+    call_record_t *all = malloc((size_t)call->size * sizeof *all);
+    int have = all != NULL, everyone = 0;
+    TALLY_MPI_CHECK(call->comm,
+                    PMPI_Allreduce(&have, &everyone, 1, MPI_INT, MPI_LAND, call->mpi));
+    if (!everyone) {
+        free(all);
+        TALLY_LOG(call->comm, TALLY_LOG_ERROR, "TALLY_CHECK: no memory to compare arguments");
+        return TALLY_ERR_NO_MEMORY;
+    }
+    if (PMPI_Allgather(&mine, sizeof mine, MPI_BYTE, all, sizeof mine, MPI_BYTE, call->mpi) !=
+        MPI_SUCCESS) {
+        free(all);
+        return TALLY_ERR_MPI;
+    }
+    const call_record_t *ref = &all[0];
+    tally_status_t st = local;
+    for (int r = 0; r < call->size && st == TALLY_SUCCESS; r++) {
+        const call_record_t *o = &all[r];
+        char what[160] = "";
+        if (o->status != TALLY_SUCCESS)
+            snprintf(what, sizeof what, "failed on its own: %s",
+                     tally_strerror((tally_status_t)o->status));
+        else if (o->seq != ref->seq)
+            snprintf(what, sizeof what, "is at call %llu, rank 0 at call %llu (a rank skipped "
+                     "a call)", (unsigned long long)o->seq, (unsigned long long)ref->seq);
+        else if (o->count != ref->count)
+            snprintf(what, sizeof what, "passes count %llu, rank 0 count %llu",
+                     (unsigned long long)o->count, (unsigned long long)ref->count);
+        else if (o->dtype != ref->dtype)
+            snprintf(what, sizeof what, "passes dtype %s, rank 0 %s",
+                     tally_dtype_name((tally_dtype_t)o->dtype),
+                     tally_dtype_name((tally_dtype_t)ref->dtype));
+        else if (o->op != ref->op)
+            snprintf(what, sizeof what, "passes op %s, rank 0 %s",
+                     tally_op_name((tally_op_t)o->op), tally_op_name((tally_op_t)ref->op));
+        else if (o->in_place != ref->in_place)
+            snprintf(what, sizeof what, "%s in place, rank 0 %s", o->in_place ? "reduces" : "does not reduce",
+                     ref->in_place ? "does" : "does not");
+        else if (o->memtype != ref->memtype)
+            snprintf(what, sizeof what, "passes %s memory, rank 0 %s memory",
+                     tally_memtype_name((tally_memtype_t)o->memtype),
+                     tally_memtype_name((tally_memtype_t)ref->memtype));
+        else if (o->algo != ref->algo && o->algo >= 0 && ref->algo >= 0)
+            snprintf(what, sizeof what, "chose algorithm %s, rank 0 %s",
+                     tally_algo_registry[o->algo]->name, tally_algo_registry[ref->algo]->name);
+        if (what[0]) {
+            if (call->rank == 0 || call->rank == r)
+                TALLY_LOG(call->comm, TALLY_LOG_ERROR, "TALLY_CHECK: call %llu: rank %d %s",
+                          (unsigned long long)call->seq, r, what);
+            st = TALLY_ERR_ARGS_MISMATCH;
+        }
+    }
+    free(all);
+    return st;
+}
+
+/* The call's memory type, kernels and algorithm (call_init's local part). */
+static tally_status_t plan_call(tally_call_t *call)
+{
+    tally_comm_t *comm = call->comm;
     if (comm->broken) {
         TALLY_LOG(comm, TALLY_LOG_ERROR,
                   "tally_allreduce: call %llu on this communicator failed partway (%s); "
@@ -64,6 +148,28 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
                   (unsigned long long)comm->broken_seq, tally_strerror(comm->broken_status));
         return TALLY_ERR_COMM_BROKEN;
     }
+    TALLY_CHECK(call_memtype(call));
+    tally_choice_t choice;
+    TALLY_CHECK(tally_select(&comm->sel, call->count * call->elem_size, call->dtype, call->op,
+                             call->memtype, false, &choice));
+    if (!call->kernels) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: no kernels for %s memory in this build",
+                  tally_memtype_name(call->memtype));
+        return TALLY_ERR_UNSUPPORTED;
+    }
+    call->reduce = call->kernels->reduce[call->dtype][call->op];
+    call->algo = choice.algo;
+    call->segment_size = choice.segment_size;
+    call->reason = choice_reason(comm, &choice);
+    if (comm->sel.forced && comm->sel.forced != choice.algo && comm->stats)
+        tally_stats_elsewhere(comm->stats, comm, comm->sel.forced->name, call->reason);
+    return TALLY_SUCCESS;
+}
+
+tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const void *sendbuf,
+                               void *recvbuf, size_t count, tally_dtype_t dtype,
+                               tally_op_t op)
+{
     /* Every rank numbers its calls alike, failed ones too. */
     const uint64_t seq = comm->next_seq++;
     *call = (tally_call_t){
@@ -85,22 +191,12 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
         .trace = comm->trace,
         .comm_label = comm->label,
     };
-    TALLY_CHECK(call_memtype(call));
-    tally_choice_t choice;
-    TALLY_CHECK(tally_select(&comm->sel, count * call->elem_size, dtype, op, call->memtype, false,
-                             &choice));
-    if (!call->kernels) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR, "tally_allreduce: no kernels for %s memory in this build",
-                  tally_memtype_name(call->memtype));
-        return TALLY_ERR_UNSUPPORTED;
-    }
-    call->reduce = call->kernels->reduce[dtype][op];
-    call->algo = choice.algo;
-    call->segment_size = choice.segment_size;
-    call->reason = choice_reason(comm, &choice);
-    if (comm->sel.forced && comm->sel.forced != choice.algo && comm->stats)
-        tally_stats_elsewhere(comm->stats, comm, comm->sel.forced->name, call->reason);
-    return TALLY_SUCCESS;
+    const tally_status_t st = plan_call(call);
+    /* TALLY_CHECK: the ranks compare, a local failure included, so that a
+     * rank failing alone does not leave the others waiting. */
+    if (comm->config.check)
+        return check_agreement(call, sendbuf == TALLY_IN_PLACE, st);
+    return st;
 }
 
 extern const tally_algo_t tally_algo_mpi;
@@ -122,8 +218,8 @@ tally_status_t tally_call_execute(tally_call_t *call)
     const bool observed = call->trace || comm->stats;
     if (observed)
         call->t_start = tally_trace_now();
-    else if (call->algo == &tally_algo_mpi)
-        remember_direct(comm, call);
+    else if (call->algo == &tally_algo_mpi && !comm->config.check)
+        remember_direct(comm, call); /* the fast path would skip TALLY_CHECK */
     tally_status_t st = call->algo->run(call);
     /* A refusal (TALLY_ERR_UNSUPPORTED) comes before any message; any
      * other failure may leave messages in flight that the MPI cannot
