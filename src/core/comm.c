@@ -3,6 +3,7 @@
  * resources a communicator hands out. */
 #include "comm.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,19 @@ fail_dup:
     return st;
 }
 
+/* A misspelt TALLY_* variable does nothing: say so, once per process, on
+ * the first communicator's rank 0 (the flag is the one piece of state a
+ * process keeps beyond its communicators). */
+static void warn_unknown_variables(MPI_Comm comm)
+{
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    int rank = 0;
+    PMPI_Comm_rank(comm, &rank);
+    char msg[256];
+    if (rank == 0 && tally_config_unknown(msg, sizeof msg) && !atomic_flag_test_and_set(&warned))
+        TALLY_LOG(NULL, TALLY_LOG_WARN, "%s", msg);
+}
+
 tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
 {
     if (!out)
@@ -199,15 +213,17 @@ tally_status_t tally_comm_create(MPI_Comm comm, tally_comm_t **out)
     tally_config_t cfg;
     const tally_algo_t *forced = NULL;
     tally_status_t local = load_local(&cfg, &forced);
+    warn_unknown_variables(comm);
     tally_comm_t *c = calloc(1, sizeof *c);
     if (!c && local == TALLY_SUCCESS)
         local = TALLY_ERR_NO_MEMORY;
     tally_status_t st = tally_comm_agree(comm, local, local == TALLY_SUCCESS ? tally_config_hash(&cfg) : 0,
                               "TALLY_* settings",
                               "every rank must see the same TALLY_ALGO, TALLY_SEGMENT_SIZE, "
-                              "TALLY_PIPELINE_DEPTH, TALLY_FALLBACK, TALLY_MODEL and "
-                              "TALLY_CALIBRATE (mpirun -x NAME passes a variable to every "
-                              "rank)");
+                              "TALLY_PIPELINE_DEPTH, TALLY_SHM_CHUNK, TALLY_FALLBACK, "
+                              "TALLY_MODEL, TALLY_CALIBRATE, TALLY_STAGE_CHUNK, TALLY_CHECK, "
+                              "TALLY_COMPRESS and TALLY_COMPRESS_MIN_BYTES (mpirun -x NAME "
+                              "passes a variable to every rank)");
     if (st != TALLY_SUCCESS)
         goto fail_free;
     c->config = cfg;

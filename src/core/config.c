@@ -33,8 +33,6 @@ struct config_field {
 static const char *const fallback_names[] = {"error", "warn", "silent", NULL};
 static const char *const log_level_names[] = {"none", "error", "warn", "info",
                                               "debug", "trace", NULL};
-static const char *const preload_names[] = {"off", "on", NULL};
-static const char *const model_names[] = {"off", "on", NULL};
 /* In the order of tally_device_choice_t (mem.h). */
 static const char *const device_names[] = {"auto", "none", "emulated", NULL};
 
@@ -46,6 +44,7 @@ static bool parse_enum(const config_field_t *field, const char *text, void *dst)
 static bool parse_path(const config_field_t *field, const char *text, void *dst);
 static bool parse_codec(const config_field_t *field, const char *text, void *dst);
 static bool parse_rank_field(const config_field_t *field, const char *text, void *dst);
+static bool parse_bool(const config_field_t *field, const char *text, void *dst);
 
 #define FIELD(member) offsetof(tally_config_t, member)
 
@@ -83,7 +82,7 @@ static const config_field_t config_table[] = {
      "libtally-preload.so only: on (MPI_Allreduce calls that tally can serve "
      "go through tally) or off (every call goes straight to the MPI's own "
      "PMPI_Allreduce). Set the same value on every rank.",
-     parse_enum, FIELD(preload), preload_names, 0, 0},
+     parse_bool, FIELD(preload), NULL, 0, 1},
     {"TALLY_COMPRESS", "",
      "libtally-preload.so only: a codec spec (tally(7), COMPRESSION: fp16, bf16, "
      "int8, topk:RATIO, sign, powersgd:RANK, options ,ef=off ,seed=N) that "
@@ -109,7 +108,7 @@ static const config_field_t config_table[] = {
      "the caller's work, and sleeps when idle; 0, or without MPI_THREAD_MULTIPLE: "
      "they run inside tally_test and tally_wait (no overlap). Set the same value on "
      "every rank.",
-     parse_unsigned_field, FIELD(progress_thread), NULL, 0, 1},
+     parse_bool, FIELD(progress_thread), NULL, 0, 1},
     {"TALLY_DEVICE", "auto",
      "Device buffers: auto loads libtally-cuda.so (beside libtally.so) when it "
      "loads and sees a GPU, so that tally_allreduce takes device pointers; none "
@@ -131,13 +130,13 @@ static const config_field_t config_table[] = {
      "TALLY_ERR_ARGS_MISMATCH, naming the first rank and field that differ, "
      "before any data moves; without it such an erroneous program may hang or "
      "get wrong data. For debugging; the same on every rank. 0: off.",
-     parse_unsigned_field, FIELD(check), NULL, 0, 1},
+     parse_bool, FIELD(check), NULL, 0, 1},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
      "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "
      "bytes and seconds per algorithm, and calls that ran elsewhere counted "
      "by reason; 0 prints nothing.",
-     parse_unsigned_field, FIELD(stats), NULL, 0, 1},
+     parse_bool, FIELD(stats), NULL, 0, 1},
     {"TALLY_TRACE", "",
      "A path FILE: writes a Chrome trace (JSON for Perfetto / chrome://tracing) of every "
      "call: rank R writes FILE.R.json (one row per rank, pid = rank in "
@@ -157,14 +156,14 @@ static const config_field_t config_table[] = {
      "on: tally's rules come from its alpha-beta cost model of the "
      "communicator (tally-info --explain BYTES shows the predictions); off: "
      "the built-in size thresholds decide.",
-     parse_enum, FIELD(model), model_names, 0, 0},
+     parse_bool, FIELD(model), NULL, 0, 1},
     {"TALLY_CALIBRATE", "0",
      "1: tally_comm_create measures the cost model's latency and bandwidth "
      "per level (same package, same node, across nodes; short ping-pongs "
      "between one pair of ranks per level) and the reduction rate, and uses "
      "them instead of the built-in constants; takes tens of milliseconds "
      "and is collective, so set it on every rank. 0: built-in constants.",
-     parse_unsigned_field, FIELD(calibrate), NULL, 0, 1},
+     parse_bool, FIELD(calibrate), NULL, 0, 1},
     {"TALLY_SHM_CHUNK", "256K",
      "Bytes of a message that shm, hier and hier_leader move through the "
      "node's shared window at a time; each rank's window holds two such "
@@ -270,6 +269,22 @@ static bool parse_unsigned_field(const config_field_t *field, const char *text,
     return true;
 }
 
+/* Every on/off variable takes the same words. */
+static const char *const bool_words[][2] = {{"0", "1"}, {"off", "on"}, {"no", "yes"},
+                                           {"false", "true"}};
+
+static bool parse_bool(const config_field_t *field, const char *text, void *dst)
+{
+    (void)field;
+    for (size_t i = 0; i < sizeof bool_words / sizeof bool_words[0]; i++)
+        for (int v = 0; v < 2; v++)
+            if (strcasecmp(text, bool_words[i][v]) == 0) {
+                *(int *)dst = v;
+                return true;
+            }
+    return false;
+}
+
 static bool parse_enum(const config_field_t *field, const char *text, void *dst)
 {
     for (int i = 0; field->choices[i]; i++) {
@@ -309,11 +324,35 @@ static void describe_expected(const config_field_t *field, char *buf, size_t len
         snprintf(buf, len, "an algorithm name");
     } else if (field->parse == parse_path) {
         snprintf(buf, len, "a path of at most %zu bytes", field->max);
+    } else if (field->parse == parse_bool) {
+        snprintf(buf, len, "0 or 1 (or off/on, no/yes, false/true)");
+    } else if (field->parse == parse_size_field) {
+        snprintf(buf, len, "a byte count from %zu to %zu: digits and an optional K, M or G "
+                 "(powers of 1024)", field->min, field->max);
     } else if (field->parse == parse_codec) {
         snprintf(buf, len, "empty or a codec spec such as fp16 or topk:0.01 (tally(7))");
     } else {
         snprintf(buf, len, "a number from %zu to %zu", field->min, field->max);
     }
+}
+
+/* "12KB", "1MiB": the size without its B (or iB), when that parses. */
+static void size_suffix_hint(const config_field_t *field, const char *text, char *hint,
+                             size_t len)
+{
+    if (field->parse != parse_size_field)
+        return;
+    char trimmed[64];
+    const size_t n = strlen(text);
+    if (n < 2 || n >= sizeof trimmed || (text[n - 1] != 'B' && text[n - 1] != 'b'))
+        return;
+    snprintf(trimmed, sizeof trimmed, "%.*s", (int)(n - 1), text);
+    size_t m = strlen(trimmed);
+    if (m > 1 && (trimmed[m - 1] == 'i' || trimmed[m - 1] == 'I'))
+        trimmed[m - 1] = '\0';
+    size_t value;
+    if (tally_config_parse_size(trimmed, &value))
+        snprintf(hint, len, " (did you mean %s?)", trimmed);
 }
 
 tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen)
@@ -325,10 +364,11 @@ tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen)
         const char *env = getenv(field->name);
         const char *text = env ? env : field->default_value;
         if (!field->parse(field, text, (char *)&parsed + field->offset)) {
-            char expected[128];
+            char expected[160], hint[64] = "";
             describe_expected(field, expected, sizeof expected);
-            snprintf(err, errlen, "%s=\"%s\" is not valid: expected %s", field->name,
-                     text, expected);
+            size_suffix_hint(field, text, hint, sizeof hint);
+            snprintf(err, errlen, "%s=\"%s\" is not valid: expected %s%s", field->name,
+                     text, expected, hint);
             return TALLY_ERR_INVALID_CONFIG;
         }
     }
@@ -360,6 +400,85 @@ tally_log_level_t tally_config_log_level_from_env(void)
     if (env)
         parse_enum(field, env, &level);
     return (tally_log_level_t)level;
+}
+
+/* Edit distance of two short names (for suggestions). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            const size_t up = row[j];
+            const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* TALLY_* names that are not tally's own settings but are documented
+ * elsewhere: the Python binding's library path, the tests' knobs and the
+ * GPU script's. */
+static bool used_elsewhere(const char *name)
+{
+    return strcmp(name, "TALLY_LIBRARY") == 0 || strcmp(name, "TALLY_GPU_DEVICE") == 0 ||
+           strncmp(name, "TALLY_TEST_", 11) == 0;
+}
+
+bool tally_config_unknown(char *msg, size_t len)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "TALLY_", 6) != 0)
+            continue;
+        char name[128];
+        const size_t n = strcspn(*e, "=");
+        if (n >= sizeof name)
+            continue;
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        if (used_elsewhere(name))
+            continue;
+        const char *closest = NULL;
+        size_t best = SIZE_MAX;
+        bool known = false;
+        for (size_t i = 0; i < CONFIG_FIELDS && !known; i++) {
+            known = strcmp(name, config_table[i].name) == 0;
+            const size_t d = distance(name, config_table[i].name);
+            if (d < best) {
+                best = d;
+                closest = config_table[i].name;
+            }
+        }
+        /* A longer spelling of a name (TALLY_ALGORITHM) is a likely slip too. */
+        for (size_t i = 0; i < CONFIG_FIELDS && !known; i++)
+            if (strncmp(name, config_table[i].name, strlen(config_table[i].name)) == 0) {
+                closest = config_table[i].name;
+                best = 0;
+            }
+        if (known)
+            continue;
+        if (closest && best <= 4)
+            snprintf(msg, len, "%s is not a tally variable (did you mean %s?); tally-info -c "
+                     "lists them", name, closest);
+        else
+            snprintf(msg, len, "%s is not a tally variable; tally-info -c lists them", name);
+        return true;
+    }
+    return false;
 }
 
 uint64_t tally_config_hash(const tally_config_t *cfg)

@@ -56,6 +56,11 @@ tally_status_t tally_config_defaults(tally_config_t *cfg);
 /* The threshold for messages when no communicator is at hand. */
 tally_log_level_t tally_config_log_level_from_env(void);
 
+/* Whether the environment holds a TALLY_* variable that is no setting of
+ * tally's (a misspelling such as TALLY_ALGORITHM); msg then says which,
+ * with the closest name. */
+bool tally_config_unknown(char *msg, size_t len);
+
 /* A hash of every parsed value, equal on ranks with equal configurations. */
 uint64_t tally_config_hash(const tally_config_t *cfg);
 

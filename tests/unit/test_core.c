@@ -151,6 +151,59 @@ START_TEST(test_config_trace_stats_log)
 }
 END_TEST
 
+/* Every on/off variable takes the same words; a size with a unit letter
+ * too many says which spelling was meant; a misspelt name is found. */
+START_TEST(test_config_spelling)
+{
+    clear_env();
+    tally_config_t cfg;
+    char err[512];
+    const char *bools[] = {"TALLY_PRELOAD", "TALLY_MODEL", "TALLY_STATS", "TALLY_CALIBRATE",
+                           "TALLY_PROGRESS_THREAD", "TALLY_CHECK"};
+    const char *words[][2] = {{"0", "1"}, {"off", "on"}, {"NO", "Yes"}, {"false", "TRUE"}};
+    for (size_t b = 0; b < sizeof bools / sizeof bools[0]; b++)
+        for (size_t w = 0; w < 4; w++)
+            for (int v = 0; v < 2; v++) {
+                setenv(bools[b], words[w][v], 1);
+                ck_assert_msg(tally_config_load(&cfg, err, sizeof err) == TALLY_SUCCESS,
+                              "%s=%s: %s", bools[b], words[w][v], err);
+                unsetenv(bools[b]);
+            }
+    setenv("TALLY_STATS", "yes", 1);
+    setenv("TALLY_MODEL", "0", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_SUCCESS);
+    ck_assert_uint_eq(cfg.stats, 1);
+    ck_assert_int_eq(cfg.model, 0);
+    setenv("TALLY_STATS", "maybe", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    ck_assert_msg(strstr(err, "0 or 1 (or off/on") != NULL, "%s", err);
+    clear_env();
+    setenv("TALLY_SEGMENT_SIZE", "12KB", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    ck_assert_msg(strstr(err, "did you mean 12K?") != NULL, "%s", err);
+    setenv("TALLY_SEGMENT_SIZE", "1MiB", 1);
+    ck_assert_int_eq(tally_config_load(&cfg, err, sizeof err), TALLY_ERR_INVALID_CONFIG);
+    ck_assert_msg(strstr(err, "did you mean 1M?") != NULL, "%s", err);
+    clear_env();
+    ck_assert(!tally_config_unknown(err, sizeof err));
+    setenv("TALLY_TEST_ANYTHING", "1", 1); /* the tests' own */
+    setenv("TALLY_LIBRARY", "/x", 1);      /* the Python binding's */
+    ck_assert(!tally_config_unknown(err, sizeof err));
+    setenv("TALLY_ALGORITHM", "ring", 1);
+    ck_assert(tally_config_unknown(err, sizeof err));
+    ck_assert_msg(strstr(err, "TALLY_ALGORITHM is not a tally variable (did you mean TALLY_ALGO?)"),
+                  "%s", err);
+    unsetenv("TALLY_ALGORITHM");
+    setenv("TALLY_SEGMENTSIZE", "1K", 1);
+    ck_assert(tally_config_unknown(err, sizeof err));
+    ck_assert_msg(strstr(err, "did you mean TALLY_SEGMENT_SIZE?"), "%s", err);
+    unsetenv("TALLY_SEGMENTSIZE");
+    unsetenv("TALLY_TEST_ANYTHING");
+    unsetenv("TALLY_LIBRARY");
+    clear_env();
+}
+END_TEST
+
 START_TEST(test_config_bad_value_changes_nothing)
 {
     clear_env();
@@ -537,6 +590,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_config_defaults_and_env);
     tcase_add_test(tc, test_config_trace_stats_log);
     tcase_add_test(tc, test_config_bad_value_changes_nothing);
+    tcase_add_test(tc, test_config_spelling);
     tcase_add_test(tc, test_config_print_lists_every_variable);
     tcase_add_test(tc, test_config_get);
     tcase_add_test(tc, test_every_variable_in_man_page);
