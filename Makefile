@@ -8,7 +8,7 @@
 #   make plot PLOT_IN=FILE.json [PLOT_OUT=FILE.png]
 #                   a tally-bench --json file or a TALLY_TRACE trace as a PNG
 #                   (bench/tally-plot, needs gnuplot)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (make uninstall PREFIX=... removes it)
 #
 # ./configure writes build/config.mk; pass CONFIGURE_FLAGS=--without-cuda to
 # build without CUDA.
@@ -47,6 +47,10 @@ LIB_LIBS   = $(HWLOC_LIBS) -ldl -lm -lpthread
 # Programs find libtally next to them, wherever the tree is.
 RPATH_LIB  = -Wl,-rpath,'$$ORIGIN/../lib'
 
+# tally.pc's Requires: the MPI's own pkg-config name, so that
+# `pkg-config --cflags --libs tally` finds mpi.h and libmpi too.
+MPI_PC := $(if $(filter openmpi,$(MPI_FLAVOR)),ompi-c,mpich)
+
 # --- sources ----------------------------------------------------------------
 LIB_SRCS  := $(wildcard src/core/*.c src/algo/*.c src/select/*.c src/topo/*.c \
                         src/transport/*.c src/reduce/*.c src/mem/*.c src/compress/*.c)
@@ -68,6 +72,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
+.PHONY: uninstall
 .PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap bench-device ddp-bench train-cluster install clean distclean vec-report plot
 all: $(LIBTALLY) $(DEVICE_PLUGIN) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
@@ -317,8 +322,18 @@ install: all
 	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
-	sed -e 's|@PREFIX@|$(PREFIX)|' build-aux/tally.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@MPI_PC@|$(MPI_PC)|' build-aux/tally.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tally.pc
+
+# Everything install put there, and nothing else.
+INSTALLED = lib/libtally.so.0 lib/libtally.so lib/libtally-preload.so lib/libtally-cuda.so \
+            include/tally.h lib/pkgconfig/tally.pc $(TOOLS:%=bin/%) $(SCRIPTS:%=bin/%) \
+            $(patsubst man/%.1,share/man/man1/%.1,$(wildcard man/*.1)) \
+            $(patsubst man/%.3,share/man/man3/%.3,$(wildcard man/*.3)) \
+            $(patsubst man/%.5,share/man/man5/%.5,$(wildcard man/*.5)) \
+            $(patsubst man/%.7,share/man/man7/%.7,$(wildcard man/*.7))
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)$(PREFIX)/%)
 
 clean:
 	rm -rf $(BUILD)
