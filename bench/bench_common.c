@@ -232,6 +232,19 @@ void bench_print_words(FILE *out, const char *(*word)(int i), int n, const char 
     fprintf(out, "\n");
 }
 
+bool bench_version_flag(int argc, char **argv, const char *tool)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            char versions[MPI_MAX_LIBRARY_VERSION_STRING + 64];
+            bench_versions(versions, sizeof versions);
+            printf("%s: %s\n", tool, versions);
+            return true;
+        }
+    }
+    return false;
+}
+
 void bench_versions(char *buf, size_t len)
 {
     unsigned v = tally_version();

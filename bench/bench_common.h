@@ -120,6 +120,10 @@ void bench_print_words(FILE *out, const char *(*word)(int i), int n, const char 
  * line. */
 void bench_versions(char *buf, size_t len);
 
+/* --version anywhere in argv: prints "TOOL: tally X.Y.Z, <the MPI
+ * library's first line>" and returns true (no MPI_Init needed). */
+bool bench_version_flag(int argc, char **argv, const char *tool);
+
 /* A one-line progress report on stderr, shown only when `on` (rank 0 and
  * stderr a terminal) and erased before results are printed. */
 typedef struct bench_progress {

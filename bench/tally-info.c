@@ -17,15 +17,17 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: tally-info [-c] [--explain BYTES]...\n"
-            "       tally-info [-c] --what-if SPEC [--explain BYTES]...\n"
-            "       tally-info --algorithms\n"
+            "usage: tally-info [-c] [-d DTYPE] [-o OP] [--explain BYTES]...\n"
+            "       tally-info [-c] [-d DTYPE] [-o OP] --what-if SPEC [--explain BYTES]...\n"
+            "       tally-info --algorithms | --version\n"
             "  (no option)      version, hwloc summary, communicator shape, cost model\n"
             "                   and rule table of MPI_COMM_WORLD (run under mpirun)\n"
             "  -c               also every TALLY_* variable: default, current value, doc\n"
-            "  --explain BYTES  why BYTES of float32 sum run the algorithm they run,\n"
-            "                   with every candidate's predicted time and busbw\n"
+            "  --explain BYTES  why BYTES of DTYPE reduced with OP run the algorithm they\n"
+            "                   run, with every candidate's predicted time and busbw\n"
             "                   (repeatable); suffixes K, M, G = 1024^n\n"
+            "  -d DTYPE, -o OP  for --explain (default float32 and sum; tally-bench -h\n"
+            "                   lists the names)\n"
             "  --what-if SPEC   the shape, cost model and rule table of a cluster we do\n"
             "                   not have, and --explain on it (no MPI), e.g.\n"
             "                   nodes=64,ppn=8,placement=slot,latency=2us,bandwidth=100gbit\n"
@@ -34,6 +36,7 @@ static void usage(FILE *out)
             "                   see man tally_model_explain\n"
             "  --algorithms     only the name of every algorithm tally has, one a\n"
             "                   line (no MPI, no mpirun needed)\n"
+            "  --version        tally's and the MPI library's versions\n"
             "  -h, --help       this text\n");
 }
 
@@ -46,7 +49,13 @@ static void print_version(void)
 
 /* --what-if: everything from the spec, nothing from MPI.  A spec that does
  * not parse is a usage error (the library logs what is wrong with it). */
-static int what_if(const char *spec, int show_config, int argc, char **argv)
+/* What --explain prices: -d and -o. */
+typedef struct explained {
+    tally_dtype_t dtype;
+    tally_op_t op;
+} explained_t;
+
+static int what_if(const char *spec, int show_config, explained_t ex, int argc, char **argv)
 {
     /* The spec is checked before anything is printed. */
     char *text = NULL;
@@ -77,7 +86,7 @@ static int what_if(const char *spec, int show_config, int argc, char **argv)
             tally_size_parse(argv[++i], &bytes) != TALLY_SUCCESS)
             continue;
         printf("\n");
-        st = tally_model_explain(spec, bytes / 4, TALLY_FLOAT32, TALLY_SUM, stdout);
+        st = tally_model_explain(spec, bytes / tally_dtype_size(ex.dtype), ex.dtype, ex.op, stdout);
         if (st != TALLY_SUCCESS) {
             fprintf(stderr, "tally-info: --explain %s: %s\n", argv[i], tally_strerror(st));
             return 1;
@@ -90,9 +99,22 @@ int main(int argc, char **argv)
 {
     int show_config = 0, rc = 0;
     const char *spec = NULL;
+    explained_t ex = {TALLY_FLOAT32, TALLY_SUM};
+    if (bench_version_flag(argc, argv, "tally-info"))
+        return 0;
     for (int i = 1; i < argc; i++) {
         size_t bytes;
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        if ((strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "-o") == 0) && i + 1 < argc) {
+            const int is_dtype = argv[i][1] == 'd';
+            const tally_status_t st = is_dtype ? tally_dtype_parse(argv[i + 1], &ex.dtype)
+                                               : tally_op_parse(argv[i + 1], &ex.op);
+            if (st != TALLY_SUCCESS) {
+                fprintf(stderr, "tally-info: %s: no %s named \"%s\" (tally-bench -h lists "
+                        "them)\n", argv[i], is_dtype ? "dtype" : "op", argv[i + 1]);
+                return 2;
+            }
+            i++;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--algorithms") == 0 && argc == 2) {
@@ -114,8 +136,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (tally_op_check(ex.op, ex.dtype) != TALLY_SUCCESS) {
+        fprintf(stderr, "tally-info: op %s is not defined on %s\n", tally_op_name(ex.op),
+                tally_dtype_name(ex.dtype));
+        return 2;
+    }
     if (spec)
-        return what_if(spec, show_config, argc, argv);
+        return what_if(spec, show_config, ex, argc, argv);
     MPI_Init(&argc, &argv);
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -145,7 +172,8 @@ int main(int argc, char **argv)
                 rank != 0)
                 continue;
             printf("\n");
-            st = tally_comm_explain(comm, bytes / 4, TALLY_FLOAT32, TALLY_SUM, stdout);
+            st = tally_comm_explain(comm, bytes / tally_dtype_size(ex.dtype), ex.dtype, ex.op,
+                                    stdout);
             if (st != TALLY_SUCCESS) {
                 fprintf(stderr, "tally-info: --explain %s: %s\n", argv[i], tally_strerror(st));
                 rc = 1;

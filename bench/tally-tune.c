@@ -842,6 +842,8 @@ static int run(const options_t *opt, int argc, char **argv, MPI_Comm world)
 
 int main(int argc, char **argv)
 {
+    if (bench_version_flag(argc, argv, "tally-tune"))
+        return 0;
     MPI_Init(&argc, &argv);
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
