@@ -99,6 +99,8 @@ run "one build for GPU and CPU nodes: no CUDA in libtally.so, a CPU-only build" 
     env BUILD="$BUILD" "$here/setup/run-builds.sh"
 run "make install, a program built with pkg-config, make uninstall" \
     env BUILD="$BUILD" "$here/setup/run-install.sh"
+run "tools: --version, tally-info -d/-o, misspelt variables" \
+    env BUILD="$BUILD" "$here/tools/run-tools.sh"
 
 if [ "${TALLY_TEST_BIG:-1}" = 1 ]; then
     free_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
