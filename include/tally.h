@@ -55,7 +55,8 @@ extern "C" {
     X(ERR_COMM_BROKEN, -17, "an earlier call failed partway on this communicator; " \
                             "destroy it")                                      \
     X(ERR_ARGS_MISMATCH, -18, "ranks passed different arguments to one call "  \
-                              "(TALLY_CHECK)")
+                              "(TALLY_CHECK)")                                 \
+    X(ERR_TIMEOUT, -19, "a call waited longer than TALLY_TIMEOUT for its peers")
 
 typedef enum tally_status {
 #define TALLY_STATUS_ENUM_(name, value, text) TALLY_##name = value,

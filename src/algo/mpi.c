@@ -25,6 +25,7 @@
 #include <limits.h>
 
 #include "../core/log.h"
+#include "../transport/p2p.h"
 
 /* Indexed by tally_dtype_t; MPI_DATATYPE_NULL where MPI has no equivalent
  * (excluded by the restrictions below). */
@@ -75,8 +76,16 @@ static tally_status_t mpi_run(tally_call_t *call)
         int n = left > (size_t)INT_MAX ? INT_MAX : (int)left;
         size_t off = done * call->elem_size;
         const void *send = in_place ? MPI_IN_PLACE : (const char *)call->sendbuf + off;
-        TALLY_MPI_CHECK(call->comm, PMPI_Allreduce(send, (char *)call->recvbuf + off, n,
-                                                   type, op, call->mpi));
+        if (call->watch) { /* TALLY_TIMEOUT: started, then waited for with a deadline */
+            MPI_Request req;
+            TALLY_MPI_CHECK(call->comm, PMPI_Iallreduce(send, (char *)call->recvbuf + off, n,
+                                                        type, op, call->mpi, &req));
+            TALLY_CHECK(tally_p2p_wait_watched(call, 1, &req, true, NULL, NULL,
+                                               "the MPI's allreduce", -1));
+        } else {
+            TALLY_MPI_CHECK(call->comm, PMPI_Allreduce(send, (char *)call->recvbuf + off, n,
+                                                       type, op, call->mpi));
+        }
         done += (size_t)n;
     }
     tally_call_finish(call, call->recvbuf, call->count);

@@ -34,6 +34,17 @@ struct tally_scratch;
 struct tally_scratch_pool;
 struct tally_trace;
 
+/* TALLY_TIMEOUT's watch over one call: the waits give up at `deadline`
+ * and say what they waited for (the entry reports it). */
+typedef struct tally_watch {
+    double deadline;     /* seconds, tally_trace_now's clock */
+    bool expired;
+    const char *waiting; /* what the wait that gave up waited for */
+    int peer;            /* ... and for whom (-1: unknown): a rank of the call's
+                            communicator, or with local_peer a rank of the node */
+    bool local_peer;
+} tally_watch_t;
+
 typedef struct tally_call {
     /* What: TALLY_IN_PLACE resolved, so in place means sendbuf == recvbuf. */
     const void *sendbuf;
@@ -71,6 +82,8 @@ typedef struct tally_call {
     size_t codec_offset;
     /* The request of a non-blocking call (core/). */
     void *request;
+    /* TALLY_TIMEOUT: the waits' deadline; NULL when off (waits block). */
+    tally_watch_t *watch;
 
     /* Trace context: NULL when TALLY_TRACE is unset (one branch per span). */
     struct tally_trace *trace;

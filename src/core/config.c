@@ -45,6 +45,7 @@ static bool parse_path(const config_field_t *field, const char *text, void *dst)
 static bool parse_codec(const config_field_t *field, const char *text, void *dst);
 static bool parse_rank_field(const config_field_t *field, const char *text, void *dst);
 static bool parse_bool(const config_field_t *field, const char *text, void *dst);
+static bool parse_seconds(const config_field_t *field, const char *text, void *dst);
 
 #define FIELD(member) offsetof(tally_config_t, member)
 
@@ -131,6 +132,15 @@ static const config_field_t config_table[] = {
      "before any data moves; without it such an erroneous program may hang or "
      "get wrong data. For debugging; the same on every rank. 0: off.",
      parse_bool, FIELD(check), NULL, 0, 1},
+    {"TALLY_TIMEOUT", "0",
+     "Seconds a call may wait for its peers (a decimal number; 0: forever). A call "
+     "still waiting then fails with TALLY_ERR_TIMEOUT, naming the communicator, "
+     "the call's number, its algorithm, what it waited for and for whom, and "
+     "breaks the communicator; waits poll with growing sleeps instead of blocking "
+     "inside the MPI. Covers tally's own waits (point-to-point algorithms, "
+     "shared-memory barriers, the mpi algorithm as a non-blocking call), not the "
+     "small agreements of set-up.",
+     parse_seconds, FIELD(timeout), NULL, 0, 0},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
      "for libtally-preload.so at MPI_Finalize, a table on stderr: calls, "
@@ -269,6 +279,18 @@ static bool parse_unsigned_field(const config_field_t *field, const char *text,
     return true;
 }
 
+static bool parse_seconds(const config_field_t *field, const char *text, void *dst)
+{
+    (void)field;
+    char *end;
+    errno = 0;
+    const double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !(v >= 0) || v > 1e9)
+        return false;
+    *(double *)dst = v;
+    return true;
+}
+
 /* Every on/off variable takes the same words. */
 static const char *const bool_words[][2] = {{"0", "1"}, {"off", "on"}, {"no", "yes"},
                                            {"false", "true"}};
@@ -324,6 +346,8 @@ static void describe_expected(const config_field_t *field, char *buf, size_t len
         snprintf(buf, len, "an algorithm name");
     } else if (field->parse == parse_path) {
         snprintf(buf, len, "a path of at most %zu bytes", field->max);
+    } else if (field->parse == parse_seconds) {
+        snprintf(buf, len, "seconds, a decimal number from 0 (forever) up");
     } else if (field->parse == parse_bool) {
         snprintf(buf, len, "0 or 1 (or off/on, no/yes, false/true)");
     } else if (field->parse == parse_size_field) {

@@ -29,6 +29,7 @@ typedef struct tally_config {
     int preload;                    /* libtally-preload.so: 1 on, 0 off */
     unsigned stats;                 /* 1 prints a table at destroy / MPI_Finalize */
     unsigned check;                 /* 1: ranks compare every call's arguments first */
+    double timeout;                 /* seconds a call may wait for its peers; 0: forever */
     char tuning_file[TALLY_PATH_MAX]; /* "" or a tally-tuning(5) file */
     int model;                      /* 1: rules from the cost model; 0: built-in rules */
     unsigned calibrate;             /* 1: measure the model's costs at creation */

@@ -220,7 +220,25 @@ tally_status_t tally_call_execute(tally_call_t *call)
         call->t_start = tally_trace_now();
     else if (call->algo == &tally_algo_mpi && !comm->config.check)
         remember_direct(comm, call); /* the fast path would skip TALLY_CHECK */
+    /* TALLY_TIMEOUT: the waits give up at the deadline (call.h). */
+    tally_watch_t watch = {.peer = -1};
+    if (comm->config.timeout > 0) {
+        watch.deadline = tally_trace_now() + comm->config.timeout;
+        call->watch = &watch;
+    }
     tally_status_t st = call->algo->run(call);
+    if (watch.expired) {
+        char peer[48] = "";
+        if (watch.peer >= 0)
+            snprintf(peer, sizeof peer, " (%s %d)", watch.local_peer ? "node-local rank" : "rank",
+                     watch.peer);
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "TALLY_TIMEOUT: %s: call %llu (%s, %zu x %s) waited more than %g s for %s%s",
+                  comm->label, (unsigned long long)call->seq, call->algo->name, call->count,
+                  tally_dtype_name(call->dtype), comm->config.timeout, watch.waiting, peer);
+        st = TALLY_ERR_TIMEOUT;
+    }
+    call->watch = NULL;
     /* A refusal (TALLY_ERR_UNSUPPORTED) comes before any message; any
      * other failure may leave messages in flight that the MPI cannot
      * cancel, reading this call's buffers: the communicator is broken,

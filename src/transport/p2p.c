@@ -14,6 +14,9 @@
 
 #include "../core/log.h"
 #include "../core/scratch.h"
+#include "../core/trace.h"
+
+#include <time.h>
 
 /* A tag no message carries (calls' tags are TALLY_TAG_BASE and up, far
  * below): a poll only runs MPI's progress engine. */
@@ -24,6 +27,58 @@
 static size_t min_size(size_t a, size_t b)
 {
     return a < b ? a : b;
+}
+
+/* Polls before the watched waits start to sleep, and their longest sleep. */
+#define WATCH_SPINS 1000
+#define WATCH_MAX_SLEEP_NS 1000000L
+
+tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Request *reqs,
+                                      bool all, int *outcount, int *indices, const char *what,
+                                      int peer)
+{
+    tally_watch_t *w = call->watch;
+    int rc;
+    if (!w) { /* no deadline: the MPI's own blocking wait */
+        rc = all ? PMPI_Waitall(n, reqs, MPI_STATUSES_IGNORE)
+                 : PMPI_Waitsome(n, reqs, outcount, indices, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            tally_log_mpi_error(call->comm, rc, all ? "PMPI_Waitall" : "PMPI_Waitsome",
+                                __FILE__, __LINE__);
+            return TALLY_ERR_MPI;
+        }
+        return TALLY_SUCCESS;
+    }
+    long sleep_ns = 1000;
+    for (unsigned polls = 0;; polls++) {
+        int flag = 0;
+        if (all) {
+            rc = PMPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE);
+        } else {
+            rc = PMPI_Testsome(n, reqs, outcount, indices, MPI_STATUSES_IGNORE);
+            flag = *outcount != 0; /* some done, or MPI_UNDEFINED: none active */
+        }
+        if (rc != MPI_SUCCESS) {
+            tally_log_mpi_error(call->comm, rc, all ? "PMPI_Testall" : "PMPI_Testsome",
+                                __FILE__, __LINE__);
+            return TALLY_ERR_MPI;
+        }
+        if (flag)
+            return TALLY_SUCCESS;
+        if (w->expired || tally_trace_now() > w->deadline) {
+            if (!w->expired) {
+                w->expired = true;
+                w->waiting = what;
+                w->peer = peer;
+            }
+            return TALLY_ERR_TIMEOUT;
+        }
+        if (polls >= WATCH_SPINS) { /* a stuck peer must not cost a core */
+            const struct timespec ts = {0, sleep_ns};
+            nanosleep(&ts, NULL);
+            sleep_ns = sleep_ns * 2 > WATCH_MAX_SLEEP_NS ? WATCH_MAX_SLEEP_NS : sleep_ns * 2;
+        }
+    }
 }
 
 void tally_p2p_cancel(MPI_Request *reqs, size_t n)
@@ -54,8 +109,7 @@ tally_status_t tally_p2p_irecv(const tally_call_t *call, MPI_Comm mpi, int lane,
 
 tally_status_t tally_p2p_waitall(const tally_call_t *call, MPI_Request *reqs, size_t n)
 {
-    TALLY_MPI_CHECK(call->comm, PMPI_Waitall((int)n, reqs, MPI_STATUSES_IGNORE));
-    return TALLY_SUCCESS;
+    return tally_p2p_wait_watched(call, (int)n, reqs, true, NULL, NULL, "messages", -1);
 }
 
 tally_status_t tally_p2p_waitall_bytes(const tally_call_t *call, MPI_Request *reqs, size_t n,
@@ -65,6 +119,14 @@ tally_status_t tally_p2p_waitall_bytes(const tally_call_t *call, MPI_Request *re
     if (n && !status) {
         tally_p2p_cancel(reqs, n);
         return TALLY_ERR_NO_MEMORY;
+    }
+    if (call->watch && n) { /* the deadline first; then the statuses, all complete */
+        tally_status_t st = tally_p2p_wait_watched(call, (int)n, reqs, true, NULL, NULL,
+                                                   "messages", -1);
+        if (st != TALLY_SUCCESS) {
+            free(status);
+            return st;
+        }
     }
     int rc = n ? PMPI_Waitall((int)n, reqs, status) : MPI_SUCCESS;
     for (size_t i = 0; rc == MPI_SUCCESS && i < n; i++) {
@@ -83,8 +145,14 @@ tally_status_t tally_p2p_waitall_bytes(const tally_call_t *call, MPI_Request *re
 tally_status_t tally_p2p_waitany(const tally_call_t *call, MPI_Request *reqs, size_t n)
 {
     int index;
-    if (n > 0)
-        TALLY_MPI_CHECK(call->comm, PMPI_Waitany((int)n, reqs, &index, MPI_STATUS_IGNORE));
+    if (n == 0)
+        return TALLY_SUCCESS;
+    if (call->watch) {
+        int done = 0, idx[64];
+        int m = n < 64 ? (int)n : 64; /* some of the first 64 is as good as any */
+        return tally_p2p_wait_watched(call, m, reqs, false, &done, idx, "messages", -1);
+    }
+    TALLY_MPI_CHECK(call->comm, PMPI_Waitany((int)n, reqs, &index, MPI_STATUS_IGNORE));
     return TALLY_SUCCESS;
 }
 
@@ -186,12 +254,10 @@ tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
         if (st != TALLY_SUCCESS)
             break;
         int done = 0, idx[2 * TALLY_P2P_MAX_DEPTH];
-        int rc = PMPI_Waitsome((int)(2 * depth), req, &done, idx, MPI_STATUSES_IGNORE);
-        if (rc != MPI_SUCCESS) {
-            tally_log_mpi_error(call->comm, rc, "PMPI_Waitsome", __FILE__, __LINE__);
-            st = TALLY_ERR_MPI;
+        st = tally_p2p_wait_watched(call, (int)(2 * depth), req, false, &done, idx,
+                                    "a segment exchange", src);
+        if (st != TALLY_SUCCESS)
             break;
-        }
         if (done == MPI_UNDEFINED) /* nothing left in flight */
             break;
     }
@@ -251,7 +317,8 @@ static tally_status_t advance_sends(pipeline_t *pl, size_t limit, bool block)
         MPI_Request *req = &pl->sreq[pl->sent % pl->depth];
         if (pl->sent >= pl->depth) {
             if (block) {
-                TALLY_MPI_CHECK(pl->call->comm, PMPI_Wait(req, MPI_STATUS_IGNORE));
+                TALLY_CHECK(tally_p2p_wait_watched(pl->call, 1, req, true, NULL, NULL,
+                                                   "a send to complete", pl->step->dst));
             } else {
                 int done = 0;
                 TALLY_MPI_CHECK(pl->call->comm, PMPI_Test(req, &done, MPI_STATUS_IGNORE));
@@ -275,8 +342,9 @@ static tally_status_t wait_sent(pipeline_t *pl, size_t k)
         /* The slot holds send j until send j + depth is posted, which
          * happens only after send j completed. */
         if (pl->sent <= j + pl->depth)
-            TALLY_MPI_CHECK(pl->call->comm,
-                            PMPI_Wait(&pl->sreq[j % pl->depth], MPI_STATUS_IGNORE));
+            TALLY_CHECK(tally_p2p_wait_watched(pl->call, 1, &pl->sreq[j % pl->depth], true,
+                                               NULL, NULL, "a send to complete",
+                                               pl->step->dst));
     }
     if (end > pl->sends_done)
         pl->sends_done = end;
@@ -294,7 +362,8 @@ static tally_status_t run_pipeline(pipeline_t *pl)
     size_t seg_bytes = pl->recv_seg * pl->elem_size;
     for (size_t k = 0; k < pl->nrecv; k++) {
         MPI_Request *rreq = &pl->rreq[k % pl->depth];
-        TALLY_MPI_CHECK(pl->call->comm, PMPI_Wait(rreq, MPI_STATUS_IGNORE));
+        TALLY_CHECK(tally_p2p_wait_watched(pl->call, 1, rreq, true, NULL, NULL,
+                                           "a segment to arrive", step->src));
         if (overwrites_send && k < pl->nsend)
             TALLY_CHECK(wait_sent(pl, k));
         size_t n = segment_elems(pl->recv_seg, step->rcount, k);
@@ -310,8 +379,8 @@ static tally_status_t run_pipeline(pipeline_t *pl)
         TALLY_CHECK(advance_sends(pl, pl->nsend, false));
     }
     TALLY_CHECK(advance_sends(pl, pl->nsend, true));
-    TALLY_MPI_CHECK(pl->call->comm, PMPI_Waitall((int)pl->depth, pl->sreq, MPI_STATUSES_IGNORE));
-    return TALLY_SUCCESS;
+    return tally_p2p_wait_watched(pl->call, (int)pl->depth, pl->sreq, true, NULL, NULL,
+                                  "the last sends to complete", step->dst);
 }
 
 tally_status_t tally_p2p_exchange_reduce(tally_call_t *call,

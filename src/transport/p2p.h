@@ -81,4 +81,12 @@ typedef struct tally_p2p_reduce_step {
 tally_status_t tally_p2p_exchange_reduce(tally_call_t *call,
                                          const tally_p2p_reduce_step_t *step);
 
+/* Waits for all of reqs (all) or some (else, as PMPI_Waitsome, with
+ * *outcount and indices): blocking inside the MPI when the call has no
+ * watch; else polling with growing sleeps until the watch's deadline, then
+ * TALLY_ERR_TIMEOUT with `what` and `peer` (-1: unknown) in the watch. */
+tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Request *reqs,
+                                      bool all, int *outcount, int *indices, const char *what,
+                                      int peer);
+
 #endif

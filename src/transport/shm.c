@@ -6,18 +6,25 @@
  * writes another's counter, so there are no atomic read-modify-writes, and
  * the counters only grow, so a rank already in barrier k + 1 still releases
  * one waiting in barrier k.  Waiting spins briefly, then yields the CPU:
- * ranks may share cores (oversubscribed, or emulated hosts on one machine). */
+ * ranks may share cores (oversubscribed, or emulated hosts on one machine);
+ * a wait that lasts (a stuck peer) sleeps, longer and longer, so that it
+ * does not burn a core, and with TALLY_TIMEOUT gives up at the deadline. */
 #include "shm.h"
 
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "../core/call.h"
 #include "../core/log.h"
+#include "../core/trace.h"
 #include "p2p.h"
 
 #define HEADER_BYTES 128 /* the barrier counter, alone on its cache line(s) */
 #define SPINS_BEFORE_YIELD 4000
 #define SPINS_PER_POLL 256
+#define SPINS_BEFORE_SLEEP (SPINS_BEFORE_YIELD + 20000)
+#define MAX_SLEEP_NS 1000000L
 
 static volatile uint64_t *counter_of(const tally_shm_t *shm, int local)
 {
@@ -38,20 +45,35 @@ static void cpu_relax(void)
 #endif
 }
 
-void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress)
+void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress, struct tally_watch *watch)
 {
+    if (watch && watch->expired)
+        return; /* the call is over: let it unwind */
     const uint64_t k = ++shm->epoch;
     __atomic_store_n(counter_of(shm, shm->local_rank), k, __ATOMIC_RELEASE);
     for (int q = 0; q < shm->local_size; q++) {
         unsigned spins = 0;
+        long sleep_ns = 1000;
         while (__atomic_load_n(counter_of(shm, q), __ATOMIC_ACQUIRE) < k) {
             ++spins;
             if (spins % SPINS_PER_POLL == 0 || shm->yield)
                 tally_p2p_poll(progress);
-            if (shm->yield || spins > SPINS_BEFORE_YIELD)
+            if (spins > SPINS_BEFORE_SLEEP) {
+                if (watch && tally_trace_now() > watch->deadline) {
+                    watch->expired = true;
+                    watch->waiting = "the node's shared-memory barrier";
+                    watch->peer = q;
+                    watch->local_peer = true;
+                    return;
+                }
+                const struct timespec ts = {0, sleep_ns};
+                nanosleep(&ts, NULL);
+                sleep_ns = sleep_ns * 2 > MAX_SLEEP_NS ? MAX_SLEEP_NS : sleep_ns * 2;
+            } else if (shm->yield || spins > SPINS_BEFORE_YIELD) {
                 sched_yield();
-            else
+            } else {
                 cpu_relax();
+            }
         }
     }
 }

@@ -48,8 +48,11 @@ static inline unsigned tally_shm_next_set(tally_shm_t *shm)
  * never), so that this rank's nonblocking messages advance; without it, a
  * peer on another node could wait for a send that only moves when this
  * rank calls MPI, while this rank waits for a local rank that waits for
- * that peer. */
-void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress);
+ * that peer.  `watch` (NULL: none): past its deadline the barrier gives up
+ * (watch->expired) and every later one returns at once, so the call ends
+ * and reports TALLY_ERR_TIMEOUT (its data then mean nothing). */
+struct tally_watch;
+void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress, struct tally_watch *watch);
 
 
 #endif

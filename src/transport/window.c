@@ -77,7 +77,7 @@ static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned se
     char *recv = call->recvbuf;
     if (L > 1) {
         publish(call, shm, set, y, r, send, false);
-        tally_shm_barrier(shm, progress);
+        tally_shm_barrier(shm, progress, call->watch);
     }
     const size_t step = FUSE_BYTES / y->es ? FUSE_BYTES / y->es : 1;
     for (size_t s = (size_t)l; s < y->shards; s += (size_t)L) {
@@ -93,7 +93,7 @@ static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned se
         }
     }
     if (finish && L > 1) {
-        tally_shm_barrier(shm, progress);
+        tally_shm_barrier(shm, progress, call->watch);
         collect(call, shm, set, y, r, recv);
     }
 }
@@ -117,7 +117,7 @@ void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
     for (size_t r = r0; shm->local_size > 1 && r < r1; r++) {
         unsigned set = tally_shm_next_set(shm);
         publish(call, shm, set, y, r, call->recvbuf, true);
-        tally_shm_barrier(shm, poll);
+        tally_shm_barrier(shm, poll, call->watch);
         collect(call, shm, set, y, r, call->recvbuf);
         between_rounds(progress);
     }
