@@ -59,6 +59,7 @@ typedef struct options {
     tally_dtype_t dtype;
     tally_op_t op;
     const char *json_path;
+    char command_line[1024]; /* for the JSON's meta entry */
     algo_spec_t algos[MAX_ALGOS];
     int nalgos;
 } options_t;
@@ -87,6 +88,9 @@ typedef struct algo_result {
     tally_compressor_t *z;      /* KIND_CODEC: the compressor for this size */
     size_t z_wire, z_plain;     /* its bytes over the timed calls */
     long long z_calls;
+    double busbw_sum;    /* over the sizes it ran, for the closing summary */
+    int busbw_sizes;
+    double last_avg;     /* this size's median seconds; NAN: did not run */
 } algo_result_t;
 
 typedef struct bench {
@@ -106,6 +110,10 @@ typedef struct bench {
     algo_result_t results[MAX_ALGOS];
     FILE *json;
     int json_rows;
+    long json_end;         /* where the closing bracket goes (kept valid after each row) */
+    double *speedup;       /* auto's speed-up over mpi, at the sizes both ran */
+    size_t *speedup_bytes;
+    int speedups;
     bench_progress_t progress;
 } bench_t;
 
@@ -487,6 +495,9 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
                        .iters = 20, .warmup = 5, .repeats = 1, .check = true,
                        .dtype = TALLY_FLOAT32, .op = TALLY_SUM};
     parse_algo_list(opt, "auto,mpi");
+    for (int i = 0, at = 0; i < argc && at < (int)sizeof opt->command_line; i++)
+        at += snprintf(opt->command_line + at, sizeof opt->command_line - (size_t)at, "%s%s",
+                       i ? " " : "", argv[i]);
     int c, flag;
     opterr = 0; /* our own messages, from rank 0 only */
     optind = 1;
@@ -943,6 +954,17 @@ static void json_escape(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Closes the array after each entry and flushes, so that the file is
+ * valid JSON whenever the run stops; the next entry overwrites the
+ * bracket. */
+static void json_close_array(bench_t *b)
+{
+    b->json_end = ftell(b->json);
+    fputs("\n]\n", b->json);
+    fflush(b->json);
+    fseek(b->json, b->json_end, SEEK_SET);
+}
+
 static void json_row(bench_t *b, const algo_spec_t *spec, const algo_result_t *res,
                      size_t count, double avg, double algbw, double busbw, double predicted)
 {
@@ -978,6 +1000,7 @@ static void json_row(bench_t *b, const algo_spec_t *spec, const algo_result_t *r
         fprintf(f, ", \"errors\": %lld}", res->errors);
     else
         fprintf(f, ", \"errors\": null}");
+    json_close_array(b);
 }
 
 /* The model's seconds for the algorithm the row ran (MPI_Allreduce: tally's
@@ -1004,7 +1027,10 @@ static bool report_row(bench_t *b, int a, size_t count)
         avg = bench_median(res->rep_avg, b->opt->repeats);
         algbw = avg > 0 ? bytes / avg / 1e9 : 0;
         busbw = algbw * 2 * (b->size - 1) / b->size;
+        res->busbw_sum += busbw;
+        res->busbw_sizes++;
     }
+    res->last_avg = res->state == ROW_OK ? avg : NAN;
     bool bad = res->state == ROW_FAILED || res->errors > 0;
     /* Bytes across nodes per call: the busiest rank's. */
     unsigned long long zb[2] = {res->z_wire, res->z_plain}, zmax[2] = {0, 0};
@@ -1105,9 +1131,13 @@ static bool validate_algos(const bench_t *b)
             continue;
         tally_status_t st = tally_comm_set_algorithm(b->tc, spec->force);
         if (st != TALLY_SUCCESS) {
-            if (b->rank == 0)
-                fprintf(stderr, "tally-bench: -a: unknown algorithm \"%s\": %s\n", spec->name,
-                        tally_strerror(st));
+            if (b->rank == 0) {
+                fprintf(stderr, "tally-bench: -a: unknown algorithm \"%s\" (%s); the names "
+                        "are auto, mpi, all and tally's own:", spec->name, tally_strerror(st));
+                for (int i = 0; i < tally_algorithm_count(); i++)
+                    fprintf(stderr, " %s", tally_algorithm_name(i));
+                fprintf(stderr, " (tally:NAME forces one of them)\n");
+            }
             ok = false;
         }
     }
@@ -1116,6 +1146,59 @@ static bool validate_algos(const bench_t *b)
 }
 
 /* Opens the JSON file on rank 0; every rank learns whether that worked. */
+/* The array's first entry, {"meta": ...}: the versions, the ranks and
+ * their hosts, the command line and every TALLY_* variable set.  Rows are
+ * the entries with "bytes". */
+static void json_meta(bench_t *b)
+{
+    char host[MPI_MAX_PROCESSOR_NAME] = "";
+    int len = 0;
+    MPI_Get_processor_name(host, &len);
+    char *hosts = b->rank == 0 ? calloc((size_t)b->size, MPI_MAX_PROCESSOR_NAME) : NULL;
+    MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+               0, b->comm);
+    if (!b->json) {
+        free(hosts);
+        return;
+    }
+    char versions[MPI_MAX_LIBRARY_VERSION_STRING + 64];
+    bench_versions(versions, sizeof versions);
+    fprintf(b->json, "[\n  {\"meta\": {\"versions\": ");
+    json_escape(b->json, versions);
+    fprintf(b->json, ", \"ranks\": %d, \"hosts\": [", b->size);
+    int distinct = 0;
+    for (int r = 0; hosts && r < b->size; r++) {
+        const char *h = hosts + (size_t)r * MPI_MAX_PROCESSOR_NAME;
+        bool seen = false;
+        for (int q = 0; q < r && !seen; q++)
+            seen = strcmp(h, hosts + (size_t)q * MPI_MAX_PROCESSOR_NAME) == 0;
+        if (seen)
+            continue;
+        fprintf(b->json, "%s", distinct++ ? ", " : "");
+        json_escape(b->json, h);
+    }
+    fprintf(b->json, "], \"argv\": ");
+    json_escape(b->json, b->opt->command_line);
+    fprintf(b->json, ", \"settings\": {");
+    extern char **environ;
+    int n = 0;
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "TALLY_", 6) != 0)
+            continue;
+        char name[128];
+        const size_t k = strcspn(*e, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(k < sizeof name ? k : sizeof name - 1), *e);
+        fprintf(b->json, "%s", n++ ? ", " : "");
+        json_escape(b->json, name);
+        fprintf(b->json, ": ");
+        json_escape(b->json, (*e)[k] ? *e + k + 1 : "");
+    }
+    fprintf(b->json, "}}}");
+    b->json_rows = 1;
+    json_close_array(b);
+    free(hosts);
+}
+
 static bool open_json(bench_t *b)
 {
     int ok = 1;
@@ -1124,11 +1207,11 @@ static bool open_json(bench_t *b)
         if (!b->json) {
             fprintf(stderr, "tally-bench: --json %s: %s\n", b->opt->json_path, strerror(errno));
             ok = 0;
-        } else {
-            fputc('[', b->json);
         }
     }
     MPI_Bcast(&ok, 1, MPI_INT, 0, b->comm);
+    if (ok)
+        json_meta(b);
     return ok;
 }
 
@@ -1136,8 +1219,7 @@ static bool close_json(bench_t *b)
 {
     if (!b->json)
         return true;
-    fprintf(b->json, "\n]\n");
-    bool ok = !ferror(b->json);
+    bool ok = !ferror(b->json); /* the closing bracket is there already */
     ok = fclose(b->json) == 0 && ok;
     if (!ok)
         fprintf(stderr, "tally-bench: --json %s: write failed\n", b->opt->json_path);
@@ -1148,9 +1230,57 @@ static bool close_json(bench_t *b)
 /* The sweep: size-major, then repeats, then algorithms, so that each
  * algorithm's repeats are spread over the same stretch of time as the
  * others'.  Returns the process exit status. */
+/* auto's speed-up over mpi at this size, if both ran. */
+static void note_speedup(bench_t *b, size_t bytes)
+{
+    double t_auto = NAN, t_mpi = NAN;
+    for (int a = 0; a < b->opt->nalgos; a++) {
+        if (b->opt->algos[a].kind == KIND_AUTO)
+            t_auto = b->results[a].last_avg;
+        else if (b->opt->algos[a].kind == KIND_MPI)
+            t_mpi = b->results[a].last_avg;
+    }
+    if (isfinite(t_auto) && isfinite(t_mpi) && t_auto > 0 && b->speedup) {
+        b->speedup[b->speedups] = t_mpi / t_auto;
+        b->speedup_bytes[b->speedups++] = bytes;
+    }
+}
+
+/* The closing lines: every row's average busbw over the sizes (as
+ * nccl-tests closes), and tally's choice against the MPI's allreduce. */
+static void print_summary(const bench_t *b)
+{
+    printf("# Avg bus bandwidth (GB/s, mean over the sizes each ran):");
+    for (int a = 0; a < b->opt->nalgos; a++) {
+        const algo_result_t *res = &b->results[a];
+        if (res->busbw_sizes)
+            printf(" %s %.3f", b->opt->algos[a].name, res->busbw_sum / res->busbw_sizes);
+    }
+    printf("\n");
+    if (b->speedups > 0) {
+        int lo = 0, hi = 0;
+        for (int i = 1; i < b->speedups; i++) {
+            lo = b->speedup[i] < b->speedup[lo] ? i : lo;
+            hi = b->speedup[i] > b->speedup[hi] ? i : hi;
+        }
+        double *sorted = malloc((size_t)b->speedups * sizeof *sorted);
+        if (sorted) {
+            memcpy(sorted, b->speedup, (size_t)b->speedups * sizeof *sorted);
+            printf("# auto against mpi: median speed-up %.2fx over %d sizes (least %.2fx at "
+                   "%zu B, most %.2fx at %zu B; above 1: tally faster)\n",
+                   bench_median(sorted, b->speedups), b->speedups, b->speedup[lo],
+                   b->speedup_bytes[lo], b->speedup[hi], b->speedup_bytes[hi]);
+            free(sorted);
+        }
+    }
+    fflush(stdout);
+}
+
 static int sweep(bench_t *b, const size_t *counts, int nsizes)
 {
     bool bad = false;
+    b->speedup = calloc((size_t)nsizes, sizeof *b->speedup);
+    b->speedup_bytes = calloc((size_t)nsizes, sizeof *b->speedup_bytes);
     if (b->rank == 0)
         print_header(b);
     for (int s = 0; s < nsizes; s++) {
@@ -1163,7 +1293,13 @@ static int sweep(bench_t *b, const size_t *counts, int nsizes)
         bench_progress_clear(&b->progress);
         for (int a = 0; a < b->opt->nalgos; a++)
             bad |= report_row(b, a, counts[s]);
+        note_speedup(b, counts[s] * b->dt->size);
     }
+    if (b->rank == 0)
+        print_summary(b);
+    free(b->speedup_bytes);
+    free(b->speedup);
+    b->speedup = NULL;
     return bad ? 1 : 0;
 }
 

@@ -20,4 +20,22 @@ out=$(TALLY_ALGORITHM=ring "$here/../mpirun.sh" 1 60 -x TALLY_ALGORITHM "$BUILD/
     fail "tally-info with TALLY_ALGORITHM set: $out"
 echo "$out" | grep -q "TALLY_ALGORITHM is not a tally variable (did you mean TALLY_ALGO?)" ||
     fail "a misspelt variable is not warned about: $(echo "$out" | head -3)"
-echo "run-tools: --version, tally-info -d/-o, misspelt variables: ok"
+# tally-bench: an unknown algorithm lists the names once; the closing
+# summary lines; --json valid after every row, an interrupted run too.
+out=$("$here/../mpirun.sh" 2 60 "$BUILD/bin/tally-bench" -a rign 2>&1)
+[ "$(echo "$out" | grep -c 'unknown algorithm "rign".*ring')" = 1 ] ||
+    fail "an unknown algorithm is not listed once with the names: $out"
+json=$(mktemp /tmp/tally-bench-XXXXXX.json)
+out=$("$here/../mpirun.sh" 2 60 "$BUILD/bin/tally-bench" -b 8 -e 4K -f 8 -n 5 -w 1 \
+      -a auto,mpi --json "$json" 2>&1) || fail "tally-bench: $out"
+echo "$out" | grep -q "^# Avg bus bandwidth" || fail "no Avg bus bandwidth line: $out"
+echo "$out" | grep -q "^# auto against mpi: median speed-up" || fail "no speed-up line: $out"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "meta" in d[0] and d[0]["meta"]["ranks"] == 2, d[0]; assert len(d) == 9, len(d)' "$json" ||
+    fail "the JSON file"
+# Interrupted: whatever was written is a valid array.
+timeout -s INT 4 "$here/../mpirun.sh" 2 60 "$BUILD/bin/tally-bench" -b 8 -e 1G -f 2 -n 50 \
+    -w 5 -a auto,mpi --json "$json" >/dev/null 2>&1
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d) >= 2, len(d)' "$json" ||
+    fail "an interrupted run left JSON that does not load"
+rm -f "$json"
+echo "run-tools: --version, tally-info -d/-o, misspelt variables, tally-bench habits: ok"
