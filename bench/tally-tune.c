@@ -487,9 +487,10 @@ static size_t boundary(size_t a, size_t b)
     return (size_t)m;
 }
 
-/* t->rows from the winners: 0 bytes to no upper end, one row per run of
- * adjacent sizes with the same winner.  Returns how many (0: no size has
- * a winner). */
+/* t->rows from the winners: from 0 bytes to the largest size measured
+ * (beyond it tally's own rules decide: a short tune must not decide
+ * 64 MiB), one row per run of adjacent sizes with the same winner.
+ * Returns how many (0: no size has a winner). */
 static int make_rows(tune_t *t)
 {
     row_t *rows = t->rows;
@@ -509,6 +510,8 @@ static int make_rows(tune_t *t)
         }
         prev = bytes;
     }
+    if (n > 0)
+        rows[n - 1].hi = prev;
     return n;
 }
 

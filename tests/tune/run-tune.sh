@@ -2,7 +2,8 @@
 # run-tune.sh - tally-tune end to end at 2 ranks (bounded by tests/mpirun.sh's
 # timeout): a short sweep written with -o to a temporary file and --verify,
 # then checks that the run succeeded, that the file has comment lines and
-# rows for 2 ranks on 1 node covering 0 bytes to no upper end, and that the
+# rows for 2 ranks on 1 node covering 0 bytes to the largest size measured
+# (512K: -e 1M -f 16 measures 8 B .. 512 KiB), and that the
 # verification passed; also that a missing -o is a usage error (status 2).
 # Prints "SKIP: reason" and succeeds when something it needs is missing.
 set -u
@@ -49,8 +50,8 @@ printf '%s\n' "$rows" | awk '$1 != 2 || $2 != 1 || NF != 4 { bad = 1 } END { exi
     fail "a row is not 'ranks 2, nodes 1, bytes, algorithm'"
 printf '%s\n' "$rows" | head -n 1 | awk '$3 ~ /^0-/ { ok = 1 } END { exit !ok }' ||
     fail "the first row does not start at 0 bytes"
-printf '%s\n' "$rows" | tail -n 1 | awk '$3 ~ /-$/ { ok = 1 } END { exit !ok }' ||
-    fail "the last row has an upper end"
+printf '%s\n' "$rows" | tail -n 1 | awk '$3 ~ /-512K$/ { ok = 1 } END { exit !ok }' ||
+    fail "the last row does not end at the largest size measured (512K)"
 grep -q '^# verify: tally chooses the measured winner at all [0-9]* sizes' "$tmp/out" ||
     fail "no passing --verify summary"
 if grep -q ' no$' "$tmp/out"; then
