@@ -108,6 +108,22 @@ static comm_state_t *g_head, *g_tail;
 static stat_row_t g_rows[MAX_ROWS];
 static int g_nrows;
 static uint64_t g_fallbacks[R_COUNT_];   /* atomic */
+/* Reductions this library does not serve, counted (TALLY_STATS) and passed
+ * straight to the MPI, so that the table says what tally never saw. */
+#define UNSEEN_MAP(X) X(IALLREDUCE, "MPI_Iallreduce") X(REDUCE, "MPI_Reduce")     \
+    X(REDUCE_SCATTER, "MPI_Reduce_scatter") X(REDUCE_SCATTER_BLOCK, "MPI_Reduce_scatter_block")
+enum unseen {
+#define UNSEEN_ENUM_(id, name) U_##id,
+    UNSEEN_MAP(UNSEEN_ENUM_)
+#undef UNSEEN_ENUM_
+    U_COUNT_
+};
+static const char *const unseen_names[] = {
+#define UNSEEN_NAME_(id, name) name,
+    UNSEEN_MAP(UNSEEN_NAME_)
+#undef UNSEEN_NAME_
+};
+static uint64_t g_unseen[U_COUNT_];       /* atomic */
 static uint64_t g_generation;            /* atomic; bumped when a state retires */
 
 /* Per thread: the re-entrancy guard, and the last communicator with its
@@ -263,14 +279,21 @@ static int unmapped_type_reason(MPI_Datatype type)
 
 /* --- configuration, through the public config table ----------------------- */
 
+/* An on/off variable's value (tally(7): 1, on, yes, true). */
+static int is_on(const char *value)
+{
+    return strcmp(value, "1") == 0 || strcasecmp(value, "on") == 0 ||
+           strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0;
+}
+
 static void read_config(int *preload, int *stats)
 {
     char value[64];
     /* A bad value is reported by the library; then the safe choice holds. */
     *preload = tally_config_get("TALLY_PRELOAD", value, sizeof value) == TALLY_SUCCESS &&
-               strcasecmp(value, "on") == 0;
+               is_on(value);
     *stats = tally_config_get("TALLY_STATS", value, sizeof value) == TALLY_SUCCESS &&
-             strcmp(value, "1") == 0;
+             is_on(value);
     if (tally_config_get("TALLY_COMPRESS", g_compress, sizeof g_compress) != TALLY_SUCCESS)
         g_compress[0] = '\0';
     size_t min = 0;
@@ -350,6 +373,11 @@ static void print_stats(void)
             fprintf(o, "tally-preload: %6s %-20s %12llu\n", "", reason_names[i],
                     (unsigned long long)n);
     }
+    fprintf(o, "tally-preload: %6s %-26s %6s   (not served: only MPI_Allreduce is; C calls)\n",
+            "", "other reductions", "calls");
+    for (int i = 0; i < U_COUNT_; i++)
+        fprintf(o, "tally-preload: %6s %-26s %6llu\n", "", unseen_names[i],
+                (unsigned long long)__atomic_load_n(&g_unseen[i], __ATOMIC_RELAXED));
     fflush(o);
 }
 
@@ -454,6 +482,13 @@ static void setup(void)
         }
     }
     __atomic_store_n(&g_state, state, __ATOMIC_RELEASE);
+    if (!preload && stats) { /* say so: no table will come */
+        int rank = 0;
+        PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        if (rank == 0)
+            fprintf(stderr, "tally-preload: loaded, but TALLY_PRELOAD is off: every "
+                            "MPI_Allreduce goes straight to the MPI (TALLY_STATS=1)\n");
+    }
 out:
     pthread_mutex_unlock(&g_lock);
 }
@@ -689,6 +724,41 @@ EXPORT int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Data
                          MPI_Op op, MPI_Comm comm)
 {
     return preload_allreduce(sendbuf, recvbuf, count, type, op, comm);
+}
+
+/* The reductions tally does not serve: counted, then the MPI's. */
+static void count_unseen(enum unseen which)
+{
+    if (__atomic_load_n(&g_stats, __ATOMIC_RELAXED))
+        __atomic_fetch_add(&g_unseen[which], 1, __ATOMIC_RELAXED);
+}
+
+EXPORT int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype type,
+                          MPI_Op op, MPI_Comm comm, MPI_Request *req)
+{
+    count_unseen(U_IALLREDUCE);
+    return PMPI_Iallreduce(sendbuf, recvbuf, count, type, op, comm, req);
+}
+
+EXPORT int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype type,
+                      MPI_Op op, int root, MPI_Comm comm)
+{
+    count_unseen(U_REDUCE);
+    return PMPI_Reduce(sendbuf, recvbuf, count, type, op, root, comm);
+}
+
+EXPORT int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int recvcounts[],
+                              MPI_Datatype type, MPI_Op op, MPI_Comm comm)
+{
+    count_unseen(U_REDUCE_SCATTER);
+    return PMPI_Reduce_scatter(sendbuf, recvbuf, recvcounts, type, op, comm);
+}
+
+EXPORT int MPI_Reduce_scatter_block(const void *sendbuf, void *recvbuf, int recvcount,
+                                    MPI_Datatype type, MPI_Op op, MPI_Comm comm)
+{
+    count_unseen(U_REDUCE_SCATTER_BLOCK);
+    return PMPI_Reduce_scatter_block(sendbuf, recvbuf, recvcount, type, op, comm);
 }
 
 /* --- Fortran (mpif.h and `use mpi`) ---------------------------------------

@@ -45,6 +45,8 @@ off)
     cmp -s "$tmp/plain.out" "$tmp/off.out" || fail "TALLY_PRELOAD=off changed the output"
     ! grep -q "^tally-preload: statistics" "$tmp/off.err" ||
         fail "TALLY_PRELOAD=off still went through tally"
+    grep -q "^tally-preload: loaded, but TALLY_PRELOAD is off" "$tmp/off.err" ||
+        fail "TALLY_PRELOAD=off with TALLY_STATS=1 does not say the preload is off"
     echo "run-preload: np=$np identical with TALLY_PRELOAD=off, no tally calls"
     ;;
 compare | served)
@@ -59,6 +61,8 @@ compare | served)
         fail "a communicator printed its own TALLY_STATS table under the preload"
     n=$(served "$tmp/preload.err")
     [ "$n" -gt 0 ] || fail "TALLY_STATS shows no call served by tally"
+    grep -q "^tally-preload: .*other reductions" "$tmp/preload.err" ||
+        fail "TALLY_STATS does not list the reductions tally does not see"
     grep "^tally-preload:" "$tmp/preload.err"
     tail -n 1 "$tmp/preload.out"
     echo "run-preload: np=$np $mode ok, $n calls served by tally's algorithms"
