@@ -258,6 +258,12 @@ void bench_versions(char *buf, size_t len)
 void bench_progress_show(bench_progress_t *p, int step, int nsteps, size_t bytes, int repeat,
                          int repeats, const char *algo)
 {
+    if (p->lines) {
+        if (repeat == 0)
+            fprintf(stderr, "progress: size %d/%d (%zu bytes), %s ...\n", step + 1, nsteps,
+                    bytes, algo);
+        return;
+    }
     if (!p->on)
         return;
     char line[160];

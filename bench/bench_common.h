@@ -125,9 +125,12 @@ void bench_versions(char *buf, size_t len);
 bool bench_version_flag(int argc, char **argv, const char *tool);
 
 /* A one-line progress report on stderr, shown only when `on` (rank 0 and
- * stderr a terminal) and erased before results are printed. */
+ * stderr a terminal) and erased before results are printed; with `lines`
+ * (--progress: under mpirun stderr is a pipe, where a line rewritten in
+ * place never shows) one line per size instead. */
 typedef struct bench_progress {
     bool on;
+    bool lines;
     int len; /* characters of the line shown now */
 } bench_progress_t;
 

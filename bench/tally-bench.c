@@ -56,6 +56,7 @@ typedef struct options {
     int iters, warmup, repeats;
     bool check, in_place, help;
     bool device;           /* -m device: buffers in device memory */
+    bool progress;         /* --progress: a line per size on stderr, even through a pipe */
     tally_dtype_t dtype;
     tally_op_t op;
     const char *json_path;
@@ -435,6 +436,8 @@ static void usage(FILE *out)
             "  -R REPEATS    measure every algorithm REPEATS times per size, interleaved;\n"
             "                report the median (default 1)\n"
             "  --json FILE   also write the rows to FILE as a JSON array\n"
+            "  --progress    a progress line per size on stderr (rank 0), also under\n"
+            "                mpirun, where stderr is a pipe (on a terminal: always shown)\n"
             "  -h, --help    this text\n");
 }
 
@@ -488,6 +491,7 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
 {
     static const struct option longopts[] = {
         {"json", required_argument, NULL, 'J'},
+        {"progress", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -540,6 +544,7 @@ static const char *parse_options(int argc, char **argv, options_t *opt, char *ms
                 codec_specs[codecs++] = optarg;
             break;
         case 'J': opt->json_path = optarg; break;
+        case 'P': opt->progress = true; break;
         case 'h': opt->help = true; return NULL;
         case ':': snprintf(msg, len, "option -%c needs a value", optopt); return msg;
         default: snprintf(msg, len, "unknown option \"%s\"", argv[optind - 1]); return msg;
@@ -1313,6 +1318,7 @@ static int run(const options_t *opt, MPI_Comm world)
     b.pat = pattern_make(opt->op, b.size, b.dt);
     b.mpi_reads_device = opt->device && mpi_reads_device();
     b.progress.on = b.rank == 0 && isatty(STDERR_FILENO);
+    b.progress.lines = b.rank == 0 && opt->progress && !b.progress.on;
 
     int nsizes = 0;
     size_t *counts = bench_make_counts(opt->min_bytes, opt->max_bytes, opt->factor, b.dt->size,
