@@ -3,6 +3,8 @@
 #   make            build the library and tools (installs missing Debian
 #                   packages and runs ./configure the first time)
 #   make check      unit tests and MPI integration tests
+#   make check-asan / check-valgrind   the unit and MPI tests under
+#                   AddressSanitizer + UBSan, or under valgrind
 #   make bench      tally-bench against the host MPI, 2 ranks, 8 B .. 64 MiB
 #   make bench-cluster  the same on an emulated 2 x 2 cluster, 1 Gbit links
 #   make plot PLOT_IN=FILE.json [PLOT_OUT=FILE.png]
@@ -72,7 +74,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: uninstall
+.PHONY: uninstall check-asan check-valgrind
 .PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap bench-device ddp-bench train-cluster install clean distclean vec-report plot
 all: $(LIBTALLY) $(DEVICE_PLUGIN) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
@@ -180,6 +182,21 @@ $(BUILD)/tests/mpi/test_calls: tests/mpi/test_calls.c $(TEST_COMMON) $(LIBTALLY_
 # Runs every test; the last line says how many passed and failed.
 check: deps all $(UNIT_BINS) $(MPI_BINS) $(PRELOAD_TESTS) $(GPU_TESTS)
 	@MPIRUN="$(MPIRUN)" BUILD="$(BUILD)" tests/run-tests.sh
+
+# The unit and MPI tests (np 1-3) of a build with AddressSanitizer and
+# UBSan, in build-asan/, and the same under valgrind on the normal build
+# (tests/run-sanitized.sh; Open MPI's noise in tests/valgrind/openmpi.supp).
+ASAN_CFLAGS ?= -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+check-asan: deps
+	@mkdir -p build-asan && cp $(BUILD)/config.mk build-asan/config.mk
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" build-asan/lib/libtally.so \
+	    $(UNIT_SRCS:tests/unit/%.c=build-asan/tests/unit/%) \
+	    $(MPI_SRCS:tests/mpi/%.c=build-asan/tests/mpi/%)
+	BUILD=build-asan tests/run-sanitized.sh
+
+check-valgrind: deps all $(UNIT_BINS) $(MPI_BINS)
+	BUILD=$(BUILD) VALGRIND=1 tests/run-sanitized.sh
 
 # The main job: every algorithm and tally's choice against the host MPI.
 BENCH_NP    ?= 2

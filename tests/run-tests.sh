@@ -10,22 +10,8 @@
 set -u
 BUILD=${BUILD:-build}
 here=$(dirname "$0")
-passed=0
-failed=0
-failures=
-
-run() {
-    name=$1
-    shift
-    echo "=== $name"
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        failures="$failures
-  $name"
-    fi
-}
+# shellcheck source=runs.sh
+. "$here/runs.sh"
 
 for t in "$BUILD"/tests/unit/test_*; do
     [ -x "$t" ] || continue
@@ -167,6 +153,4 @@ else
         "$(echo "$why" | tail -n 1)"
 fi
 
-[ -n "$failures" ] && printf 'failed runs:%s\n' "$failures"
-echo "tests: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+runs_summary tests
