@@ -74,7 +74,7 @@ MPIFC     ?= mpif90
 PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
-.PHONY: uninstall check-asan check-valgrind
+.PHONY: uninstall check-asan check-valgrind mismatch-matrix
 .PHONY: all deps check bench bench-cluster bench-bound bench-overhead bench-codec bench-fusion bench-overlap bench-device ddp-bench train-cluster install clean distclean vec-report plot
 all: $(LIBTALLY) $(DEVICE_PLUGIN) $(PRELOAD) $(TOOLS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%) $(BUILD)/examples/train
 
@@ -309,6 +309,15 @@ $(BUILD)/bench/device: bench/device.c $(LIBTALLY_A)
 
 bench-device: deps $(BUILD)/bench/device $(DEVICE_PLUGIN)
 	$(BUILD)/bench/device
+
+# What erroneous programs whose ranks disagree get, without and with
+# TALLY_CHECK (bench/mismatch.c, bench/mismatch-matrix).
+$(BUILD)/bench/mismatch: bench/mismatch.c $(LIBTALLY)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(BUILD)/lib -ltally -Wl,-rpath,'$$ORIGIN/../lib'
+
+mismatch-matrix: deps $(BUILD)/bench/mismatch
+	BUILD=$(BUILD) bench/mismatch-matrix 2
 
 vec-report: $(BUILD)/config.mk
 	$(CC) $(ALL_CFLAGS) $(REDUCE_CFLAGS) -fopt-info-vec-optimized -c src/reduce/reduce.c -o /dev/null
