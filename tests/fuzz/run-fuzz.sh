@@ -6,6 +6,7 @@
 #   tuning  fuzz_tuning.c with src/select/tuning.c (tally-tuning(5) files)
 #   codec   fuzz_codec.c with the codecs (every decoder, every encoder)
 #   spec    fuzz_spec.c with the codec spec parser
+#   config  fuzz_config.c with src/core/config.c (TALLY_* values)
 #
 #   tests/fuzz/run-fuzz.sh [TARGET]   from the source root (make check runs
 #                                     each; default tuning)
@@ -34,7 +35,10 @@ codec | spec)
     srcs="$root/tests/fuzz/fuzz_$target.c $root/src/compress/codec.c $root/src/compress/spec.c"
     # codec.h includes tally.h, which includes mpi.h.
     incs="-I$root/include -I$root/src $(mpicc --showme:compile 2>/dev/null)" ;;
-*) echo "run-fuzz.sh: TARGET is tuning, codec or spec" >&2; exit 2 ;;
+config)
+    srcs="$root/tests/fuzz/fuzz_config.c $root/src/core/config.c $root/src/compress/codec.c $root/src/compress/spec.c"
+    incs="-I$root/include -I$root/src $(mpicc --showme:compile 2>/dev/null)" ;;
+*) echo "run-fuzz.sh: TARGET is tuning, codec, spec or config" >&2; exit 2 ;;
 esac
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
