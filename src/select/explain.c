@@ -170,6 +170,8 @@ static void write_explanation(tally_selector_t *sel, const tally_model_t *model,
             shape->nodes > 1 ? "network link of a node" : "link between two ranks of a package");
     for (const tally_algo_t *const *a = tally_algo_registry; *a; a++) {
         const char *why = NULL;
+        if ((*a)->restrictions.flags & TALLY_ALGO_DEVICE_ONLY)
+            continue; /* host calls are explained: device buffers never reach these */
         fprintf(stream, "    %-20s ", (*a)->name);
         if (!serves(*a, shape, dtype, op, &why)) {
             fprintf(stream, "%15s  cannot serve it: %s\n", "-", why);

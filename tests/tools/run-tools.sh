@@ -2,7 +2,8 @@
 # run-tools.sh - the tools' habits: --version on each (no MPI started),
 # tally-info --explain for the dtype and op of -d and -o (and an op the
 # dtype lacks refused as a usage error), and a misspelt TALLY_* variable
-# warned about with the name meant.
+# warned about with the name meant; tally-bench's habits; the man pages'
+# example outputs (tests/tools/man-examples.py).
 set -u
 BUILD=${BUILD:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,4 +39,6 @@ timeout -s INT 4 "$here/../mpirun.sh" 2 60 "$BUILD/bin/tally-bench" -b 8 -e 1G -
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d) >= 2, len(d)' "$json" ||
     fail "an interrupted run left JSON that does not load"
 rm -f "$json"
-echo "run-tools: --version, tally-info -d/-o, misspelt variables, tally-bench habits: ok"
+# The man pages' example outputs are what this build prints.
+python3 "$here/man-examples.py" "$BUILD" || fail "a man page's example differs from the build"
+echo "run-tools: --version, tally-info -d/-o, misspelt variables, tally-bench habits, man examples: ok"
