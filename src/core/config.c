@@ -388,7 +388,7 @@ tally_status_t tally_config_load(tally_config_t *cfg, char *err, size_t errlen)
         const char *env = getenv(field->name);
         const char *text = env ? env : field->default_value;
         if (!field->parse(field, text, (char *)&parsed + field->offset)) {
-            char expected[160], hint[64] = "";
+            char expected[160], hint[96] = "";
             describe_expected(field, expected, sizeof expected);
             size_suffix_hint(field, text, hint, sizeof hint);
             snprintf(err, errlen, "%s=\"%s\" is not valid: expected %s%s", field->name,
