@@ -7,6 +7,7 @@
  * right: the disagreement does not matter to that algorithm) or "hang"
  * (killed at the bound).  Usage: mismatch CASE ALGO, CASE one of count,
  * dtype, op, in_place. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,11 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, 3);
     enum { N = 1 << 16 };
     int32_t *in = malloc((N + 64) * sizeof *in), *out = malloc((N + 64) * sizeof *out);
+    /* Values whose bits, read as float32, have an exponent: a rank that
+     * reduces them as floats gets other sums (small ints would be
+     * denormals, whose float sum is the integer sum). */
     for (int i = 0; i < N + 64; i++)
-        in[i] = i % 7 + rank;
+        in[i] = (int32_t)((uint32_t)(i % 7 + rank + 1) << 23);
     memcpy(out, in, (N + 64) * sizeof *in);
     const int odd = rank == size - 1;
     size_t n = N;
@@ -49,10 +53,10 @@ int main(int argc, char **argv)
     const int32_t *res = send == TALLY_IN_PLACE ? in : out;
     int wrong = 0;
     for (int i = 0; i < N && st == TALLY_SUCCESS; i++) {
-        int32_t want = 0;
+        uint32_t want = 0;
         for (int r = 0; r < size; r++)
-            want += i % 7 + r;
-        wrong += res[i] != want;
+            want += (uint32_t)(i % 7 + r + 1) << 23;
+        wrong += (uint32_t)res[i] != want;
     }
     int local[2] = {st != TALLY_SUCCESS, wrong > 0}, all[2];
     PMPI_Allreduce(local, all, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
