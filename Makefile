@@ -350,10 +350,14 @@ install: all
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@MPI_PC@|$(MPI_PC)|' build-aux/tally.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tally.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/tally
+	install -m 644 build-aux/tallyConfig.cmake build-aux/tallyConfigVersion.cmake \
+	    $(DESTDIR)$(PREFIX)/lib/cmake/tally/
 
 # Everything install put there, and nothing else.
 INSTALLED = lib/libtally.so.0 lib/libtally.so lib/libtally-preload.so lib/libtally-cuda.so \
-            include/tally.h lib/pkgconfig/tally.pc $(TOOLS:%=bin/%) $(SCRIPTS:%=bin/%) \
+            include/tally.h lib/pkgconfig/tally.pc lib/cmake/tally/tallyConfig.cmake \
+            lib/cmake/tally/tallyConfigVersion.cmake $(TOOLS:%=bin/%) $(SCRIPTS:%=bin/%) \
             $(patsubst man/%.1,share/man/man1/%.1,$(wildcard man/*.1)) \
             $(patsubst man/%.3,share/man/man3/%.3,$(wildcard man/*.3)) \
             $(patsubst man/%.5,share/man/man5/%.5,$(wildcard man/*.5)) \
