@@ -19,13 +19,15 @@ for t in "$BUILD"/tests/unit/test_*; do
 done
 
 # The tuning-file parser, the codecs' decoders and encoders, the codec
-# spec parser and the TALLY_* values under libFuzzer, bounded (each prints SKIP and passes where
+# spec parser, the TALLY_* values and the drop-in's mapping of MPI arguments
+# (two ranks, against the MPI itself) under libFuzzer, bounded (each prints SKIP and passes where
 # clang cannot build a fuzzer); TALLY_TEST_FUZZ=0 leaves them out.
 if [ "${TALLY_TEST_FUZZ:-1}" = 1 ]; then
     run "fuzz fuzz_tuning" env BUILD="$BUILD" "$here/fuzz/run-fuzz.sh" tuning
     run "fuzz fuzz_codec" env BUILD="$BUILD" FUZZ_TIME=25 "$here/fuzz/run-fuzz.sh" codec
     run "fuzz fuzz_spec" env BUILD="$BUILD" FUZZ_TIME=10 "$here/fuzz/run-fuzz.sh" spec
     run "fuzz fuzz_config" env BUILD="$BUILD" FUZZ_TIME=10 "$here/fuzz/run-fuzz.sh" config
+    run "fuzz fuzz_preload" env BUILD="$BUILD" FUZZ_TIME=20 "$here/fuzz/run-fuzz.sh" preload
 else
     echo "=== SKIP fuzz targets: TALLY_TEST_FUZZ=0"
 fi

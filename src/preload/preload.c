@@ -146,6 +146,7 @@ enum { OPS_ARITH = 0, OPS_BITWISE = 1, OPS_LOGICAL = 2 };
 typedef struct type_map {
     MPI_Datatype type;
     tally_dtype_t dtype;
+    MPI_Datatype exact; /* the fixed-width MPI type of dtype (see add_type) */
     int ops;  /* the highest OPS_* allowed */
     int size;
 } type_map_t;
@@ -164,20 +165,29 @@ static void add_type(MPI_Datatype type, char kind)
     static const tally_dtype_t sints[] = {TALLY_INT8, TALLY_INT16, TALLY_INT32, TALLY_INT64};
     static const tally_dtype_t uints[] = {TALLY_UINT8, TALLY_UINT16, TALLY_UINT32,
                                           TALLY_UINT64};
+    /* When tally hands a call to the MPI it passes these, not the program's
+     * type: Open MPI 4.1.2-4.1.4 compare MPI_UNSIGNED_LONG as signed in MIN
+     * and MAX (open-mpi/ompi#10525), where MPI_UINT64_T is right, and the
+     * answer must not depend on which path the size took. */
+    const MPI_Datatype sexact[] = {MPI_INT8_T, MPI_INT16_T, MPI_INT32_T, MPI_INT64_T};
+    const MPI_Datatype uexact[] = {MPI_UINT8_T, MPI_UINT16_T, MPI_UINT32_T, MPI_UINT64_T};
     int log2 = size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : size == 8 ? 3 : -1;
     tally_dtype_t dtype;
+    MPI_Datatype exact;
     if (log2 < 0)
         return;
     if (kind == 'f') {
         if (size != 4 && size != 8)
             return;
         dtype = size == 4 ? TALLY_FLOAT32 : TALLY_FLOAT64;
+        exact = size == 4 ? MPI_FLOAT : MPI_DOUBLE;
     } else {
         dtype = kind == 'u' ? uints[log2] : sints[log2];
+        exact = kind == 'u' ? uexact[log2] : sexact[log2];
     }
     int ops = kind == 'f' ? OPS_ARITH : kind == 'F' ? OPS_BITWISE : OPS_LOGICAL;
     if (g_ntypes < (int)(sizeof g_types / sizeof g_types[0]))
-        g_types[g_ntypes++] = (type_map_t){type, dtype, ops, size};
+        g_types[g_ntypes++] = (type_map_t){type, dtype, exact, ops, size};
 }
 
 /* Most common first: the lookup is a linear scan on every call. */
@@ -678,9 +688,10 @@ static int preload_allreduce(const void *sendbuf, void *recvbuf, int count,
                           tm->dtype == TALLY_FLOAT16 || tm->dtype == TALLY_BFLOAT16);
     if (s->last_is_mpi && !compress && !on_device(s->tc, sendbuf, recvbuf)) {
         /* tally would call the MPI anyway: do it directly, on the user's
-         * communicator, with the user's arguments (host memory: device
-         * memory goes through tally, the MPI may not read it). */
-        int rc = PMPI_Allreduce(sendbuf, recvbuf, count, type, mop, comm);
+         * communicator, with the user's arguments but the type tally's own
+         * "mpi" algorithm would pass (host memory: device memory goes
+         * through tally, the MPI may not read it). */
+        int rc = PMPI_Allreduce(sendbuf, recvbuf, count, tm->exact, mop, comm);
         if (g_stats && rc == MPI_SUCCESS)
             count_served(s, algo, bytes, now() - t0);
         return rc;

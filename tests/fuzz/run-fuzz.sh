@@ -7,6 +7,9 @@
 #   codec   fuzz_codec.c with the codecs (every decoder, every encoder)
 #   spec    fuzz_spec.c with the codec spec parser
 #   config  fuzz_config.c with src/core/config.c (TALLY_* values)
+#   preload fuzz_preload.c with src/preload/preload.c over $BUILD/lib's
+#           libtally.so, on two ranks under tests/mpirun.sh: the drop-in's
+#           mapping of datatype, op, count and buffers, against PMPI
 #
 #   tests/fuzz/run-fuzz.sh [TARGET]   from the source root (make check runs
 #                                     each; default tuning)
@@ -38,8 +41,19 @@ codec | spec)
 config)
     srcs="$root/tests/fuzz/fuzz_config.c $root/src/core/config.c $root/src/compress/codec.c $root/src/compress/spec.c"
     incs="-I$root/include -I$root/src $(mpicc --showme:compile 2>/dev/null)" ;;
-*) echo "run-fuzz.sh: TARGET is tuning, codec, spec or config" >&2; exit 2 ;;
+preload)
+    # The library itself is not instrumented; the preload's code is.  MPI
+    # keeps its own allocations to the end, so leaks are not looked for.
+    srcs="$root/tests/fuzz/fuzz_preload.c $root/src/preload/preload.c"
+    incs="-I$root/include $(mpicc --showme:compile 2>/dev/null)"
+    libs="-L$BUILD/lib -Wl,-rpath,$(cd "$BUILD/lib" 2>/dev/null && pwd) -ltally $(mpicc --showme:link 2>/dev/null)"
+    extra="-detect_leaks=0" asan="detect_leaks=0" launch="$root/tests/mpirun.sh 2" ;;
+*) echo "run-fuzz.sh: TARGET is tuning, codec, spec, config or preload" >&2; exit 2 ;;
 esac
+if [ "$target" = preload ] && [ ! -e "$BUILD/lib/libtally.so" ]; then
+    echo "FAIL fuzz_preload: build $BUILD/lib/libtally.so first (make)"
+    exit 1
+fi
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
     echo "SKIP fuzz_$target: no $CLANG in PATH"
@@ -65,12 +79,13 @@ fi
 echo "building $bin"
 # shellcheck disable=SC2086
 "$CLANG" $FLAGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror \
-    $incs -o "$bin" $srcs -lm || { echo "FAIL fuzz_$target: the target does not build"; exit 1; }
+    $incs -o "$bin" $srcs ${libs:-} -lm || { echo "FAIL fuzz_$target: the target does not build"; exit 1; }
 
 mkdir -p "$tmp/corpus"
 echo "fuzzing: -runs=$FUZZ_RUNS -max_total_time=$FUZZ_TIME -max_len=$FUZZ_MAX_LEN"
 # The first directory receives new inputs; the seed corpus is only read.
-timeout -k 5 $((FUZZ_TIME + 60)) "$bin" -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_TIME" \
+# shellcheck disable=SC2086
+ASAN_OPTIONS=${asan:-${ASAN_OPTIONS:-}} ${launch:-timeout -k 5} $((FUZZ_TIME + 60)) "$bin" ${extra:-} -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_TIME" \
     -max_len="$FUZZ_MAX_LEN" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$out/" "$tmp/corpus" "$here/corpus-$target" >"$tmp/log" 2>&1
 rc=$?
