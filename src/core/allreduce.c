@@ -111,9 +111,12 @@ tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
         dtype == comm->direct.dtype && op == comm->direct.op &&
         buffers_ok(sendbuf, recvbuf, comm->direct.bytes))
         return run_direct(comm, sendbuf, recvbuf);
-    TALLY_CHECK(tally_check_call("tally_allreduce", sendbuf, recvbuf, count, dtype, op, comm));
-    if (count == 0)
-        return TALLY_SUCCESS;
+    const tally_status_t st =
+        tally_check_call("tally_allreduce", sendbuf, recvbuf, count, dtype, op, comm);
+    if (comm && comm->config.check && (st != TALLY_SUCCESS || count == 0))
+        return tally_call_check_unbuilt(comm, count, dtype, op, sendbuf == TALLY_IN_PLACE, st);
+    if (st != TALLY_SUCCESS || count == 0)
+        return st;
     return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
 }
 

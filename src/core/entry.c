@@ -199,6 +199,17 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
     return st;
 }
 
+tally_status_t tally_call_check_unbuilt(tally_comm_t *comm, size_t count, tally_dtype_t dtype,
+                                        tally_op_t op, bool in_place, tally_status_t local)
+{
+    /* No algorithm (not compared) and host memory: a count mismatch is
+     * named before the memory type. */
+    const tally_call_t call = {.count = count, .dtype = dtype, .op = op, .comm = comm,
+                               .mpi = comm->mpi, .rank = comm->rank, .size = comm->size,
+                               .seq = comm->next_seq++, .memtype = TALLY_MEM_HOST};
+    return check_agreement(&call, in_place, local);
+}
+
 extern const tally_algo_t tally_algo_mpi;
 
 /* Remembers a call that was one PMPI_Allreduce, for the fast path. */

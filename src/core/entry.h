@@ -19,6 +19,17 @@ tally_status_t tally_call_init(tally_call_t *call, struct tally_comm *comm,
                                const void *sendbuf, void *recvbuf, size_t count,
                                tally_dtype_t dtype, tally_op_t op);
 
+/* TALLY_CHECK for a call that ends before it is built: refused by the
+ * argument checks (`local`, the status it returns) or of count 0.  The
+ * ranks compare as for any call, so a rank that passes count 0, or fails
+ * its own checks, while the others reduce makes every rank fail with the
+ * difference named instead of leaving them waiting.  Returns `local`,
+ * TALLY_ERR_ARGS_MISMATCH, or TALLY_SUCCESS when every rank agrees on a
+ * call of count 0.  comm must be non-NULL, with TALLY_CHECK on. */
+tally_status_t tally_call_check_unbuilt(struct tally_comm *comm, size_t count,
+                                        tally_dtype_t dtype, tally_op_t op, bool in_place,
+                                        tally_status_t local);
+
 /* Runs the call's algorithm, with its trace span and statistics, and
  * gives its scratch back to the communicator. */
 tally_status_t tally_call_execute(tally_call_t *call);

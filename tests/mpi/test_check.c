@@ -1,6 +1,7 @@
 /* test_check.c - MPI tests of TALLY_CHECK=1: erroneous calls whose ranks
- * disagree (count, dtype, op, in place or not, one rank failing alone on
- * mixed memory) fail on every rank with TALLY_ERR_ARGS_MISMATCH (the
+ * disagree (count, count 0 on one rank, dtype, op, in place or not, one
+ * rank failing alone on mixed memory or on its argument checks) fail on
+ * every rank with TALLY_ERR_ARGS_MISMATCH (the
  * failing rank with its own status) before any data moves, instead of
  * hanging or returning wrong data; agreeing calls still give the right
  * results, and the communicator stays usable after a refused call.  Each
@@ -56,7 +57,7 @@ START_TEST(test_mismatches_are_reported)
     for (int i = 0; i <= N; i++)
         in[i] = i;
     agreeing_call(comm);
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 6; kind++) {
         memset(out, 0x5a, sizeof out);
         memcpy(untouched, out, sizeof out);
         tally_status_t st = TALLY_SUCCESS;
@@ -75,8 +76,15 @@ START_TEST(test_mismatches_are_reported)
             memcpy(untouched, out, sizeof out);
             st = tally_allreduce(odd ? TALLY_IN_PLACE : in, out, N, TALLY_INT32, TALLY_SUM, comm);
             break;
+        case 4: /* count 0 on one rank: it would return at once, the others wait */
+            st = tally_allreduce(in, out, odd ? 0 : N, TALLY_INT32, TALLY_SUM, comm);
+            break;
+        case 5: /* refused by one rank's own argument checks */
+            st = tally_allreduce(in, odd ? NULL : out, N, TALLY_INT32, TALLY_SUM, comm);
+            break;
         }
-        ck_assert_msg(tt_all_ok(st == want, "mismatch %d: %s", kind, tally_strerror(st)),
+        const tally_status_t expect = kind == 5 && odd ? TALLY_ERR_NULL_BUFFER : want;
+        ck_assert_msg(tt_all_ok(st == expect, "mismatch %d: %s", kind, tally_strerror(st)),
                       "mismatch reported");
         if (world_size > 1)
             ck_assert_msg(tt_all_ok(memcmp(out, untouched, sizeof out) == 0,
@@ -84,6 +92,20 @@ START_TEST(test_mismatches_are_reported)
                           "nothing moved");
         agreeing_call(comm); /* still usable */
     }
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
+/* Calls of count 0 on every rank agree: success, and the next call too. */
+START_TEST(test_count_zero_agrees)
+{
+    tally_comm_t *comm = make_comm();
+    float in[1] = {1.0f}, out[1] = {0.0f};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(tally_allreduce(in, out, 0, TALLY_FLOAT32, TALLY_SUM, comm),
+                         TALLY_SUCCESS);
+    ck_assert(out[0] == 0.0f);
+    agreeing_call(comm);
     ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
 }
 END_TEST
@@ -122,6 +144,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 0);
     tcase_add_test(tc, test_mismatches_are_reported);
     tcase_add_test(tc, test_local_failure_is_shared);
+    tcase_add_test(tc, test_count_zero_agrees);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
