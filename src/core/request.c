@@ -57,7 +57,10 @@ static void wake_thread(tally_progress_t *p)
 }
 
 /* Runs req (taken) with the lock released; marks it done.  Called and
- * returns with the lock held. */
+ * returns with the lock held.  Wakes nobody to run the next call: the
+ * thread takes it itself, and a waiter wakes the thread when it stops
+ * taking calls (waking it after each call a waiter runs would only make it
+ * find the next one taken, at the price of a context switch per call). */
 static void run_taken(tally_progress_t *p, struct tally_request *req)
 {
     pthread_mutex_unlock(&p->lock);
@@ -77,7 +80,6 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
      * calls. */
     if (req->waited || (p->draining && !p->head))
         pthread_cond_broadcast(&p->finished);
-    wake_thread(p);
 }
 
 static void *progress_main(void *arg)
@@ -122,6 +124,7 @@ static void run_here(tally_progress_t *p, struct tally_request *until, bool one)
     }
     if (!until)
         p->draining--;
+    wake_thread(p); /* for the calls after `until` */
     pthread_mutex_unlock(&p->lock);
 }
 
