@@ -44,6 +44,9 @@ typedef struct tally_algo {
     tally_status_t (*run)(tally_call_t *call);
     /* Predicted seconds for one call (model.h); the header comment's cost. */
     double (*predict)(const tally_cost_t *cost);
+    /* Runs a fused call on its tensors where they lie (call->spans), so
+     * tally_allreduce_multi need not pack them. */
+    bool spans;
 } tally_algo_t;
 
 /* The mpi algorithm's call as one PMPI_Allreduce: its datatype and op,

@@ -106,4 +106,5 @@ const tally_algo_t tally_algo_shm = {
                      "host memory only; every rank on one node"},
     .run = shm_run,
     .predict = shm_predict,
+    .spans = true,
 };

@@ -13,6 +13,22 @@
 #include "log.h"
 #include "fusion.h"
 
+/* Within PTRDIFF_MAX bytes, so that buffer arithmetic (the overlap check,
+ * offsets into a buffer) cannot wrap: no object is larger. */
+static tally_status_t count_fits(const char *fn, const tally_comm_t *comm, size_t count,
+                                 tally_dtype_t dtype)
+{
+    /* No element is larger than 8 bytes: the division only for a count
+     * that could be too large. */
+    if (count > (size_t)PTRDIFF_MAX / 8 && count > (size_t)PTRDIFF_MAX / tally_dtype_size(dtype)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "%s: count %zu of %s is more than PTRDIFF_MAX bytes, larger than any buffer",
+                  fn, count, tally_dtype_name(dtype));
+        return TALLY_ERR_COUNT_TOO_LARGE;
+    }
+    return TALLY_SUCCESS;
+}
+
 tally_status_t tally_check_arguments(const char *fn, const tally_comm_t *comm, size_t count,
                                      tally_dtype_t dtype, tally_op_t op)
 {
@@ -34,15 +50,7 @@ tally_status_t tally_check_arguments(const char *fn, const tally_comm_t *comm, s
                   tally_dtype_name(dtype));
         return TALLY_ERR_OP_DTYPE_MISMATCH;
     }
-    /* Within PTRDIFF_MAX bytes, so that buffer arithmetic (the overlap
-     * check, offsets into a buffer) cannot wrap: no object is larger. */
-    if (count > (size_t)PTRDIFF_MAX / tally_dtype_size(dtype)) {
-        TALLY_LOG(comm, TALLY_LOG_ERROR,
-                  "%s: count %zu of %s is more than PTRDIFF_MAX bytes, larger than any buffer",
-                  fn, count, tally_dtype_name(dtype));
-        return TALLY_ERR_COUNT_TOO_LARGE;
-    }
-    return TALLY_SUCCESS;
+    return count_fits(fn, comm, count, dtype);
 }
 
 /* The buffer checks of validate(), silent: whether the buffers of a call
@@ -71,10 +79,18 @@ tally_status_t tally_check_call(const char *fn, const void *sendbuf, const void 
                                 size_t count, tally_dtype_t dtype, tally_op_t op,
                                 const tally_comm_t *comm)
 {
-    TALLY_CHECK(tally_check_arguments(fn, comm, count, dtype, op));
-    size_t es = tally_dtype_size(dtype);
+    /* Count 0 here: tally_check_buffers checks the count's size. */
+    TALLY_CHECK(tally_check_arguments(fn, comm, 0, dtype, op));
+    return tally_check_buffers(fn, sendbuf, recvbuf, count, dtype, comm);
+}
+
+tally_status_t tally_check_buffers(const char *fn, const void *sendbuf, const void *recvbuf,
+                                   size_t count, tally_dtype_t dtype, const tally_comm_t *comm)
+{
     if (count == 0)
         return TALLY_SUCCESS;
+    TALLY_CHECK(count_fits(fn, comm, count, dtype));
+    const size_t es = tally_dtype_size(dtype);
     if (recvbuf == TALLY_IN_PLACE) {
         TALLY_LOG(comm, TALLY_LOG_ERROR,
                   "%s: TALLY_IN_PLACE goes in sendbuf, not recvbuf", fn);

@@ -45,10 +45,23 @@ typedef struct tally_watch {
     bool local_peer;
 } tally_watch_t;
 
+/* One tensor of a fused call (core/fusion.c): its elements are the call's
+ * elements start .. start + count - 1.  TALLY_IN_PLACE resolved. */
+typedef struct tally_span {
+    const void *sendbuf;
+    void *recvbuf;
+    size_t start, count;
+} tally_span_t;
+
 typedef struct tally_call {
     /* What: TALLY_IN_PLACE resolved, so in place means sendbuf == recvbuf. */
     const void *sendbuf;
     void *recvbuf;
+    /* A fused call run on its tensors where they are, without packing
+     * (algorithms whose `spans` is set; then sendbuf and recvbuf are NULL):
+     * the call's vector is these, laid end to end, none of count 0. */
+    const tally_span_t *spans;
+    size_t nspans;
     size_t count;
     size_t elem_size;
     tally_dtype_t dtype;
@@ -103,6 +116,44 @@ static inline void tally_call_copy(const tally_call_t *call, void *dst, const vo
                                    size_t count)
 {
     call->kernels->copy(dst, src, count * call->elem_size);
+}
+
+/* Where element `at` of the call's vector is sent from and received into,
+ * and how many elements from it on lie contiguously there: to the end of
+ * its tensor, or of the vector.  *span is a cursor (start it at 0): the
+ * tensor found, tried first next time, so walking the vector in order costs
+ * no search. */
+static inline size_t tally_call_at(const tally_call_t *call, size_t at, size_t *span,
+                                   const char **send, char **recv)
+{
+    if (!call->spans) {
+        *send = (const char *)call->sendbuf + at * call->elem_size;
+        *recv = (char *)call->recvbuf + at * call->elem_size;
+        return call->count - at;
+    }
+    const tally_span_t *sp = call->spans;
+    size_t i = *span < call->nspans ? *span : 0;
+    if (sp[i].start > at || at - sp[i].start >= sp[i].count) {
+        if (i + 1 < call->nspans && sp[i + 1].start <= at &&
+            at - sp[i + 1].start < sp[i + 1].count) {
+            i++;
+        } else { /* the last tensor starting at or before `at` */
+            size_t lo = 0, hi = call->nspans;
+            while (hi - lo > 1) {
+                const size_t mid = lo + (hi - lo) / 2;
+                if (sp[mid].start <= at)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            i = lo;
+        }
+    }
+    *span = i;
+    const size_t in = at - sp[i].start;
+    *send = (const char *)sp[i].sendbuf + in * call->elem_size;
+    *recv = (char *)sp[i].recvbuf + in * call->elem_size;
+    return sp[i].count - in;
 }
 
 /* Copies sendbuf to recvbuf unless in place (the p == 1 case and the start

@@ -121,6 +121,13 @@ tally_status_t tally_check_call(const char *fn, const void *sendbuf, const void 
                                 size_t count, tally_dtype_t dtype, tally_op_t op,
                                 const struct tally_comm *comm);
 
+/* tally_check_call's part for one tensor's count and buffers, once comm,
+ * dtype and op have passed tally_check_arguments (a fused call checks those
+ * once for all its tensors). */
+tally_status_t tally_check_buffers(const char *fn, const void *sendbuf, const void *recvbuf,
+                                   size_t count, tally_dtype_t dtype,
+                                   const struct tally_comm *comm);
+
 /* The same for a compressed call: also the compressor's count, dtype, op. */
 tally_status_t tally_check_compressed(const char *fn, const void *sendbuf, const void *recvbuf,
                                       size_t count, tally_dtype_t dtype, tally_op_t op,

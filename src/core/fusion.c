@@ -26,8 +26,8 @@ tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, si
         return TALLY_ERR_NULL_BUFFER;
     }
     for (size_t i = 0; i < n; i++) {
-        tally_status_t st = tally_check_call(fn, bufs[i].sendbuf, bufs[i].recvbuf,
-                                             bufs[i].count, dtype, op, comm);
+        tally_status_t st = tally_check_buffers(fn, bufs[i].sendbuf, bufs[i].recvbuf,
+                                                bufs[i].count, dtype, comm);
         if (st != TALLY_SUCCESS) {
             TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: tensor %zu of %zu is refused", fn, i, n);
             return st;
@@ -102,6 +102,47 @@ static tally_status_t reduce(tally_comm_t *comm, const void *sendbuf, void *recv
     return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
 }
 
+/* A group of host tensors, exact, as one call: on the tensors where they
+ * lie when the chosen algorithm can (no copy in or out), else packed into
+ * the fusion buffer.  *ran is false when the buffer could not grow on some
+ * rank: then the caller runs the tensors one by one. */
+static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *bufs, size_t n,
+                                     size_t used, tally_dtype_t dtype, tally_op_t op, bool *ran)
+{
+    const size_t es = tally_dtype_size(dtype);
+    tally_span_t *spans = malloc(n * sizeof *spans);
+    if (!spans)
+        return TALLY_ERR_NO_MEMORY;
+    size_t nspans = 0, at = 0;
+    for (size_t k = 0; k < n; at += bufs[k++].count)
+        if (bufs[k].count > 0)
+            spans[nspans++] = (tally_span_t){
+                bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf : bufs[k].sendbuf,
+                bufs[k].recvbuf, at, bufs[k].count};
+    tally_call_t call;
+    tally_status_t st = tally_call_init(&call, comm, spans[0].sendbuf, spans[0].recvbuf, used,
+                                        dtype, op);
+    *ran = true;
+    if (st == TALLY_SUCCESS && call.algo->spans && comm->groups.shm) {
+        call.sendbuf = call.recvbuf = NULL;
+        call.spans = spans;
+        call.nspans = nspans;
+        st = tally_call_execute(&call);
+    } else if (st == TALLY_SUCCESS && !grow(comm, TALLY_MEM_HOST, used * es)) {
+        *ran = false;
+    } else if (st == TALLY_SUCCESS) {
+        char *packed = comm->fusion[0].buf;
+        for (size_t k = 0; k < nspans; k++)
+            memcpy(packed + spans[k].start * es, spans[k].sendbuf, spans[k].count * es);
+        call.sendbuf = call.recvbuf = packed;
+        st = tally_call_execute(&call);
+        for (size_t k = 0; st == TALLY_SUCCESS && k < nspans; k++)
+            memcpy(spans[k].recvbuf, packed + spans[k].start * es, spans[k].count * es);
+    }
+    free(spans);
+    return st;
+}
+
 tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, size_t n,
                                 tally_dtype_t dtype, tally_op_t op, tally_compressor_t *codec)
 {
@@ -116,30 +157,37 @@ tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, 
         while (j < n && bufs[j].count < cap && used + bufs[j].count <= cap &&
                tensor_memtype(comm, &bufs[j]) == type)
             used += bufs[j++].count;
-        if (j <= i + 1 || !grow(comm, type, used * es)) {
-            /* One tensor (a large one, or alone), or no buffer: as it is. */
-            const size_t end = j > i ? j : i + 1;
-            for (; i < end; offset += bufs[i].count, i++)
-                TALLY_CHECK(reduce(comm, bufs[i].sendbuf, bufs[i].recvbuf, bufs[i].count, dtype,
-                                   op, codec, offset));
+        bool ran = false;
+        if (j > i + 1 && used > 0 && type == TALLY_MEM_HOST && !codec)
+            TALLY_CHECK(run_host_group(comm, bufs + i, j - i, used, dtype, op, &ran));
+        else if (j > i + 1 && used > 0 && grow(comm, type, used * es)) {
+            char *packed = comm->fusion[type == TALLY_MEM_DEVICE].buf;
+            size_t at = 0;
+            for (size_t k = i; k < j; k++) {
+                const void *src = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf
+                                                                    : bufs[k].sendbuf;
+                TALLY_CHECK(move(comm, type, packed + at * es, src, bufs[k].count * es));
+                at += bufs[k].count;
+            }
+            TALLY_CHECK(reduce(comm, TALLY_IN_PLACE, packed, used, dtype, op, codec, offset));
+            at = 0;
+            for (size_t k = i; k < j; k++) {
+                TALLY_CHECK(
+                    move(comm, type, bufs[k].recvbuf, packed + at * es, bufs[k].count * es));
+                at += bufs[k].count;
+            }
+            ran = true;
+        }
+        if (ran) {
+            offset += used;
+            i = j;
             continue;
         }
-        char *packed = comm->fusion[type == TALLY_MEM_DEVICE].buf;
-        size_t at = 0;
-        for (size_t k = i; k < j; k++) {
-            const void *src = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf
-                                                                : bufs[k].sendbuf;
-            TALLY_CHECK(move(comm, type, packed + at * es, src, bufs[k].count * es));
-            at += bufs[k].count;
-        }
-        TALLY_CHECK(reduce(comm, TALLY_IN_PLACE, packed, used, dtype, op, codec, offset));
-        at = 0;
-        for (size_t k = i; k < j; k++) {
-            TALLY_CHECK(move(comm, type, bufs[k].recvbuf, packed + at * es, bufs[k].count * es));
-            at += bufs[k].count;
-        }
-        offset += used;
-        i = j;
+        /* One tensor (a large one, or alone), or no buffer: as it is. */
+        const size_t end = j > i ? j : i + 1;
+        for (; i < end; offset += bufs[i].count, i++)
+            TALLY_CHECK(reduce(comm, bufs[i].sendbuf, bufs[i].recvbuf, bufs[i].count, dtype, op,
+                               codec, offset));
     }
     return TALLY_SUCCESS;
 }

@@ -32,29 +32,61 @@ static char *slot(const tally_shm_t *shm, int local, unsigned set,
     return tally_shm_data(shm, local, set) + s * y->piece * y->es;
 }
 
-/* Copies round r's pieces from buf into this rank's slots of `set`: the
- * shards it owns (`owned`) or the others. */
-static void publish(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
-                    const tally_window_layout_t *y, size_t r, const char *buf, bool owned)
+/* Copies k elements of the call's vector from element `first` on (of
+ * recvbuf, or of sendbuf) to dst, or from src into recvbuf's: a piece may
+ * span several tensors of a fused call (call.h). */
+static void gather(const tally_call_t *call, char *dst, size_t first, size_t k, bool of_recv,
+                   size_t *span)
 {
-    const int L = shm->local_size, l = shm->local_rank;
-    for (size_t s = 0; s < y->shards; s++) {
-        size_t first, k = tally_window_piece(y, s, r, &first);
-        if (k > 0 && ((int)(s % (size_t)L) == l) == owned)
-            tally_call_copy(call, slot(shm, l, set, y, s), buf + first * y->es, k);
+    while (k > 0) {
+        const char *send;
+        char *recv;
+        size_t n = tally_call_at(call, first, span, &send, &recv);
+        n = n < k ? n : k;
+        tally_call_copy(call, dst, of_recv ? recv : send, n);
+        dst += n * call->elem_size, first += n, k -= n;
     }
 }
 
-/* Copies round r's pieces of the shards others own from their slots. */
-static void collect(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
-                    const tally_window_layout_t *y, size_t r, char *buf)
+static void scatter(const tally_call_t *call, size_t first, size_t k, const char *src,
+                    size_t *span)
+{
+    while (k > 0) {
+        const char *send;
+        char *recv;
+        size_t n = tally_call_at(call, first, span, &send, &recv);
+        n = n < k ? n : k;
+        tally_call_copy(call, recv, src, n);
+        src += n * call->elem_size, first += n, k -= n;
+    }
+}
+
+/* Copies round r's pieces (of recvbuf, or of sendbuf) into this rank's
+ * slots of `set`: the shards it owns (`owned`) or the others. */
+static void publish(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
+                    const tally_window_layout_t *y, size_t r, bool of_recv, bool owned)
 {
     const int L = shm->local_size, l = shm->local_rank;
+    size_t span = 0;
+    for (size_t s = 0; s < y->shards; s++) {
+        size_t first, k = tally_window_piece(y, s, r, &first);
+        if (k > 0 && ((int)(s % (size_t)L) == l) == owned)
+            gather(call, slot(shm, l, set, y, s), first, k, of_recv, &span);
+    }
+}
+
+/* Copies round r's pieces of the shards others own from their slots into
+ * recvbuf. */
+static void collect(const tally_call_t *call, const tally_shm_t *shm, unsigned set,
+                    const tally_window_layout_t *y, size_t r)
+{
+    const int L = shm->local_size, l = shm->local_rank;
+    size_t span = 0;
     for (size_t s = 0; s < y->shards; s++) {
         size_t first, k = tally_window_piece(y, s, r, &first);
         int owner = (int)(s % (size_t)L);
         if (k > 0 && owner != l)
-            tally_call_copy(call, buf + first * y->es, slot(shm, owner, set, y, s), k);
+            scatter(call, first, k, slot(shm, owner, set, y, s), &span);
     }
 }
 
@@ -73,28 +105,33 @@ static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned se
                          MPI_Comm progress)
 {
     const int L = shm->local_size, l = shm->local_rank;
-    const char *send = call->sendbuf;
-    char *recv = call->recvbuf;
     if (L > 1) {
-        publish(call, shm, set, y, r, send, false);
+        publish(call, shm, set, y, r, false, false);
         tally_shm_barrier(shm, progress, call->watch);
     }
     const size_t step = FUSE_BYTES / y->es ? FUSE_BYTES / y->es : 1;
+    size_t span = 0;
     for (size_t s = (size_t)l; s < y->shards; s += (size_t)L) {
         size_t first, k = tally_window_piece(y, s, r, &first);
-        for (size_t i = 0; i < k; i += step) {
-            size_t c = k - i < step ? k - i : step, o = (first + i) * y->es;
-            reduce_piece(call, shm, set, send + o, recv + o, (s * y->piece + i) * y->es, c);
+        for (size_t i = 0; i < k;) {
+            /* At most `step` elements, and within one tensor. */
+            const char *send;
+            char *recv;
+            size_t c = tally_call_at(call, first + i, &span, &send, &recv);
+            c = c < k - i ? c : k - i;
+            c = c < step ? c : step;
+            reduce_piece(call, shm, set, send, recv, (s * y->piece + i) * y->es, c);
             if (finish) {
-                tally_call_finish(call, recv + o, c);
+                tally_call_finish(call, recv, c);
                 if (L > 1)
-                    tally_call_copy(call, slot(shm, l, set, y, s) + i * y->es, recv + o, c);
+                    tally_call_copy(call, slot(shm, l, set, y, s) + i * y->es, recv, c);
             }
+            i += c;
         }
     }
     if (finish && L > 1) {
         tally_shm_barrier(shm, progress, call->watch);
-        collect(call, shm, set, y, r, recv);
+        collect(call, shm, set, y, r);
     }
 }
 
@@ -116,9 +153,9 @@ void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
     const MPI_Comm poll = progress ? progress->mpi : MPI_COMM_NULL;
     for (size_t r = r0; shm->local_size > 1 && r < r1; r++) {
         unsigned set = tally_shm_next_set(shm);
-        publish(call, shm, set, y, r, call->recvbuf, true);
+        publish(call, shm, set, y, r, true, true);
         tally_shm_barrier(shm, poll, call->watch);
-        collect(call, shm, set, y, r, call->recvbuf);
+        collect(call, shm, set, y, r);
         between_rounds(progress);
     }
 }

@@ -164,6 +164,65 @@ START_TEST(test_multi)
 }
 END_TEST
 
+/* Fused tensors reduced where they lie (shm, no packing), with window
+ * pieces that cross tensors (a 4 KiB TALLY_SHM_CHUNK): each tensor equal,
+ * bit for bit, to the same elements reduced as one contiguous vector by the
+ * same algorithm; inputs of out-of-place tensors untouched.  Every other
+ * algorithm packs; on several nodes shm cannot serve and falls back. */
+START_TEST(test_multi_where_they_lie)
+{
+    setenv("TALLY_SHM_CHUNK", "4K", 1);
+    setenv("TALLY_FALLBACK", "silent", 1);
+    tally_comm_t *comm;
+    ck_assert_int_eq(tally_comm_create(MPI_COMM_WORLD, &comm), TALLY_SUCCESS);
+    unsetenv("TALLY_SHM_CHUNK");
+    unsetenv("TALLY_FALLBACK");
+    enum { N = 97 };
+    size_t counts[N], total = 0;
+    for (int i = 0; i < N; i++)
+        total += counts[i] = (size_t)(i * 37 % 211);
+    float *whole = malloc(total * sizeof *whole), *ref = malloc(total * sizeof *ref);
+    float *in = malloc(total * sizeof *in), *out = malloc(total * sizeof *out);
+    ck_assert(whole && ref && in && out);
+    for (size_t e = 0; e < total; e++) /* not integers: any change of order shows */
+        whole[e] = (float)(world_rank + 1) / 3.0f + (float)(e % 101) * 0.37f;
+    const char *algos[] = {"shm", "ring", "mpi"};
+    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+        ck_assert_int_eq(tally_comm_set_algorithm(comm, algos[a]), TALLY_SUCCESS);
+        for (int op = 0; op < 2; op++) {
+            const tally_op_t top = op ? TALLY_AVG : TALLY_SUM;
+            ck_assert_int_eq(tally_allreduce(whole, ref, total, TALLY_FLOAT32, top, comm),
+                             TALLY_SUCCESS);
+            memcpy(in, whole, total * sizeof *in);
+            memset(out, 0x5a, total * sizeof *out);
+            tally_buffer_t bufs[N];
+            size_t at = 0;
+            for (int i = 0; i < N; at += counts[i++])
+                bufs[i] = (tally_buffer_t){i % 2 ? TALLY_IN_PLACE : in + at,
+                                           i % 2 ? in + at : out + at, counts[i]};
+            ck_assert_int_eq(tally_allreduce_multi(bufs, N, TALLY_FLOAT32, top, comm),
+                             TALLY_SUCCESS);
+            int ok = 1;
+            at = 0;
+            for (int i = 0; i < N; at += counts[i++]) {
+                const float *got = i % 2 ? in + at : out + at;
+                ok &= memcmp(got, ref + at, counts[i] * sizeof *got) == 0;
+                if (i % 2 == 0) /* the input of an out-of-place tensor */
+                    ok &= memcmp(in + at, whole + at, counts[i] * sizeof *in) == 0;
+            }
+            ck_assert_msg(tt_all_ok(ok, "fused where they lie, %s, %s", algos[a],
+                                    op ? "avg" : "sum"),
+                          "fused tensors differ from the contiguous call");
+        }
+    }
+    free(whole);
+    free(ref);
+    free(in);
+    free(out);
+    ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
+}
+END_TEST
+
 START_TEST(test_compressed_started)
 {
     tally_comm_t *comm = make_comm(1);
@@ -335,6 +394,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_nonblocking_thread);
     tcase_add_test(tc, test_nonblocking_no_thread);
     tcase_add_test(tc, test_multi);
+    tcase_add_test(tc, test_multi_where_they_lie);
     tcase_add_test(tc, test_compressed_started);
     tcase_add_test(tc, test_trace_queue);
     tcase_add_test(tc, test_many_in_flight_thread);
