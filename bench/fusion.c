@@ -60,16 +60,28 @@ int main(int argc, char **argv)
                 t[mode][rep] = slowest;
         }
     }
+    /* Each round's own ratio too: its runs were side by side in time. */
+    double ratio[2][REPS];
+    for (int rep = 0; rep < REPS; rep++)
+        for (int mode = 1; mode < 3; mode++)
+            ratio[mode - 1][rep] = t[0][rep] / t[mode][rep];
     for (int mode = 0; mode < 3; mode++) {
         qsort(t[mode], REPS, sizeof t[mode][0], cmp);
         med[mode] = t[mode][REPS / 2];
     }
+    for (int mode = 0; mode < 2; mode++)
+        qsort(ratio[mode], REPS, sizeof ratio[mode][0], cmp);
     if (rank == 0) {
         const char *fb = getenv("TALLY_FUSION_BYTES");
         printf("# %zu tensors of %zu bytes, TALLY_FUSION_BYTES=%s, thread level %d\n", n,
                count * sizeof(float), fb ? fb : "(default)", provided);
         for (int mode = 0; mode < 3; mode++)
             printf("%-22s %10.3f ms  %6.2fx\n", names[mode], med[mode] * 1e3, med[0] / med[mode]);
+        for (int mode = 1; mode < 3; mode++)
+            printf("# %s against one call per tensor, round by round: median %.2fx "
+                   "(quartiles %.2fx-%.2fx)\n",
+                   names[mode], ratio[mode - 1][REPS / 2], ratio[mode - 1][REPS / 4],
+                   ratio[mode - 1][3 * REPS / 4]);
     }
     free(data);
     free(bufs);

@@ -17,6 +17,12 @@
 #include "entry.h"
 #include "log.h"
 
+/* What a tensor's buffers are, for grouping: host or device. */
+static tally_memtype_t tensor_memtype(const tally_comm_t *comm, const tally_buffer_t *b)
+{
+    return tally_mem_reach(tally_mem_classify(&comm->device, b->recvbuf));
+}
+
 tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, size_t n,
                                   tally_dtype_t dtype, tally_op_t op, const tally_comm_t *comm)
 {
@@ -28,6 +34,16 @@ tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, si
     for (size_t i = 0; i < n; i++) {
         tally_status_t st = tally_check_buffers(fn, bufs[i].sendbuf, bufs[i].recvbuf,
                                                 bufs[i].count, dtype, comm);
+        /* A tensor is grouped by its recvbuf's memory: one whose sendbuf is
+         * of the other kind would be copied with the wrong means. */
+        if (st == TALLY_SUCCESS && comm->device.backend && bufs[i].count > 0 &&
+            bufs[i].sendbuf != TALLY_IN_PLACE &&
+            tally_mem_reach(tally_mem_classify(&comm->device, bufs[i].sendbuf)) !=
+                tensor_memtype(comm, &bufs[i])) {
+            TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: sendbuf and recvbuf are of different memory "
+                      "types (host and device)", fn);
+            st = TALLY_ERR_UNSUPPORTED;
+        }
         if (st != TALLY_SUCCESS) {
             TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: tensor %zu of %zu is refused", fn, i, n);
             return st;
@@ -63,12 +79,6 @@ static bool grow(tally_comm_t *comm, tally_memtype_t type, size_t bytes)
         ok = all;
     }
     return ok;
-}
-
-/* What a tensor's buffers are, for grouping: host or device. */
-static tally_memtype_t tensor_memtype(const tally_comm_t *comm, const tally_buffer_t *b)
-{
-    return tally_mem_reach(tally_mem_classify(&comm->device, b->recvbuf));
 }
 
 /* Copies into or out of the fusion buffer, on the host or the device. */

@@ -325,6 +325,12 @@ START_TEST(test_refusals)
                      TALLY_ERR_UNSUPPORTED);
     for (size_t i = 0; i < n; i++)
         ck_assert(host[i] == 1.5f);
+    /* The same inside a fused call: refused before any tensor runs. */
+    float other[3] = {2.0f, 2.0f, 2.0f};
+    const tally_buffer_t mixed[2] = {{TALLY_IN_PLACE, other, 3}, {dev, host, n}};
+    ck_assert_int_eq(tally_allreduce_multi(mixed, 2, TALLY_FLOAT32, TALLY_SUM, comm),
+                     TALLY_ERR_UNSUPPORTED);
+    ck_assert(other[0] == 2.0f && other[2] == 2.0f && host[0] == 1.5f && host[n - 1] == 1.5f);
     void *p = (void *)1;
     ck_assert_int_eq(tally_mem_alloc(comm, TALLY_MEM_HOST, 64, &p), TALLY_ERR_INVALID_ARGUMENT);
     ck_assert_ptr_eq(p, (void *)1);
