@@ -211,6 +211,41 @@ static size_t segment_bytes(const tally_call_t *call, int peer, size_t within)
     return min_size(seg, TALLY_P2P_MAX_MESSAGE);
 }
 
+/* Whether a step exchanges with one partner (dst == src) on another node,
+ * at least HANDSHAKE_BYTES each way on average: then it waits until the
+ * partner has posted its receives (handshake below).  Recursive doubling
+ * and Rabenseifner change partner every step, and a rank ahead of the
+ * others would stream into a link whose rank still receives the step
+ * before from someone else: two flows share that link and its queue grows,
+ * measured up to twice as slow over TCP.  A smaller step costs less than
+ * the handshake, whose zero-byte messages queue behind the step before's
+ * data.  Both ends decide alike: the pair, its node test and the bytes
+ * both ways are the same on both. */
+#define HANDSHAKE_BYTES (16 * TALLY_P2P_NETWORK_SEGMENT)
+static bool needs_handshake(const tally_call_t *call, int dst, int src, size_t bytes_both_ways)
+{
+    return dst == src && bytes_both_ways >= 2 * HANDSHAKE_BYTES &&
+           !tally_shape_same_node(call->shape, call->rank, dst);
+}
+
+/* A zero-byte message each way on the call's last lane, sent once this
+ * rank's first receives are posted: the partner's first sends find them. */
+static tally_status_t handshake(const tally_call_t *call, int partner)
+{
+    MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    char none = 0;
+    TALLY_CHECK(tally_p2p_irecv(call, call->mpi, TALLY_TAG_LANES - 1, &none, 0, partner,
+                                &req[0]));
+    tally_status_t st = tally_p2p_isend(call, call->mpi, TALLY_TAG_LANES - 1, &none, 0,
+                                        partner, &req[1]);
+    if (st == TALLY_SUCCESS)
+        st = tally_p2p_wait_watched(call, 2, req, true, NULL, NULL,
+                                    "the partner to post its receives", partner);
+    if (st != TALLY_SUCCESS)
+        tally_p2p_cancel(req, 2);
+    return st;
+}
+
 /* Posts segment k of a delivery. */
 static tally_status_t post_segment(const tally_call_t *call, bool is_send, char *buf,
                                    size_t bytes, size_t seg, size_t k, int peer,
@@ -237,7 +272,14 @@ tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
         req[i] = MPI_REQUEST_NULL;
     size_t posted_recv = 0, posted_send = 0;
     tally_status_t st = TALLY_SUCCESS;
-    for (;;) {
+    if (needs_handshake(call, dst, src, sbytes + rbytes)) {
+        for (; st == TALLY_SUCCESS && posted_recv < min_size(depth, nrecv); posted_recv++)
+            st = post_segment(call, false, rbuf, rbytes, rseg, posted_recv, src,
+                              &req[posted_recv % depth]);
+        if (st == TALLY_SUCCESS)
+            st = handshake(call, dst);
+    }
+    for (; st == TALLY_SUCCESS;) {
         /* Receives first, so that the peer's sends always find them. */
         while (st == TALLY_SUCCESS && posted_recv < nrecv &&
                req[posted_recv % depth] == MPI_REQUEST_NULL) {
@@ -357,6 +399,9 @@ static tally_status_t run_pipeline(pipeline_t *pl)
     const bool overwrites_send = step->scount > 0 && step->acc == step->sbuf;
     for (size_t k = 0; k < min_size(pl->depth, pl->nrecv); k++)
         TALLY_CHECK(post_recv(pl, k));
+    if (needs_handshake(pl->call, step->dst, step->src,
+                        (step->scount + step->rcount) * pl->elem_size))
+        TALLY_CHECK(handshake(pl->call, step->dst));
     TALLY_CHECK(advance_sends(pl, pl->nsend, false));
 
     size_t seg_bytes = pl->recv_seg * pl->elem_size;

@@ -56,7 +56,10 @@ tally_status_t tally_p2p_sendrecv(const tally_call_t *call, const void *sbuf,
  * each way, since one large message over TCP was measured at half the rate
  * of a pipelined one; within a node a single message is cheapest (one
  * copy).  Each direction is cut by its own pair of ranks, so both ends of
- * every message agree. */
+ * every message agree.  A large exchange with one partner on another node
+ * (dst == src) first waits until the partner has posted its receives (a
+ * zero-byte message each way on the call's last lane), here and in
+ * tally_p2p_exchange_reduce: see needs_handshake in p2p.c. */
 tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
                                  size_t sbytes, int dst, void *rbuf, size_t rbytes, int src);
 

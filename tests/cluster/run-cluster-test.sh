@@ -76,6 +76,16 @@ sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_r
 # shellcheck disable=SC2086
 sh "$cluster" -r none -t 300 "$hosts" "$slots" -- $opts "$BUILD/tests/mpi/test_device" ||
     exit 1
+# Exchanges of over 1 MiB each way with a partner on another node wait for
+# the partner's handshake (recursive doubling, Rabenseifner: p2p.c);
+# tally-bench checks every element and fails on errors.
+case " $cases " in
+*" algorithms "*)
+    echo "run-cluster-test: 4 MiB through recursive_doubling and rabenseifner"
+    # shellcheck disable=SC2086
+    sh "$cluster" -r none -t 120 "$hosts" "$slots" -- $opts "$BUILD/bin/tally-bench" \
+        -b 4M -e 4M -n 3 -w 1 -c 1 -a recursive_doubling,rabenseifner || exit 1 ;;
+esac
 [ "$hosts" = 2 ] || exit 0
 
 # Two nodes: hier and hier_leader stream long vectors across, with many
