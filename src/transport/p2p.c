@@ -220,11 +220,13 @@ static size_t segment_bytes(const tally_call_t *call, int peer, size_t within)
  * measured up to twice as slow over TCP.  A smaller step costs less than
  * the handshake, whose zero-byte messages queue behind the step before's
  * data.  Both ends decide alike: the pair, its node test and the bytes
- * both ways are the same on both. */
+ * each way (one end's send is the other's receive) are the same on both. */
 #define HANDSHAKE_BYTES (16 * TALLY_P2P_NETWORK_SEGMENT)
-static bool needs_handshake(const tally_call_t *call, int dst, int src, size_t bytes_both_ways)
+static bool needs_handshake(const tally_call_t *call, int dst, size_t sbytes, int src,
+                            size_t rbytes)
 {
-    return dst == src && bytes_both_ways >= 2 * HANDSHAKE_BYTES &&
+    /* Both ways: a one-way step (a fold) names the other peer as 0. */
+    return dst == src && sbytes > 0 && rbytes > 0 && sbytes + rbytes >= 2 * HANDSHAKE_BYTES &&
            !tally_shape_same_node(call->shape, call->rank, dst);
 }
 
@@ -272,7 +274,7 @@ tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
         req[i] = MPI_REQUEST_NULL;
     size_t posted_recv = 0, posted_send = 0;
     tally_status_t st = TALLY_SUCCESS;
-    if (needs_handshake(call, dst, src, sbytes + rbytes)) {
+    if (needs_handshake(call, dst, sbytes, src, rbytes)) {
         for (; st == TALLY_SUCCESS && posted_recv < min_size(depth, nrecv); posted_recv++)
             st = post_segment(call, false, rbuf, rbytes, rseg, posted_recv, src,
                               &req[posted_recv % depth]);
@@ -399,8 +401,8 @@ static tally_status_t run_pipeline(pipeline_t *pl)
     const bool overwrites_send = step->scount > 0 && step->acc == step->sbuf;
     for (size_t k = 0; k < min_size(pl->depth, pl->nrecv); k++)
         TALLY_CHECK(post_recv(pl, k));
-    if (needs_handshake(pl->call, step->dst, step->src,
-                        (step->scount + step->rcount) * pl->elem_size))
+    if (needs_handshake(pl->call, step->dst, step->scount * pl->elem_size, step->src,
+                        step->rcount * pl->elem_size))
         TALLY_CHECK(handshake(pl->call, step->dst));
     TALLY_CHECK(advance_sends(pl, pl->nsend, false));
 
