@@ -32,32 +32,24 @@ static char *slot(const tally_shm_t *shm, int local, unsigned set,
     return tally_shm_data(shm, local, set) + s * y->piece * y->es;
 }
 
-/* Copies k elements of the call's vector from element `first` on (of
- * recvbuf, or of sendbuf) to dst, or from src into recvbuf's: a piece may
- * span several tensors of a fused call (call.h). */
-static void gather(const tally_call_t *call, char *dst, size_t first, size_t k, bool of_recv,
-                   size_t *span)
+/* Copies k elements of the call's vector from element `first` on between
+ * the window at `win` and the call's buffers: out of sendbuf or recvbuf, or
+ * into recvbuf.  A piece may span several tensors of a fused call
+ * (call.h); *span is the walk's cursor. */
+enum piece_move { FROM_SEND, FROM_RECV, INTO_RECV };
+static void move_piece(const tally_call_t *call, char *win, size_t first, size_t k,
+                       enum piece_move how, size_t *span)
 {
     while (k > 0) {
         const char *send;
         char *recv;
         size_t n = tally_call_at(call, first, span, &send, &recv);
         n = n < k ? n : k;
-        tally_call_copy(call, dst, of_recv ? recv : send, n);
-        dst += n * call->elem_size, first += n, k -= n;
-    }
-}
-
-static void scatter(const tally_call_t *call, size_t first, size_t k, const char *src,
-                    size_t *span)
-{
-    while (k > 0) {
-        const char *send;
-        char *recv;
-        size_t n = tally_call_at(call, first, span, &send, &recv);
-        n = n < k ? n : k;
-        tally_call_copy(call, recv, src, n);
-        src += n * call->elem_size, first += n, k -= n;
+        if (how == INTO_RECV)
+            tally_call_copy(call, recv, win, n);
+        else
+            tally_call_copy(call, win, how == FROM_RECV ? recv : send, n);
+        win += n * call->elem_size, first += n, k -= n;
     }
 }
 
@@ -71,7 +63,8 @@ static void publish(const tally_call_t *call, const tally_shm_t *shm, unsigned s
     for (size_t s = 0; s < y->shards; s++) {
         size_t first, k = tally_window_piece(y, s, r, &first);
         if (k > 0 && ((int)(s % (size_t)L) == l) == owned)
-            gather(call, slot(shm, l, set, y, s), first, k, of_recv, &span);
+            move_piece(call, slot(shm, l, set, y, s), first, k, of_recv ? FROM_RECV : FROM_SEND,
+                       &span);
     }
 }
 
@@ -86,7 +79,7 @@ static void collect(const tally_call_t *call, const tally_shm_t *shm, unsigned s
         size_t first, k = tally_window_piece(y, s, r, &first);
         int owner = (int)(s % (size_t)L);
         if (k > 0 && owner != l)
-            scatter(call, first, k, slot(shm, owner, set, y, s), &span);
+            move_piece(call, slot(shm, owner, set, y, s), first, k, INTO_RECV, &span);
     }
 }
 
