@@ -98,6 +98,26 @@ static tally_status_t move(const tally_comm_t *comm, tally_memtype_t type, void 
     return TALLY_ERR_DEVICE;
 }
 
+/* Copies the n tensors' inputs into `packed`, end to end, or their parts
+ * of the result back out of it. */
+static tally_status_t pack(const tally_comm_t *comm, tally_memtype_t type, char *packed,
+                           const tally_buffer_t *bufs, size_t n, size_t es)
+{
+    for (size_t k = 0, at = 0; k < n; at += bufs[k++].count) {
+        const void *src = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf : bufs[k].sendbuf;
+        TALLY_CHECK(move(comm, type, packed + at * es, src, bufs[k].count * es));
+    }
+    return TALLY_SUCCESS;
+}
+
+static tally_status_t unpack(const tally_comm_t *comm, tally_memtype_t type, const char *packed,
+                             const tally_buffer_t *bufs, size_t n, size_t es)
+{
+    for (size_t k = 0, at = 0; k < n; at += bufs[k++].count)
+        TALLY_CHECK(move(comm, type, bufs[k].recvbuf, packed + at * es, bufs[k].count * es));
+    return TALLY_SUCCESS;
+}
+
 /* One allreduce of a group of tensors: exact, or through the compressor at
  * `offset`, where the group starts in its tensor (compressor.h). */
 static tally_status_t reduce(tally_comm_t *comm, const void *sendbuf, void *recvbuf,
@@ -142,12 +162,12 @@ static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *b
         *ran = false;
     } else if (st == TALLY_SUCCESS) {
         char *packed = comm->fusion[0].buf;
-        for (size_t k = 0; k < nspans; k++)
-            memcpy(packed + spans[k].start * es, spans[k].sendbuf, spans[k].count * es);
         call.sendbuf = call.recvbuf = packed;
-        st = tally_call_execute(&call);
-        for (size_t k = 0; st == TALLY_SUCCESS && k < nspans; k++)
-            memcpy(spans[k].recvbuf, packed + spans[k].start * es, spans[k].count * es);
+        st = pack(comm, TALLY_MEM_HOST, packed, bufs, n, es);
+        if (st == TALLY_SUCCESS)
+            st = tally_call_execute(&call);
+        if (st == TALLY_SUCCESS)
+            st = unpack(comm, TALLY_MEM_HOST, packed, bufs, n, es);
     }
     free(spans);
     return st;
@@ -172,20 +192,9 @@ tally_status_t tally_fusion_run(tally_comm_t *comm, const tally_buffer_t *bufs, 
             TALLY_CHECK(run_host_group(comm, bufs + i, j - i, used, dtype, op, &ran));
         else if (j > i + 1 && used > 0 && grow(comm, type, used * es)) {
             char *packed = comm->fusion[type == TALLY_MEM_DEVICE].buf;
-            size_t at = 0;
-            for (size_t k = i; k < j; k++) {
-                const void *src = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf
-                                                                    : bufs[k].sendbuf;
-                TALLY_CHECK(move(comm, type, packed + at * es, src, bufs[k].count * es));
-                at += bufs[k].count;
-            }
+            TALLY_CHECK(pack(comm, type, packed, bufs + i, j - i, es));
             TALLY_CHECK(reduce(comm, TALLY_IN_PLACE, packed, used, dtype, op, codec, offset));
-            at = 0;
-            for (size_t k = i; k < j; k++) {
-                TALLY_CHECK(
-                    move(comm, type, bufs[k].recvbuf, packed + at * es, bufs[k].count * es));
-                at += bufs[k].count;
-            }
+            TALLY_CHECK(unpack(comm, type, packed, bufs + i, j - i, es));
             ran = true;
         }
         if (ran) {
