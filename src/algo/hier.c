@@ -76,13 +76,13 @@
 #define ACROSS_UNITS 16
 
 /* The streamed step across nodes (see the top).  Messages are cut at
- * TALLY_P2P_NETWORK_SEGMENT (below MPI's TCP eager limit).  A ring
+ * TALLY_NETWORK_SEGMENT (below MPI's TCP eager limit).  A ring
  * of 2 (N-1) dependent steps per unit needs many units in flight; each
  * unit in flight has its own tag lane. */
 #define STREAM_UNITS 32
 #define STREAM_LAG 7
 #define STREAM_SLOTS (STREAM_LAG + 1)
-#define STREAM_SEGMENT TALLY_P2P_NETWORK_SEGMENT
+#define STREAM_SEGMENT TALLY_NETWORK_SEGMENT
 _Static_assert(STREAM_SLOTS <= TALLY_TAG_LANES, "a lane per unit in flight");
 
 typedef enum across_mode {

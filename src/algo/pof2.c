@@ -28,7 +28,14 @@ int tally_pof2_fold_partner(int rank, int size, int unused)
 {
     (void)unused;
     int rem = size - tally_pof2_below(size);
-    return rank < 2 * rem ? rank ^ 1 : -1;
+    return rank < 2 * rem && rank % 2 == 0 ? rank + 1 : -1;
+}
+
+int tally_pof2_unfold_partner(int rank, int size, int unused)
+{
+    (void)unused;
+    int rem = size - tally_pof2_below(size);
+    return rank < 2 * rem && rank % 2 == 1 ? rank - 1 : -1;
 }
 
 tally_status_t tally_pof2_fold(tally_call_t *call, tally_pof2_t *fold)

@@ -21,9 +21,11 @@ typedef struct tally_pof2 {
 
 /* For the cost model (tally_partner_fn): the partner of real rank `rank`
  * of `size` when participants exchange at distance `mask`, or -1 for a
- * rank that sits out; and the partner in the fold and unfold steps. */
+ * rank that sits out; and the rank that `rank` sends to in the fold and
+ * in the unfold (one way: -1 for the receiving end). */
 int tally_pof2_partner(int rank, int size, int mask);
 int tally_pof2_fold_partner(int rank, int size, int unused);
+int tally_pof2_unfold_partner(int rank, int size, int unused);
 /* The largest power of two <= p. */
 int tally_pof2_below(int p);
 

@@ -104,7 +104,7 @@ static double rabenseifner_predict(const tally_cost_t *c)
     if (pof2 != p)
         t += tally_cost_step(c, tally_pof2_fold_partner, 0, c->bytes) +
              tally_cost_reduce(c, c->bytes) +
-             tally_cost_deliver(c, tally_pof2_fold_partner, 0, c->bytes);
+             tally_cost_deliver(c, tally_pof2_unfold_partner, 0, c->bytes);
     /* Halving sends half the window at distance pof2/2 first; doubling
      * sends the same amounts back in reverse order. */
     double window = c->bytes;

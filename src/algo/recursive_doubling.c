@@ -65,7 +65,7 @@ static double recursive_doubling_predict(const tally_cost_t *c)
     if (pof2 != p) /* fold (reduced on arrival) and unfold */
         t += tally_cost_step(c, tally_pof2_fold_partner, 0, c->bytes) +
              tally_cost_reduce(c, c->bytes) +
-             tally_cost_deliver(c, tally_pof2_fold_partner, 0, c->bytes);
+             tally_cost_deliver(c, tally_pof2_unfold_partner, 0, c->bytes);
     for (int mask = 1; mask < pof2; mask <<= 1)
         t += tally_cost_step(c, tally_pof2_partner, mask, c->bytes) +
              tally_cost_reduce(c, c->bytes);

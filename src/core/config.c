@@ -170,9 +170,12 @@ static const config_field_t config_table[] = {
     {"TALLY_CALIBRATE", "0",
      "1: tally_comm_create measures the cost model's latency and bandwidth "
      "per level (same package, same node, across nodes; short ping-pongs "
-     "between one pair of ranks per level) and the reduction rate, and uses "
-     "them instead of the built-in constants; takes tens of milliseconds "
-     "and is collective, so set it on every rank. 0: built-in constants.",
+     "between one pair of ranks per level), the rate of a pairwise exchange "
+     "across nodes (the ranks of two nodes exchanging both ways at once) and "
+     "the reduction rate, and uses them instead of "
+     "the built-in constants; takes tens of milliseconds on a fast network "
+     "(about two seconds at 1 Gbit/s) and is collective, so set it on every "
+     "rank. 0: built-in constants.",
      parse_bool, FIELD(calibrate), NULL, 0, 1},
     {"TALLY_SHM_CHUNK", "256K",
      "Bytes of a message that shm, hier and hier_leader move through the "

@@ -51,6 +51,7 @@ void tally_model_defaults(tally_model_t *model, const tally_shape_t *shape)
         },
         .gamma = 1.0 / (7.5 * GB),
         .copy = 1.0 / (10.0 * GB),
+        .duplex = 1.0,
         .cache_speedup = 5.0,
         .cache_bytes = (size_t)1 << 20,
         .eager_bytes = 4096,  /* Open MPI's shared-memory eager limit */
@@ -90,6 +91,10 @@ void tally_model_write(const tally_model_t *model, FILE *stream)
                 tally_level_name((tally_level_t)l), model->link[l].alpha * 1e6,
                 tally_model_format_rate(r1, sizeof r1, 1.0 / model->link[l].beta),
                 model->calibrated && !model->measured[l] ? "   (built-in: no such pair)" : "");
+    fprintf(stream, "  across nodes both ways at once (a pairwise exchange): %.0f%% of the "
+                    "one-way rate%s\n",
+            model->duplex * 100.0,
+            model->calibrated && !model->measured_duplex ? "   (built-in: one node)" : "");
     fprintf(stream, "  reduce %s, copy %s, both %.1fx faster within %zu KiB of cache\n",
             tally_model_format_rate(r1, sizeof r1, 1.0 / model->gamma),
             tally_model_format_rate(r2, sizeof r2, 1.0 / model->copy), model->cache_speedup,
@@ -152,15 +157,20 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
 {
     const tally_shape_t *shape = cost->shape;
     const tally_model_t *m = cost->model;
-    const int p = shape->size;
-    /* Off-node senders per node share the node's link.  Each partner is
-     * asked once (a what-if cluster may have many ranks). */
-    int *off_node = calloc((size_t)shape->nodes + (size_t)p, sizeof *off_node);
-    int *partner_of = off_node ? off_node + shape->nodes : NULL;
-    for (int r = 0; off_node && r < p; r++) {
+    const int p = shape->size, nodes = shape->nodes;
+    /* A node's link carries, each way, the step's flows that leave it
+     * (out) and those that enter it (in); a flow goes at the rate of the
+     * busier of its two ends.  Each partner is asked once (a what-if
+     * cluster may have many ranks). */
+    int *out = calloc(2 * (size_t)nodes + (size_t)p, sizeof *out);
+    int *in = out ? out + nodes : NULL;
+    int *partner_of = out ? in + nodes : NULL;
+    for (int r = 0; out && r < p; r++) {
         int q = partner_of[r] = partner(r, p, arg);
-        if (q >= 0 && !tally_shape_same_node(shape, r, q))
-            off_node[shape->node_of[r]]++;
+        if (q >= 0 && !tally_shape_same_node(shape, r, q)) {
+            out[shape->node_of[r]]++;
+            in[shape->node_of[q]]++;
+        }
     }
     double worst = 0.0;
     for (int r = 0; r < p; r++) {
@@ -172,8 +182,14 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
         if (bytes > (double)m->eager_bytes)
             alpha += m->rendezvous;
         if (level == TALLY_LEVEL_NETWORK) {
-            int sharing = off_node ? off_node[shape->node_of[r]] : shape->max_per_node;
-            beta *= (sharing > 1 ? sharing : 1) * cost->link_share;
+            int a = out ? out[shape->node_of[r]] : shape->max_per_node;
+            int b = in ? in[shape->node_of[q]] : shape->max_per_node;
+            double flows = (a > b ? a : b) * cost->link_share;
+            if (flows > 1.0)
+                beta *= flows;
+            int back = partner_of ? partner_of[q] : partner(q, p, arg);
+            if (back == r)
+                beta /= m->duplex;
         } else {
             alpha *= shape->oversubscription;
             if (shape->oversubscription > 1.0)
@@ -189,7 +205,7 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
         if (t > worst)
             worst = t;
     }
-    free(off_node);
+    free(out);
     return worst;
 }
 
@@ -267,6 +283,52 @@ static tally_status_t ping_pong(MPI_Comm comm, int me, int a, int b, void *buf, 
     return TALLY_SUCCESS;
 }
 
+/* The rank that `me` exchanges with when the ranks of the nodes of a and
+ * b all cross the link at once: the rank of the same index on the other
+ * node, or -1; *flows: how many pairs share the link. */
+static int duplex_partner(const tally_shape_t *shape, int me, int a, int b, int *flows)
+{
+    const int na = shape->node_of[a], nb = shape->node_of[b];
+    int count_a = 0, count_b = 0, mine = -1;
+    for (int r = 0; r < shape->size; r++) {
+        if (r == me)
+            mine = shape->node_of[r] == na ? count_a : count_b;
+        count_a += shape->node_of[r] == na;
+        count_b += shape->node_of[r] == nb;
+    }
+    *flows = count_a < count_b ? count_a : count_b;
+    int other = shape->node_of[me] == na ? nb : shape->node_of[me] == nb ? na : -1;
+    if (other < 0 || mine >= *flows)
+        return -1;
+    for (int r = 0, i = 0; r < shape->size; r++)
+        if (shape->node_of[r] == other && i++ == mine)
+            return r;
+    return -1;
+}
+
+/* `bytes` each way with `peer` in the segments tally sends between nodes,
+ * all posted at once. */
+static tally_status_t segmented_exchange(MPI_Comm comm, int peer, char *sbuf, char *rbuf,
+                                         size_t bytes)
+{
+    const size_t n = (bytes + TALLY_NETWORK_SEGMENT - 1) / TALLY_NETWORK_SEGMENT;
+    MPI_Request *req = malloc(2 * n * sizeof *req);
+    if (!req)
+        return TALLY_ERR_NO_MEMORY;
+    int rc = MPI_SUCCESS;
+    size_t posted = 0;
+    for (size_t i = 0; i < 2 * n && rc == MPI_SUCCESS; i++, posted++) {
+        size_t at = (i % n) * TALLY_NETWORK_SEGMENT;
+        int len = (int)(bytes - at < TALLY_NETWORK_SEGMENT ? bytes - at : TALLY_NETWORK_SEGMENT);
+        rc = i < n ? PMPI_Irecv(rbuf + at, len, MPI_BYTE, peer, CALIBRATE_TAG, comm, &req[i])
+                   : PMPI_Isend(sbuf + at, len, MPI_BYTE, peer, CALIBRATE_TAG, comm, &req[i]);
+    }
+    if (rc == MPI_SUCCESS)
+        rc = PMPI_Waitall((int)posted, req, MPI_STATUSES_IGNORE);
+    free(req);
+    return rc == MPI_SUCCESS ? TALLY_SUCCESS : TALLY_ERR_MPI;
+}
+
 tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
                                      const tally_shape_t *shape)
 {
@@ -280,9 +342,10 @@ tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
         big = (size_t)16 << 20;
     char *buf = malloc(2 * big);
     /* measured[0..2]: alpha per level, [3..5]: beta, [6]: gamma, [7]: copy,
-     * [8]: 1 where this rank failed, [9]: the MPI's allreduce; MAX over
-     * ranks. */
-    double measured[10] = {0};
+     * [8]: 1 where this rank failed, [9]: the MPI's allreduce, [10..12]:
+     * three runs of the pairwise exchange; MAX over ranks. */
+    enum { DUPLEX_RUNS = 3, SLOTS = 10 + DUPLEX_RUNS };
+    double measured[SLOTS] = {0};
     tally_status_t st = TALLY_SUCCESS;
     /* Every rank learns whether every buffer exists before a pair starts,
      * so no rank waits for a partner that gave up. */
@@ -341,9 +404,26 @@ tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
             best_mpi = t;
     }
     measured[9] = best_mpi;
+    /* Both ways at once: every rank of two nodes exchanges with its
+     * counterpart, as the pairwise steps of recursive doubling and
+     * Rabenseifner do.  After a warm-up, three runs. */
+    int a, b, flows = 0, peer = -1;
+    if (find_pair(shape, TALLY_LEVEL_NETWORK, &a, &b))
+        peer = duplex_partner(shape, me, a, b, &flows);
+    for (int i = -1; flows >= 1 && i < DUPLEX_RUNS; i++) {
+        if (PMPI_Barrier(comm) != MPI_SUCCESS) {
+            measured[8] = 1.0;
+            break;
+        }
+        double t0 = PMPI_Wtime();
+        if (peer >= 0 && segmented_exchange(comm, peer, buf, buf + big, big) != TALLY_SUCCESS)
+            measured[8] = 1.0;
+        if (i >= 0 && peer >= 0)
+            measured[10 + i] = PMPI_Wtime() - t0;
+    }
     free(buf);
-    double all[10];
-    TALLY_MPI_CHECK(NULL, PMPI_Allreduce(measured, all, 10, MPI_DOUBLE, MPI_MAX, comm));
+    double all[SLOTS];
+    TALLY_MPI_CHECK(NULL, PMPI_Allreduce(measured, all, SLOTS, MPI_DOUBLE, MPI_MAX, comm));
     if (all[8] != 0.0) {
         TALLY_LOG(NULL, TALLY_LOG_ERROR, "TALLY_CALIBRATE: a rank could not measure");
         return st != TALLY_SUCCESS ? st : TALLY_ERR_MPI;
@@ -353,6 +433,20 @@ tally_status_t tally_model_calibrate(tally_model_t *model, MPI_Comm comm,
         if (all[l] > 0.0 && all[3 + l] > 0.0) {
             m.link[l] = (tally_link_cost_t){all[l], all[3 + l]};
             m.measured[l] = true;
+        }
+    }
+    if (flows >= 1 && m.measured[TALLY_LEVEL_NETWORK]) {
+        /* The median run against `flows` one-way flows' time. */
+        double *run = all + 10, t = run[0];
+        if ((run[1] - run[0]) * (run[1] - run[2]) <= 0.0)
+            t = run[1];
+        else if ((run[2] - run[0]) * (run[2] - run[1]) <= 0.0)
+            t = run[2];
+        const tally_link_cost_t *net = &m.link[TALLY_LEVEL_NETWORK];
+        double share = flows * (double)big * net->beta / (t - net->alpha);
+        if (t > net->alpha && share > 0.0) {
+            m.duplex = share < 1.0 ? share : 1.0;
+            m.measured_duplex = true;
         }
     }
     if (all[6] > 0.0)

@@ -5,9 +5,9 @@
  * A step in which every rank sends `b` bytes to a partner costs, for the
  * slowest rank, alpha(level) + b beta(level) (+ the rendezvous hand-shake
  * above the eager limit), where level is the farthest pair: same package,
- * same node, or across nodes.  Across nodes, the ranks of a node that send
- * off-node in the same step share its link, so beta is multiplied by their
- * number.  Within a node, copies and reductions run on the CPUs: when ranks
+ * same node, or across nodes.  Across nodes, the flows of a step that leave
+ * (or enter) one node share its link, each way: beta is multiplied by their
+ * number, and divided by `duplex` where two ranks send each other at once.  Within a node, copies and reductions run on the CPUs: when ranks
  * outnumber PUs they are slowed by ranks / PUs, and while a call's working
  * set fits the private cache they are `cache_speedup` times faster. */
 #ifndef TALLY_MODEL_H
@@ -17,6 +17,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "tally.h"
+
+/* Bytes per message between nodes (tally's point-to-point segments, and
+ * the calibration's): below Open MPI's TCP eager limit (64 KiB with its
+ * header), since a larger message waits for a rendezvous reply that queues
+ * behind the data its peer sends the other way. */
+#define TALLY_NETWORK_SEGMENT ((size_t)63 << 10)
 
 struct tally_topo;
 struct tally_shape;
@@ -35,6 +41,9 @@ typedef struct tally_link_cost {
 
 typedef struct tally_model {
     tally_link_cost_t link[TALLY_LEVEL_COUNT];
+    double duplex;         /* across nodes, the share of the one-way rate that a
+                              pairwise exchange (both ways at once between two
+                              ranks) reaches each way (1: all of it) */
     double gamma;          /* seconds per byte reduced, out of cache */
     double copy;           /* seconds per byte copied locally, out of cache */
     double cache_speedup;  /* intra-node beta, gamma and copy divide by it in cache */
@@ -59,6 +68,7 @@ typedef struct tally_model {
     bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
     bool what_if;          /* a what-if spec (tally_model_explain) set figures */
     bool measured[TALLY_LEVEL_COUNT]; /* ... and the links of levels the shape has */
+    bool measured_duplex;             /* ... and duplex */
 } tally_model_t;
 
 const char *tally_level_name(tally_level_t level);

@@ -205,7 +205,7 @@ static size_t segment_bytes(const tally_call_t *call, int peer, size_t within)
 {
     size_t seg = call->segment_size ? call->segment_size : 1;
     if (!tally_shape_same_node(call->shape, call->rank, peer))
-        seg = min_size(seg, TALLY_P2P_NETWORK_SEGMENT);
+        seg = min_size(seg, TALLY_NETWORK_SEGMENT);
     else
         seg = within;
     return min_size(seg, TALLY_P2P_MAX_MESSAGE);
@@ -221,7 +221,7 @@ static size_t segment_bytes(const tally_call_t *call, int peer, size_t within)
  * the handshake, whose zero-byte messages queue behind the step before's
  * data.  Both ends decide alike: the pair, its node test and the bytes
  * each way (one end's send is the other's receive) are the same on both. */
-#define HANDSHAKE_BYTES (16 * TALLY_P2P_NETWORK_SEGMENT)
+#define HANDSHAKE_BYTES (16 * TALLY_NETWORK_SEGMENT)
 static bool needs_handshake(const tally_call_t *call, int dst, size_t sbytes, int src,
                             size_t rbytes)
 {

@@ -7,12 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "../core/call.h"
+#include "../topo/model.h"
 #include "tally.h"
-
-/* Bytes per message between nodes: below Open MPI's TCP eager limit
- * (64 KiB with its header), since a larger message waits for a rendezvous
- * reply that queues behind the data its peer sends the other way. */
-#define TALLY_P2P_NETWORK_SEGMENT ((size_t)63 << 10)
 
 /* Cancels and frees the requests of `reqs` that are still active, after
  * an error. */
@@ -52,7 +48,7 @@ tally_status_t tally_p2p_sendrecv(const tally_call_t *call, const void *sbuf,
 
 /* The same for the steps that deliver finished data (allgather phases):
  * between nodes the transfer is cut into messages of call->segment_size,
- * at most TALLY_P2P_NETWORK_SEGMENT, with TALLY_PIPELINE_DEPTH in flight
+ * at most TALLY_NETWORK_SEGMENT, with TALLY_PIPELINE_DEPTH in flight
  * each way, since one large message over TCP was measured at half the rate
  * of a pipelined one; within a node a single message is cheapest (one
  * copy).  Each direction is cut by its own pair of ranks, so both ends of
@@ -68,7 +64,7 @@ tally_status_t tally_p2p_deliver(const tally_call_t *call, const void *sbuf,
  *     acc[i] = incoming[i] op local[i]   if incoming_first
  *     acc[i] = local[i] op incoming[i]   otherwise
  * (acc may be local).  Each direction is cut into call->segment_size
- * segments (between nodes at most TALLY_P2P_NETWORK_SEGMENT), the same on
+ * segments (between nodes at most TALLY_NETWORK_SEGMENT), the same on
  * both ends, pipeline_depth of them in flight. */
 typedef struct tally_p2p_reduce_step {
     const void *sbuf;

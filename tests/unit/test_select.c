@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "algo/pof2.h"
 #include "core/comm.h"
 #include "select/select.h"
 #include "topo/model.h"
@@ -183,6 +184,39 @@ START_TEST(test_model_network_contention)
     tally_shape_free(&a);
     tally_shape_free(&b);
     tally_shape_free(&c);
+}
+END_TEST
+
+START_TEST(test_model_flows_per_direction)
+{
+    /* 3 nodes x 2 by node (node r % 3): the fold sends 0 -> 1 and 2 -> 3,
+     * so node 0 (ranks 0 and 3) has one flow out and one in, and the fold
+     * costs one flow's time, not two. */
+    const int by_node[6] = {0, 1, 2, 0, 1, 2};
+    tally_model_t model;
+    tally_model_defaults(&model, NULL);
+    tally_shape_t s = shape_on(6, by_node, 0, 64);
+    const double bytes = 4 << 20;
+    tally_cost_t c = tally_select_cost(&model, &s, (size_t)bytes);
+    const tally_link_cost_t *net = &model.link[TALLY_LEVEL_NETWORK];
+    const double one_flow = net->alpha + model.rendezvous + bytes * net->beta;
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_fold_partner, 0, bytes), one_flow,
+                            1e-12);
+    ck_assert_double_eq_tol(tally_cost_deliver(&c, tally_pof2_unfold_partner, 0, bytes),
+                            one_flow, 1e-12);
+    /* The first exchange at distance 1 (ranks 1 <-> 3 and 4 <-> 5): ranks 1
+     * and 4 both leave node 1, two flows. */
+    const double two_flows = net->alpha + model.rendezvous + 2.0 * bytes * net->beta;
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 1, bytes), two_flows,
+                            1e-12);
+    /* Where both ways at once reach half the one-way rate, the pairwise
+     * exchange takes twice as long and the one-way fold does not. */
+    model.duplex = 0.5;
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 1, bytes),
+                            net->alpha + model.rendezvous + 4.0 * bytes * net->beta, 1e-12);
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_fold_partner, 0, bytes), one_flow,
+                            1e-12);
+    tally_shape_free(&s);
 }
 END_TEST
 
@@ -473,6 +507,7 @@ static Suite *select_suite(void)
     tcase_add_test(tc, test_shape_placements);
     tcase_add_test(tc, test_shape_packages_and_bad_entries);
     tcase_add_test(tc, test_model_rows);
+    tcase_add_test(tc, test_model_flows_per_direction);
     tcase_add_test(tc, test_model_network_contention);
     tcase_add_test(tc, test_file_rows_edges_and_precedence);
     tcase_add_test(tc, test_rows_that_cannot_serve);
