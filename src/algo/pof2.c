@@ -6,7 +6,7 @@
 
 int tally_pof2_real_rank(const tally_pof2_t *fold, int newrank)
 {
-    return newrank < fold->rem ? 2 * newrank + 1 : newrank + fold->rem;
+    return fold->order[newrank < fold->rem ? 2 * newrank + 1 : newrank + fold->rem];
 }
 
 int tally_pof2_below(int p)
@@ -15,55 +15,65 @@ int tally_pof2_below(int p)
     return p < 2 ? 1 : 1 << (31 - __builtin_clz((unsigned)p));
 }
 
-int tally_pof2_partner(int rank, int size, int mask)
+static tally_pof2_t layout(const tally_shape_t *shape)
 {
-    const tally_pof2_t f = {.pof2 = tally_pof2_below(size), .rem = size - tally_pof2_below(size)};
-    int newrank = rank < 2 * f.rem ? (rank % 2 ? rank / 2 : -1) : rank - f.rem;
+    const int p = shape->size, pof2 = tally_pof2_below(p);
+    return (tally_pof2_t){.pof2 = pof2, .rem = p - pof2, .order = shape->fold_order};
+}
+
+int tally_pof2_partner(const tally_shape_t *shape, int rank, int mask)
+{
+    const tally_pof2_t f = layout(shape);
+    const int i = shape->fold_position[rank];
+    int newrank = i < 2 * f.rem ? (i % 2 ? i / 2 : -1) : i - f.rem;
     if (newrank < 0 || (newrank ^ mask) >= f.pof2)
         return -1;
     return tally_pof2_real_rank(&f, newrank ^ mask);
 }
 
-int tally_pof2_fold_partner(int rank, int size, int unused)
+int tally_pof2_fold_partner(const tally_shape_t *shape, int rank, int unused)
 {
     (void)unused;
-    int rem = size - tally_pof2_below(size);
-    return rank < 2 * rem && rank % 2 == 0 ? rank + 1 : -1;
+    const tally_pof2_t f = layout(shape);
+    const int i = shape->fold_position[rank];
+    return i < 2 * f.rem && i % 2 == 0 ? f.order[i + 1] : -1;
 }
 
-int tally_pof2_unfold_partner(int rank, int size, int unused)
+int tally_pof2_unfold_partner(const tally_shape_t *shape, int rank, int unused)
 {
     (void)unused;
-    int rem = size - tally_pof2_below(size);
-    return rank < 2 * rem && rank % 2 == 1 ? rank - 1 : -1;
+    const tally_pof2_t f = layout(shape);
+    const int i = shape->fold_position[rank];
+    return i < 2 * f.rem && i % 2 == 1 ? f.order[i - 1] : -1;
 }
 
 tally_status_t tally_pof2_fold(tally_call_t *call, tally_pof2_t *fold)
 {
-    const int p = call->size, r = call->rank;
-    int pof2 = tally_pof2_below(p);
-    tally_pof2_t f = {.pof2 = pof2, .rem = p - pof2, .data = call->sendbuf};
-    if (r < 2 * f.rem) {
-        if (r % 2 == 0) {
+    tally_pof2_t f = layout(call->shape);
+    const int r = call->rank, i = call->shape->fold_position[r];
+    f.data = call->sendbuf;
+    if (i < 2 * f.rem) {
+        if (i % 2 == 0) {
             /* Segmented like the partner's receive, which reduces as it goes. */
             tally_p2p_reduce_step_t step = {
-                .sbuf = call->sendbuf, .scount = call->count, .dst = r + 1};
+                .sbuf = call->sendbuf, .scount = call->count, .dst = f.order[i + 1]};
             TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
             f.newrank = -1;
         } else {
+            const int sender = f.order[i - 1];
             tally_p2p_reduce_step_t step = {
                 .local = call->sendbuf,
                 .acc = call->recvbuf,
                 .rcount = call->count,
-                .src = r - 1,
-                .incoming_first = 1, /* the lower rank's data first */
+                .src = sender,
+                .incoming_first = sender < r, /* the lower rank's data first */
             };
             TALLY_CHECK(tally_p2p_exchange_reduce(call, &step));
-            f.newrank = r / 2;
+            f.newrank = i / 2;
             f.data = call->recvbuf;
         }
     } else {
-        f.newrank = r - f.rem;
+        f.newrank = i - f.rem;
     }
     *fold = f;
     return TALLY_SUCCESS;
@@ -71,11 +81,13 @@ tally_status_t tally_pof2_fold(tally_call_t *call, tally_pof2_t *fold)
 
 tally_status_t tally_pof2_unfold(tally_call_t *call, const tally_pof2_t *fold)
 {
-    const int r = call->rank;
+    const int i = call->shape->fold_position[call->rank];
     const size_t bytes = call->count * call->elem_size;
-    if (r >= 2 * fold->rem)
+    if (i >= 2 * fold->rem)
         return TALLY_SUCCESS;
-    if (r % 2 == 0)
-        return tally_p2p_deliver(call, NULL, 0, MPI_PROC_NULL, call->recvbuf, bytes, r + 1);
-    return tally_p2p_deliver(call, call->recvbuf, bytes, r - 1, NULL, 0, MPI_PROC_NULL);
+    if (i % 2 == 0)
+        return tally_p2p_deliver(call, NULL, 0, MPI_PROC_NULL, call->recvbuf, bytes,
+                                 fold->order[i + 1]);
+    return tally_p2p_deliver(call, call->recvbuf, bytes, fold->order[i - 1], NULL, 0,
+                             MPI_PROC_NULL);
 }

@@ -1,12 +1,14 @@
 /* pof2.h - folding a non-power-of-two communicator onto a power of two, for
  * the recursive algorithms (as in MPICH and Open MPI).
  *
- * With pof2 the largest power of two <= p and rem = p - pof2, each even rank
- * r < 2 rem sends its whole vector to r + 1 and sits out; r + 1 reduces the
- * pair and takes part as new rank r / 2; ranks r >= 2 rem are new rank
- * r - rem.  At the end each odd r < 2 rem sends the result back to r - 1.
- * New ranks keep the order of real ranks, so "lower rank first" operand
- * order survives the folding. */
+ * With pof2 the largest power of two <= p and rem = p - pof2, the ranks are
+ * taken in the shape's fold_order (pairs that share a node first, so that
+ * the fold and the unfold stay off the network where they can; see
+ * shape.h), index i in that order.  Each even i < 2 rem sends its whole
+ * vector to i + 1 and sits out; i + 1 reduces the pair and takes part as
+ * new rank i / 2; i >= 2 rem is new rank i - rem.  At the end each odd
+ * i < 2 rem sends the result back to i - 1.  Partners agree on the operand
+ * order (the lower real rank first), so both compute the same bits. */
 #ifndef TALLY_POF2_H
 #define TALLY_POF2_H
 
@@ -16,16 +18,17 @@ typedef struct tally_pof2 {
     int pof2;    /* participants after folding */
     int rem;     /* folded pairs */
     int newrank; /* this rank's index among participants, -1 if it sits out */
+    const int *order; /* the shape's fold_order */
     const char *data; /* where this rank's current contribution lives */
 } tally_pof2_t;
 
 /* For the cost model (tally_partner_fn): the partner of real rank `rank`
- * of `size` when participants exchange at distance `mask`, or -1 for a
- * rank that sits out; and the rank that `rank` sends to in the fold and
- * in the unfold (one way: -1 for the receiving end). */
-int tally_pof2_partner(int rank, int size, int mask);
-int tally_pof2_fold_partner(int rank, int size, int unused);
-int tally_pof2_unfold_partner(int rank, int size, int unused);
+ * when participants exchange at distance `mask`, or -1 for a rank that
+ * sits out; and the rank that `rank` sends to in the fold and in the
+ * unfold (one way: -1 for the receiving end). */
+int tally_pof2_partner(const struct tally_shape *shape, int rank, int mask);
+int tally_pof2_fold_partner(const struct tally_shape *shape, int rank, int unused);
+int tally_pof2_unfold_partner(const struct tally_shape *shape, int rank, int unused);
 /* The largest power of two <= p. */
 int tally_pof2_below(int p);
 

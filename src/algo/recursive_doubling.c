@@ -11,7 +11,8 @@
  * for small vectors; it moves the whole vector every round.
  * Restrictions: host memory; any p, any count.
  *
- * Example, p = 5 (pof2 = 4, rem = 1): rank 0 folds into rank 1.
+ * Example, p = 5 (pof2 = 4, rem = 1), ranks in blocks by node (else the
+ * folded pair is one that shares a node: pof2.h): rank 0 folds into rank 1.
  *
  *   step     rank 0    rank 1     rank 2     rank 3     rank 4
  *   fold     -> 1      x01        x2         x3         x4

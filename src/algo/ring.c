@@ -74,10 +74,10 @@ static tally_status_t ring_run(tally_call_t *call)
     return TALLY_SUCCESS;
 }
 
-static int ring_next(int rank, int size, int unused)
+static int ring_next(const tally_shape_t *shape, int rank, int unused)
 {
     (void)unused;
-    return (rank + 1) % size;
+    return (rank + 1) % shape->size;
 }
 
 static double ring_predict(const tally_cost_t *c)

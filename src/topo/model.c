@@ -166,7 +166,7 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
     int *in = out ? out + nodes : NULL;
     int *partner_of = out ? in + nodes : NULL;
     for (int r = 0; out && r < p; r++) {
-        int q = partner_of[r] = partner(r, p, arg);
+        int q = partner_of[r] = partner(shape, r, arg);
         if (q >= 0 && !tally_shape_same_node(shape, r, q)) {
             out[shape->node_of[r]]++;
             in[shape->node_of[q]]++;
@@ -174,7 +174,7 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
     }
     double worst = 0.0;
     for (int r = 0; r < p; r++) {
-        int q = partner_of ? partner_of[r] : partner(r, p, arg);
+        int q = partner_of ? partner_of[r] : partner(shape, r, arg);
         if (q < 0)
             continue;
         tally_level_t level = level_of(shape, r, q);
@@ -187,7 +187,7 @@ static double exchange(const tally_cost_t *cost, tally_partner_fn partner, int a
             double flows = (a > b ? a : b) * cost->link_share;
             if (flows > 1.0)
                 beta *= flows;
-            int back = partner_of ? partner_of[q] : partner(q, p, arg);
+            int back = partner_of ? partner_of[q] : partner(shape, q, arg);
             if (back == r)
                 beta /= m->duplex;
         } else {

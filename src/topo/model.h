@@ -109,9 +109,9 @@ typedef struct tally_cost {
 tally_cost_t tally_cost_make(const tally_model_t *model, const struct tally_shape *shape,
                              size_t bytes);
 
-/* The partner of `rank` in a step (arg: the step's parameter), or -1 when
- * the rank sits the step out. */
-typedef int (*tally_partner_fn)(int rank, int size, int arg);
+/* The rank that `rank` of `shape` sends to in a step (arg: the step's
+ * parameter), or -1 when it sends nothing. */
+typedef int (*tally_partner_fn)(const struct tally_shape *shape, int rank, int arg);
 
 /* One step in which every rank with a partner exchanges `bytes` with it,
  * received into tally's pooled scratch (to be reduced). */

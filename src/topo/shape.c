@@ -44,6 +44,54 @@ static int compare_pairs(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* fold_order and, after it, fold_position in one allocation (see
+ * shape.h): pairs on one node where the nodes have them keep the fold and
+ * the unfold, which move the whole vector, off the network. */
+/* Pairs folded when `size` ranks shrink to the largest power of two. */
+static int fold_pairs(int size)
+{
+    int pof2 = 1;
+    while (pof2 <= size / 2)
+        pof2 *= 2;
+    return size - pof2;
+}
+
+static int *fold_order_of(const int *node_of, int size)
+{
+    const int pairs = fold_pairs(size);
+    int *order = malloc(2 * (size_t)size * sizeof *order);
+    int *last = malloc((size_t)size * sizeof *last); /* per node: a rank waiting for a pair */
+    if (!order || !last) {
+        free(order);
+        free(last);
+        return NULL;
+    }
+    int *position = order + size; /* -1: not placed yet */
+    for (int r = 0; r < size; r++)
+        last[r] = position[r] = -1;
+    int placed = 0;
+    for (int r = 0; r < size && placed < 2 * pairs; r++) {
+        int *waiting = &last[node_of[r]];
+        if (*waiting < 0) {
+            *waiting = r;
+            continue;
+        }
+        position[*waiting] = placed;
+        order[placed++] = *waiting;
+        position[r] = placed;
+        order[placed++] = r;
+        *waiting = -1;
+    }
+    /* Pairs across nodes where too few share one, then everyone else. */
+    for (int r = 0; r < size; r++)
+        if (position[r] < 0) {
+            position[r] = placed;
+            order[placed++] = r;
+        }
+    free(last);
+    return order;
+}
+
 tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,
                                   tally_shape_t *out)
 {
@@ -126,8 +174,14 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
         }
         free(pairs);
     }
+    st = TALLY_ERR_NO_MEMORY;
+    int *fold_order = fold_order_of(node_of, size);
+    if (!fold_order)
+        goto done;
     shape.node_of = node_of;
     shape.package_of = package_of;
+    shape.fold_order = fold_order;
+    shape.fold_position = fold_order + size;
     node_of = package_of = NULL;
     *out = shape;
     st = TALLY_SUCCESS;
@@ -178,7 +232,8 @@ void tally_shape_free(tally_shape_t *shape)
 {
     free(shape->node_of);
     free(shape->package_of);
-    shape->node_of = shape->package_of = NULL;
+    free(shape->fold_order);
+    shape->node_of = shape->package_of = shape->fold_order = shape->fold_position = NULL;
 }
 
 bool tally_shape_same_node(const tally_shape_t *shape, int a, int b)
@@ -217,6 +272,23 @@ static void write_per_node(const tally_shape_t *shape, FILE *stream)
     free(per_node);
 }
 
+/* "folded pairs (...): 2, both within a node: 0+3 1+4", the first few. */
+static void write_fold_pairs(const tally_shape_t *shape, FILE *stream)
+{
+    const int pairs = fold_pairs(shape->size);
+    if (pairs == 0)
+        return;
+    int within = 0;
+    for (int k = 0; k < pairs; k++)
+        within += tally_shape_same_node(shape, shape->fold_order[2 * k],
+                                        shape->fold_order[2 * k + 1]);
+    fprintf(stream, "recursive doubling and Rabenseifner fold %d pair%s first, %d within a node:",
+            pairs, pairs == 1 ? "" : "s", within);
+    for (int k = 0; k < pairs && k < 4; k++)
+        fprintf(stream, " %d+%d", shape->fold_order[2 * k], shape->fold_order[2 * k + 1]);
+    fprintf(stream, "%s\n", pairs > 4 ? " ..." : "");
+}
+
 void tally_shape_write(const tally_shape_t *shape, FILE *stream)
 {
     fprintf(stream, "communicator: %d rank%s on %d node%s, %d", shape->size,
@@ -238,4 +310,5 @@ void tally_shape_write(const tally_shape_t *shape, FILE *stream)
         fprintf(stream, "cpus: %d PUs on the smallest node; %.2f ranks per PU at most%s\n",
                 shape->min_node_pus, shape->oversubscription,
                 shape->oversubscription > 1.0 ? " (oversubscribed)" : "");
+    write_fold_pairs(shape, stream);
 }

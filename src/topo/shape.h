@@ -37,13 +37,22 @@ typedef struct tally_shape {
     double oversubscription;   /* max over nodes of ranks / PUs, at least 1 */
     int *node_of;              /* [size]: node index, numbered by first rank */
     int *package_of;           /* [size]: package on its node, -1 unknown */
+    int *fold_order;           /* [size]: the order in which recursive doubling and
+                                  Rabenseifner see the ranks (see tally_shape_derive) */
+    int *fold_position;        /* [size]: a rank's index in fold_order */
     int node;                  /* this rank's node, its index and count there */
     int local_rank, local_size;
     bool nccl;                 /* every rank has a GPU of its own and NCCL (set by the
                                   communicator once its device backend is open) */
 } tally_shape_t;
 
-/* Derives the shape from every rank's entry (pure: unit-testable).  Returns
+/* Derives the shape from every rank's entry (pure: unit-testable).
+ * fold_order: a communicator of p ranks that is not a power of two folds
+ * p - 2^floor(log2 p) pairs of ranks (consecutive in this order) before
+ * recursive doubling or Rabenseifner; the order puts pairs of ranks that
+ * share a node first, as many as the nodes allow and in rank order, then
+ * the other ranks in rank order (the identity when ranks fill nodes in
+ * blocks).  Returns
  * TALLY_ERR_NO_MEMORY or TALLY_ERR_INVALID_ARGUMENT (inconsistent entries);
  * *out is set only on success.  Free with tally_shape_free. */
 tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,

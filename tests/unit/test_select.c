@@ -187,35 +187,90 @@ START_TEST(test_model_network_contention)
 }
 END_TEST
 
+/* Ranks 0 and 1 send to ranks 2 and 3, nothing comes back. */
+static int fan_in(const tally_shape_t *shape, int rank, int unused)
+{
+    (void)shape;
+    (void)unused;
+    return rank < 2 ? rank + 2 : -1;
+}
+
 START_TEST(test_model_flows_per_direction)
 {
-    /* 3 nodes x 2 by node (node r % 3): the fold sends 0 -> 1 and 2 -> 3,
-     * so node 0 (ranks 0 and 3) has one flow out and one in, and the fold
-     * costs one flow's time, not two. */
-    const int by_node[6] = {0, 1, 2, 0, 1, 2};
+    tally_model_t model;
+    tally_model_defaults(&model, NULL);
+    const double bytes = 4 << 20;
+    const tally_link_cost_t *net = &model.link[TALLY_LEVEL_NETWORK];
+    const double flow = net->alpha + model.rendezvous, per_flow = bytes * net->beta;
+    /* Nodes 0 and 1 send one flow each into node 2: its link carries two. */
+    const int into_one[4] = {0, 1, 2, 2};
+    tally_shape_t s = shape_on(4, into_one, 0, 64);
+    tally_cost_t c = tally_select_cost(&model, &s, (size_t)bytes);
+    ck_assert_double_eq_tol(tally_cost_step(&c, fan_in, 0, bytes), flow + 2 * per_flow, 1e-12);
+    tally_shape_free(&s);
+    /* 2 x 2 by slot, distance 2: two pairwise exchanges through the link. */
+    const int blocks[4] = {0, 0, 1, 1};
+    s = shape_on(4, blocks, 0, 64);
+    c = tally_select_cost(&model, &s, (size_t)bytes);
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 2, bytes),
+                            flow + 2 * per_flow, 1e-12);
+    ck_assert_double_eq_tol(tally_cost_step(&c, fan_in, 0, bytes), flow + 2 * per_flow, 1e-12);
+    /* Where both ways at once reach half the one-way rate, the pairwise
+     * exchange takes twice as long and the one-way steps do not. */
+    model.duplex = 0.5;
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 2, bytes),
+                            flow + 4 * per_flow, 1e-12);
+    ck_assert_double_eq_tol(tally_cost_step(&c, fan_in, 0, bytes), flow + 2 * per_flow, 1e-12);
+    tally_shape_free(&s);
+}
+END_TEST
+
+/* fold_order of `size` ranks on nodes node_of equals `want`. */
+static void check_fold_order(int size, const int *node_of, const int *want)
+{
+    tally_shape_t s = shape_of(size, node_of, 0);
+    for (int i = 0; i < size; i++) {
+        ck_assert_int_eq(s.fold_order[i], want[i]);
+        ck_assert_int_eq(s.fold_position[want[i]], i);
+    }
+    tally_shape_free(&s);
+}
+
+START_TEST(test_fold_pairs_share_a_node)
+{
+    /* Blocks by node, one node, one rank per node: the identity. */
+    const int slot[6] = {0, 0, 1, 1, 2, 2}, one[7] = {0}, apart[3] = {0, 1, 2};
+    const int ident[7] = {0, 1, 2, 3, 4, 5, 6};
+    check_fold_order(6, slot, ident);
+    check_fold_order(7, one, ident);
+    check_fold_order(3, apart, ident);
+    /* 3 x 2 by node: the two folded pairs are (0, 3) and (1, 4). */
+    const int by_node[6] = {0, 1, 2, 0, 1, 2}, by_node_order[6] = {0, 3, 1, 4, 2, 5};
+    check_fold_order(6, by_node, by_node_order);
+    /* 1, 2, 2 by slot: rank 0 is alone, (1, 2) folds. */
+    const int uneven[5] = {0, 1, 1, 2, 2}, uneven_order[5] = {1, 2, 0, 3, 4};
+    check_fold_order(5, uneven, uneven_order);
+    /* Too few pairs on a node: the rest pair across nodes in rank order. */
+    const int lonely[6] = {0, 1, 2, 3, 4, 0}, lonely_order[6] = {0, 5, 1, 2, 3, 4};
+    check_fold_order(6, lonely, lonely_order);
+
+    /* By node, the fold and the unfold stay on the node: cheaper than one
+     * flow across nodes. */
     tally_model_t model;
     tally_model_defaults(&model, NULL);
     tally_shape_t s = shape_on(6, by_node, 0, 64);
     const double bytes = 4 << 20;
     tally_cost_t c = tally_select_cost(&model, &s, (size_t)bytes);
     const tally_link_cost_t *net = &model.link[TALLY_LEVEL_NETWORK];
-    const double one_flow = net->alpha + model.rendezvous + bytes * net->beta;
-    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_fold_partner, 0, bytes), one_flow,
-                            1e-12);
-    ck_assert_double_eq_tol(tally_cost_deliver(&c, tally_pof2_unfold_partner, 0, bytes),
-                            one_flow, 1e-12);
-    /* The first exchange at distance 1 (ranks 1 <-> 3 and 4 <-> 5): ranks 1
-     * and 4 both leave node 1, two flows. */
-    const double two_flows = net->alpha + model.rendezvous + 2.0 * bytes * net->beta;
-    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 1, bytes), two_flows,
-                            1e-12);
-    /* Where both ways at once reach half the one-way rate, the pairwise
-     * exchange takes twice as long and the one-way fold does not. */
-    model.duplex = 0.5;
-    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 1, bytes),
-                            net->alpha + model.rendezvous + 4.0 * bytes * net->beta, 1e-12);
-    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_fold_partner, 0, bytes), one_flow,
-                            1e-12);
+    ck_assert(tally_cost_step(&c, tally_pof2_fold_partner, 0, bytes) < bytes * net->beta);
+    ck_assert(tally_cost_deliver(&c, tally_pof2_unfold_partner, 0, bytes) < bytes * net->beta);
+    ck_assert_int_eq(tally_pof2_fold_partner(&s, 0, 0), 3);
+    ck_assert_int_eq(tally_pof2_fold_partner(&s, 3, 0), -1);
+    ck_assert_int_eq(tally_pof2_unfold_partner(&s, 4, 0), 1);
+    /* Participants 3, 4, 2, 5: at distance 1, 3 <-> 4 and 2 <-> 5. */
+    ck_assert_int_eq(tally_pof2_partner(&s, 3, 1), 4);
+    ck_assert_int_eq(tally_pof2_partner(&s, 2, 1), 5);
+    ck_assert_int_eq(tally_pof2_partner(&s, 0, 1), -1);
     tally_shape_free(&s);
 }
 END_TEST
@@ -508,6 +563,7 @@ static Suite *select_suite(void)
     tcase_add_test(tc, test_shape_packages_and_bad_entries);
     tcase_add_test(tc, test_model_rows);
     tcase_add_test(tc, test_model_flows_per_direction);
+    tcase_add_test(tc, test_fold_pairs_share_a_node);
     tcase_add_test(tc, test_model_network_contention);
     tcase_add_test(tc, test_file_rows_edges_and_precedence);
     tcase_add_test(tc, test_rows_that_cannot_serve);
