@@ -1,6 +1,10 @@
 /* ring.c - ring allreduce (Patarasuk and Yuan): a reduce-scatter around the
  * ring, then an allgather around the ring.
  *
+ * The ranks are placed on the ring node by node (the shape's ring_order),
+ * so that it crosses each node's link once each way whatever the mapping;
+ * r below is a rank's place on the ring.
+ *
  * The vector is cut into p blocks (sizes differ by at most one element).
  * In reduce-scatter step s, rank r sends block (r - s) mod p to r + 1 and
  * receives block (r - s - 1) mod p from r - 1, reducing it into its own
@@ -32,9 +36,12 @@
 
 static tally_status_t ring_run(tally_call_t *call)
 {
-    const size_t p = (size_t)call->size, r = (size_t)call->rank, n = call->count;
+    /* r: this rank's place in the ring, which runs node by node. */
+    const int *order = call->shape->ring_order;
+    const size_t p = (size_t)call->size, n = call->count;
+    const size_t r = (size_t)call->shape->ring_position[call->rank];
     const size_t es = call->elem_size;
-    const int next = (int)((r + 1) % p), prev = (int)((r + p - 1) % p);
+    const int next = order[(r + 1) % p], prev = order[(r + p - 1) % p];
     const char *send = call->sendbuf;
     char *recv = call->recvbuf;
 
@@ -77,7 +84,7 @@ static tally_status_t ring_run(tally_call_t *call)
 static int ring_next(const tally_shape_t *shape, int rank, int unused)
 {
     (void)unused;
-    return (rank + 1) % shape->size;
+    return shape->ring_order[(shape->ring_position[rank] + 1) % shape->size];
 }
 
 static double ring_predict(const tally_cost_t *c)

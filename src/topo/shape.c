@@ -44,9 +44,6 @@ static int compare_pairs(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* fold_order and, after it, fold_position in one allocation (see
- * shape.h): pairs on one node where the nodes have them keep the fold and
- * the unfold, which move the whole vector, off the network. */
 /* Pairs folded when `size` ranks shrink to the largest power of two. */
 static int fold_pairs(int size)
 {
@@ -56,22 +53,29 @@ static int fold_pairs(int size)
     return size - pof2;
 }
 
-static int *fold_order_of(const int *node_of, int size)
+/* fold_order, fold_position, ring_order and ring_position in one
+ * allocation (see shape.h): pairs on one node where the nodes have them
+ * keep the fold and the unfold, which move the whole vector, off the
+ * network; a ring node by node crosses each node's link once each way. */
+static int *orders_of(const int *node_of, int size, int nodes)
 {
     const int pairs = fold_pairs(size);
-    int *order = malloc(2 * (size_t)size * sizeof *order);
-    int *last = malloc((size_t)size * sizeof *last); /* per node: a rank waiting for a pair */
-    if (!order || !last) {
+    int *order = malloc(4 * (size_t)size * sizeof *order);
+    /* per node: a rank waiting for a pair, then where the node's ring starts */
+    int *node = malloc((size_t)nodes * sizeof *node);
+    if (!order || !node) {
         free(order);
-        free(last);
+        free(node);
         return NULL;
     }
-    int *position = order + size; /* -1: not placed yet */
+    int *position = order + size, *ring = order + 2 * size, *ring_position = order + 3 * size;
     for (int r = 0; r < size; r++)
-        last[r] = position[r] = -1;
+        position[r] = -1; /* not placed yet */
+    for (int n = 0; n < nodes; n++)
+        node[n] = -1;
     int placed = 0;
     for (int r = 0; r < size && placed < 2 * pairs; r++) {
-        int *waiting = &last[node_of[r]];
+        int *waiting = &node[node_of[r]];
         if (*waiting < 0) {
             *waiting = r;
             continue;
@@ -88,7 +92,21 @@ static int *fold_order_of(const int *node_of, int size)
             position[r] = placed;
             order[placed++] = r;
         }
-    free(last);
+    /* The ring: a counting sort by node (numbered by first rank). */
+    for (int n = 0; n < nodes; n++)
+        node[n] = 0;
+    for (int r = 0; r < size; r++)
+        node[node_of[r]]++;
+    for (int n = 0, start = 0; n < nodes; n++) {
+        int count = node[n];
+        node[n] = start;
+        start += count;
+    }
+    for (int r = 0; r < size; r++) {
+        ring_position[r] = node[node_of[r]]++;
+        ring[ring_position[r]] = r;
+    }
+    free(node);
     return order;
 }
 
@@ -175,13 +193,15 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
         free(pairs);
     }
     st = TALLY_ERR_NO_MEMORY;
-    int *fold_order = fold_order_of(node_of, size);
-    if (!fold_order)
+    int *orders = orders_of(node_of, size, nodes);
+    if (!orders)
         goto done;
     shape.node_of = node_of;
     shape.package_of = package_of;
-    shape.fold_order = fold_order;
-    shape.fold_position = fold_order + size;
+    shape.fold_order = orders;
+    shape.fold_position = orders + size;
+    shape.ring_order = orders + 2 * size;
+    shape.ring_position = orders + 3 * size;
     node_of = package_of = NULL;
     *out = shape;
     st = TALLY_SUCCESS;
@@ -232,8 +252,9 @@ void tally_shape_free(tally_shape_t *shape)
 {
     free(shape->node_of);
     free(shape->package_of);
-    free(shape->fold_order);
-    shape->node_of = shape->package_of = shape->fold_order = shape->fold_position = NULL;
+    free(shape->fold_order); /* and the other orders, in the same block */
+    shape->node_of = shape->package_of = NULL;
+    shape->fold_order = shape->fold_position = shape->ring_order = shape->ring_position = NULL;
 }
 
 bool tally_shape_same_node(const tally_shape_t *shape, int a, int b)

@@ -40,6 +40,9 @@ typedef struct tally_shape {
     int *fold_order;           /* [size]: the order in which recursive doubling and
                                   Rabenseifner see the ranks (see tally_shape_derive) */
     int *fold_position;        /* [size]: a rank's index in fold_order */
+    int *ring_order;           /* [size]: the ring's order: node by node (nodes by
+                                  first rank), rank order within a node */
+    int *ring_position;        /* [size]: a rank's index in ring_order */
     int node;                  /* this rank's node, its index and count there */
     int local_rank, local_size;
     bool nccl;                 /* every rank has a GPU of its own and NCCL (set by the
@@ -52,7 +55,8 @@ typedef struct tally_shape {
  * recursive doubling or Rabenseifner; the order puts pairs of ranks that
  * share a node first, as many as the nodes allow and in rank order, then
  * the other ranks in rank order (the identity when ranks fill nodes in
- * blocks).  Returns
+ * blocks).  ring_order: the ring's order, which crosses each node's link
+ * once each way whatever the placement.  Returns
  * TALLY_ERR_NO_MEMORY or TALLY_ERR_INVALID_ARGUMENT (inconsistent entries);
  * *out is set only on success.  Free with tally_shape_free. */
 tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,
