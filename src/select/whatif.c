@@ -20,7 +20,8 @@ typedef enum value_kind {
     VALUE_PLACEMENT, /* slot | node */
     VALUE_TIME,      /* seconds */
     VALUE_RATE,      /* bytes per second */
-    VALUE_SIZE       /* bytes */
+    VALUE_SIZE,      /* bytes */
+    VALUE_SHARE      /* a number above 0 and at most 1 */
 } value_kind_t;
 
 /* What the spec says; a field is "not given" as 0 (counts, sizes) or -1
@@ -31,7 +32,7 @@ typedef struct spec {
     int by_node; /* placement=node */
     int packages, cores;
     size_t cache, chunk;
-    double latency, bandwidth, node_latency, node_bandwidth, copy, reduce, barrier;
+    double latency, bandwidth, node_latency, node_bandwidth, copy, reduce, barrier, duplex;
 } spec_t;
 
 typedef struct key {
@@ -50,6 +51,7 @@ static const spec_key_t keys[] = {
     {"cores", VALUE_COUNT, AT(cores), 1, 1 << 20},
     {"latency", VALUE_TIME, AT(latency), 0, 0},
     {"bandwidth", VALUE_RATE, AT(bandwidth), 0, 0},
+    {"duplex", VALUE_SHARE, AT(duplex), 0, 0},
     {"node_latency", VALUE_TIME, AT(node_latency), 0, 0},
     {"node_bandwidth", VALUE_RATE, AT(node_bandwidth), 0, 0},
     {"copy", VALUE_RATE, AT(copy), 0, 0},
@@ -60,7 +62,7 @@ static const spec_key_t keys[] = {
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 #define KEY_NAMES                                                                     \
-    "nodes, ppn, placement, packages, cores, latency, bandwidth, node_latency, "     \
+    "nodes, ppn, placement, packages, cores, latency, bandwidth, duplex, node_latency, "\
     "node_bandwidth, copy, reduce, barrier, cache, chunk"
 
 typedef struct unit {
@@ -82,6 +84,8 @@ static const unit_t rate_units[] = {
     {"GB/s", 1e9, false},     {"MB/s", 1e6, false},        {"kB/s", 1e3, false},
     {"KB/s", 1e3, false},     {"GiB/s", 1073741824.0, false}, {"MiB/s", 1048576.0, false},
 };
+static const unit_t share_units[] = {{"", 1.0, false}, {"%", 0.01, false}};
+
 #define RATE_UNITS "gbit, mbit, kbit (bits per second), GB/s, MB/s, kB/s, GiB/s or MiB/s"
 
 static bool fail(char *err, size_t errlen, const char *fmt, ...)
@@ -195,6 +199,14 @@ static bool parse_item(spec_t *s, const spec_key_t *k, const char *item, const c
                         item, k->name, RATE_UNITS);
         *(double *)field = q;
         return true;
+    case VALUE_SHARE:
+        if (!parse_quantity(value, share_units, sizeof share_units / sizeof share_units[0],
+                            &q) ||
+            !(q > 0.0 && q <= 1.0))
+            return fail(err, errlen, "\"%s\": %s= takes a share above 0 and at most 1: "
+                        "0.9 or 90%%", item, k->name);
+        *(double *)field = q;
+        return true;
     case VALUE_SIZE: {
         size_t v;
         if (!tally_config_parse_size(value, &v) || (long long)v < k->min ||
@@ -224,7 +236,7 @@ static char *trim(char *text)
 static bool parse_spec(const char *text, spec_t *s, bool *oom, char *err, size_t errlen)
 {
     *s = (spec_t){.latency = -1, .bandwidth = -1, .node_latency = -1, .node_bandwidth = -1,
-                  .copy = -1, .reduce = -1, .barrier = -1};
+                  .copy = -1, .reduce = -1, .barrier = -1, .duplex = -1};
     char *copy = strdup(text);
     if (!copy) {
         *oom = true;
@@ -390,6 +402,8 @@ tally_status_t tally_whatif_build(const char *text, tally_whatif_t *w, char *err
         model.link[TALLY_LEVEL_NETWORK].alpha = s.latency;
     if (s.bandwidth > 0)
         model.link[TALLY_LEVEL_NETWORK].beta = 1.0 / s.bandwidth;
+    if (s.duplex > 0)
+        model.duplex = s.duplex;
     if (s.node_latency >= 0)
         model.link[TALLY_LEVEL_PACKAGE].alpha = model.link[TALLY_LEVEL_NODE].alpha =
             s.node_latency;

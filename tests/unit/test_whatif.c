@@ -131,7 +131,26 @@ START_TEST(test_figures)
     ck_assert(near(m->shm_sync, 0.5e-6));
     ck_assert_uint_eq(m->shm_chunk, MiB);
     ck_assert_uint_eq(w->config.shm_chunk, MiB);
+    ck_assert(near(m->duplex, 1.0));
     tally_whatif_free(w);
+
+    /* duplex slows the pairwise exchanges of recursive doubling, not the
+     * one-way ring. */
+    const size_t bytes = (size_t)4 << 20;
+    w = build("nodes=4,ppn=1,bandwidth=1gbit");
+    const double rd_whole = predict(w, "recursive_doubling", bytes);
+    const double ring_whole = predict(w, "ring", bytes);
+    tally_whatif_free(w);
+    const char *shares[] = {"0.5", "50%"};
+    for (size_t i = 0; i < sizeof shares / sizeof shares[0]; i++) {
+        char spec[96];
+        snprintf(spec, sizeof spec, "nodes=4,ppn=1,bandwidth=1gbit,duplex=%s", shares[i]);
+        w = build(spec);
+        ck_assert_msg(near(w->model.duplex, 0.5), "%s", spec);
+        ck_assert(predict(w, "recursive_doubling", bytes) > 1.9 * rd_whole);
+        ck_assert(near(predict(w, "ring", bytes), ring_whole));
+        tally_whatif_free(w);
+    }
 
     /* The same rate in other units; times in every unit. */
     const char *rates[] = {"12.5GB/s", "100Gbit", "100000mbit", "1e5Mbit/s", "12500MB/s"};
@@ -197,6 +216,11 @@ START_TEST(test_bad_specs)
         {"nodes=4,ppn=2,chunk=1K", "\"chunk=1K\""},
         {"nodes=4,ppn=2,cache=100", "\"cache=100\""},
         {"nodes=4,ppn=2,cores=0", "\"cores=0\""},
+        {"nodes=4,ppn=2,duplex=0", "\"duplex=0\""},
+        {"nodes=4,ppn=2,duplex=1.5", "\"duplex=1.5\""},
+        {"nodes=4,ppn=2,duplex=90", "\"duplex=90\""},
+        {"nodes=4,ppn=2,duplex=0x0.8", "\"duplex=0x0.8\""},
+        {"nodes=4,ppn=2,duplex=half", "\"duplex=half\""},
         {"nodes=65536,ppn=2", "131072 ranks"},
         {"=4,ppn=2", "no key \"\""},
     };
