@@ -2,11 +2,15 @@
  * call at a time (tally_allreduce in a loop), started together
  * (tally_iallreduce + tally_waitall) and fused (tally_allreduce_multi)
  * with the fusion buffer TALLY_FUSION_BYTES; median of REPS runs of each,
- * the modes taking turns, the slowest rank.  `make bench-fusion`; mpirun -np N build/bench/fusion
- * [TENSORS [BYTES]]. */
+ * the modes taking turns, the slowest rank.  The tensors are allocated one
+ * by one (separate, the default) or are views of one buffer (adjacent, as
+ * a framework's flat gradient buffer), which a fused call reduces as one
+ * stretch.  `make bench-fusion`; mpirun -np N build/bench/fusion
+ * [TENSORS [BYTES [separate|adjacent]]]. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tally.h"
 
@@ -28,13 +32,23 @@ int main(int argc, char **argv)
     tally_comm_t *comm;
     if (tally_comm_create(MPI_COMM_WORLD, &comm) != TALLY_SUCCESS)
         MPI_Abort(MPI_COMM_WORLD, 1);
-    float *data = calloc(n * count, sizeof *data);
+    const int adjacent = argc > 3 && strcmp(argv[3], "adjacent") == 0;
+    if (argc > 3 && !adjacent && strcmp(argv[3], "separate") != 0) {
+        if (rank == 0)
+            fprintf(stderr, "fusion: layout is separate or adjacent, not %s\n", argv[3]);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    float *data = adjacent ? calloc(n * count, sizeof *data) : NULL;
     tally_buffer_t *bufs = malloc(n * sizeof *bufs);
     tally_request_t **reqs = malloc(n * sizeof *reqs);
-    if (!data || !bufs || !reqs)
+    if ((adjacent && !data) || !bufs || !reqs)
         MPI_Abort(MPI_COMM_WORLD, 1);
-    for (size_t i = 0; i < n; i++)
-        bufs[i] = (tally_buffer_t){TALLY_IN_PLACE, data + i * count, count};
+    for (size_t i = 0; i < n; i++) {
+        float *t = adjacent ? data + i * count : calloc(count ? count : 1, sizeof *t);
+        if (!t)
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        bufs[i] = (tally_buffer_t){TALLY_IN_PLACE, t, count};
+    }
     const char *names[3] = {"one call per tensor", "started together", "fused"};
     /* The modes take turns, one run each per round, so a slow spell of
      * this machine hits all three alike; the first round warms up. */
@@ -73,8 +87,10 @@ int main(int argc, char **argv)
         qsort(ratio[mode], REPS, sizeof ratio[mode][0], cmp);
     if (rank == 0) {
         const char *fb = getenv("TALLY_FUSION_BYTES");
-        printf("# %zu tensors of %zu bytes, TALLY_FUSION_BYTES=%s, thread level %d\n", n,
-               count * sizeof(float), fb ? fb : "(default)", provided);
+        printf("# %zu tensors of %zu bytes, %s, TALLY_FUSION_BYTES=%s, thread level %d\n", n,
+               count * sizeof(float),
+               adjacent ? "adjacent (views of one buffer)" : "separate allocations",
+               fb ? fb : "(default)", provided);
         for (int mode = 0; mode < 3; mode++)
             printf("%-22s %10.3f ms  %6.2fx\n", names[mode], med[mode] * 1e3, med[0] / med[mode]);
         for (int mode = 1; mode < 3; mode++)
@@ -83,6 +99,9 @@ int main(int argc, char **argv)
                    names[mode], ratio[mode - 1][REPS / 2], ratio[mode - 1][REPS / 4],
                    ratio[mode - 1][3 * REPS / 4]);
     }
+    if (!adjacent)
+        for (size_t i = 0; i < n; i++)
+            free(bufs[i].recvbuf);
     free(data);
     free(bufs);
     free(reqs);

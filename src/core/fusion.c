@@ -132,9 +132,18 @@ static tally_status_t reduce(tally_comm_t *comm, const void *sendbuf, void *recv
     return tally_call_allreduce(comm, sendbuf, recvbuf, count, dtype, op);
 }
 
+/* Whether `span` grown by `more` elements is in place or has its input
+ * and output apart, as one call needs (each tensor was checked alone). */
+static bool span_apart(const tally_span_t *span, size_t more, size_t es)
+{
+    uintptr_t s = (uintptr_t)span->sendbuf, r = (uintptr_t)span->recvbuf;
+    uintptr_t bytes = (span->count + more) * es;
+    return s == r || !(s < r + bytes && r < s + bytes);
+}
+
 /* A group of host tensors, exact, as one call: on the tensors where they
- * lie when the chosen algorithm can (no copy in or out), else packed into
- * the fusion buffer.  *ran is false when the buffer could not grow on some
+ * lie when they are one stretch of memory or the chosen algorithm can walk
+ * them (no copy in or out), else packed into the fusion buffer.  *ran is false when the buffer could not grow on some
  * rank: then the caller runs the tensors one by one. */
 static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *bufs, size_t n,
                                      size_t used, tally_dtype_t dtype, tally_op_t op, bool *ran)
@@ -144,16 +153,28 @@ static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *b
     if (!spans)
         return TALLY_ERR_NO_MEMORY;
     size_t nspans = 0, at = 0;
-    for (size_t k = 0; k < n; at += bufs[k++].count)
-        if (bufs[k].count > 0)
-            spans[nspans++] = (tally_span_t){
-                bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf : bufs[k].sendbuf,
-                bufs[k].recvbuf, at, bufs[k].count};
+    for (size_t k = 0; k < n; at += bufs[k++].count) {
+        if (bufs[k].count == 0)
+            continue;
+        const char *send = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf : bufs[k].sendbuf;
+        tally_span_t *last = nspans ? &spans[nspans - 1] : NULL;
+        /* Views of one flat buffer, one after the other, make one span,
+         * in place or with its input and output apart. */
+        if (last && (const char *)last->sendbuf + last->count * es == send &&
+            (char *)last->recvbuf + last->count * es == (char *)bufs[k].recvbuf &&
+            span_apart(last, bufs[k].count, es))
+            last->count += bufs[k].count;
+        else
+            spans[nspans++] = (tally_span_t){send, bufs[k].recvbuf, at, bufs[k].count};
+    }
     tally_call_t call;
     tally_status_t st = tally_call_init(&call, comm, spans[0].sendbuf, spans[0].recvbuf, used,
                                         dtype, op);
     *ran = true;
-    if (st == TALLY_SUCCESS && call.algo->spans && comm->groups.shm) {
+    if (st == TALLY_SUCCESS && nspans == 1) {
+        /* One stretch of memory: a plain call on it, whatever the algorithm. */
+        st = tally_call_execute(&call);
+    } else if (st == TALLY_SUCCESS && call.algo->spans && comm->groups.shm) {
         call.sendbuf = call.recvbuf = NULL;
         call.spans = spans;
         call.nspans = nspans;

@@ -12,6 +12,7 @@
  * another order (requests_mix.h). */
 #include <check.h>
 #include <mpi.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -168,7 +169,9 @@ END_TEST
  * pieces that cross tensors (a 4 KiB TALLY_SHM_CHUNK): each tensor equal,
  * bit for bit, to the same elements reduced as one contiguous vector by the
  * same algorithm; inputs of out-of-place tensors untouched.  Every other
- * algorithm packs; on several nodes shm cannot serve and falls back. */
+ * algorithm packs, unless the tensors are one stretch of memory (views of
+ * one buffer, all in place or all not), which runs as one plain call; on
+ * several nodes shm cannot serve and falls back. */
 START_TEST(test_multi_where_they_lie)
 {
     setenv("TALLY_SHM_CHUNK", "4K", 1);
@@ -189,31 +192,37 @@ START_TEST(test_multi_where_they_lie)
     const char *algos[] = {"shm", "ring", "mpi"};
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
         ck_assert_int_eq(tally_comm_set_algorithm(comm, algos[a]), TALLY_SUCCESS);
-        for (int op = 0; op < 2; op++) {
-            const tally_op_t top = op ? TALLY_AVG : TALLY_SUM;
-            ck_assert_int_eq(tally_allreduce(whole, ref, total, TALLY_FLOAT32, top, comm),
-                             TALLY_SUCCESS);
-            memcpy(in, whole, total * sizeof *in);
-            memset(out, 0x5a, total * sizeof *out);
-            tally_buffer_t bufs[N];
-            size_t at = 0;
-            for (int i = 0; i < N; at += counts[i++])
-                bufs[i] = (tally_buffer_t){i % 2 ? TALLY_IN_PLACE : in + at,
-                                           i % 2 ? in + at : out + at, counts[i]};
-            ck_assert_int_eq(tally_allreduce_multi(bufs, N, TALLY_FLOAT32, top, comm),
-                             TALLY_SUCCESS);
-            int ok = 1;
-            at = 0;
-            for (int i = 0; i < N; at += counts[i++]) {
-                const float *got = i % 2 ? in + at : out + at;
-                ok &= memcmp(got, ref + at, counts[i] * sizeof *got) == 0;
-                if (i % 2 == 0) /* the input of an out-of-place tensor */
-                    ok &= memcmp(in + at, whole + at, counts[i] * sizeof *in) == 0;
+        /* Layout 0: in place and not in turn; 1: all in place and 2: none,
+         * views of one buffer that make one stretch of memory. */
+        for (int layout = 0; layout < 3; layout++)
+            for (int op = 0; op < 2; op++) {
+                const tally_op_t top = op ? TALLY_AVG : TALLY_SUM;
+                ck_assert_int_eq(tally_allreduce(whole, ref, total, TALLY_FLOAT32, top, comm),
+                                 TALLY_SUCCESS);
+                memcpy(in, whole, total * sizeof *in);
+                memset(out, 0x5a, total * sizeof *out);
+                tally_buffer_t bufs[N];
+                size_t at = 0;
+                for (int i = 0; i < N; at += counts[i++]) {
+                    const bool in_place = layout == 0 ? i % 2 : layout == 1;
+                    bufs[i] = (tally_buffer_t){in_place ? TALLY_IN_PLACE : in + at,
+                                               in_place ? in + at : out + at, counts[i]};
+                }
+                ck_assert_int_eq(tally_allreduce_multi(bufs, N, TALLY_FLOAT32, top, comm),
+                                 TALLY_SUCCESS);
+                int ok = 1;
+                at = 0;
+                for (int i = 0; i < N; at += counts[i++]) {
+                    const bool in_place = bufs[i].sendbuf == TALLY_IN_PLACE;
+                    const float *got = in_place ? in + at : out + at;
+                    ok &= memcmp(got, ref + at, counts[i] * sizeof *got) == 0;
+                    if (!in_place) /* the input of an out-of-place tensor */
+                        ok &= memcmp(in + at, whole + at, counts[i] * sizeof *in) == 0;
+                }
+                ck_assert_msg(tt_all_ok(ok, "fused where they lie, %s, layout %d, %s",
+                                        algos[a], layout, op ? "avg" : "sum"),
+                              "fused tensors differ from the contiguous call");
             }
-            ck_assert_msg(tt_all_ok(ok, "fused where they lie, %s, %s", algos[a],
-                                    op ? "avg" : "sum"),
-                          "fused tensors differ from the contiguous call");
-        }
     }
     free(whole);
     free(ref);
