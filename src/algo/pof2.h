@@ -1,14 +1,15 @@
 /* pof2.h - folding a non-power-of-two communicator onto a power of two, for
  * the recursive algorithms (as in MPICH and Open MPI).
  *
- * With pof2 the largest power of two <= p and rem = p - pof2, the ranks are
- * taken in the shape's fold_order (pairs that share a node first, so that
- * the fold and the unfold stay off the network where they can; see
- * shape.h), index i in that order.  Each even i < 2 rem sends its whole
- * vector to i + 1 and sits out; i + 1 reduces the pair and takes part as
- * new rank i / 2; i >= 2 rem is new rank i - rem.  At the end each odd
- * i < 2 rem sends the result back to i - 1.  Partners agree on the operand
- * order (the lower real rank first), so both compute the same bits. */
+ * With pof2 the largest power of two <= p, p - pof2 pairs of ranks fold
+ * first: one rank of each pair sends its whole vector to the other and
+ * sits out, the other reduces the pair and takes part.  The pof2
+ * participants run the algorithm in their places (newrank 0 .. pof2-1), and
+ * at the end each receiving rank sends the result back.  The pairs and the
+ * places come from the shape (tally_shape_derive): pairs on one node first,
+ * and places that make ranks near each other partners in the first steps.
+ * Partners agree on the operand order (the lower real rank first), so both
+ * compute the same bits. */
 #ifndef TALLY_POF2_H
 #define TALLY_POF2_H
 
@@ -16,9 +17,8 @@
 
 typedef struct tally_pof2 {
     int pof2;    /* participants after folding */
-    int rem;     /* folded pairs */
-    int newrank; /* this rank's index among participants, -1 if it sits out */
-    const int *order; /* the shape's fold_order */
+    int newrank; /* this rank's place among the participants, -1 if it sits out */
+    const int *participants; /* the shape's: the rank at each place */
     const char *data; /* where this rank's current contribution lives */
 } tally_pof2_t;
 

@@ -16,9 +16,12 @@
  * bandwidth with logarithmic latency.
  * Restrictions: host memory; any p, any count (blocks may be empty).
  *
- * Example, p = 4, blocks a b c d; "a01" sums ranks 0 and 1, "A" is done:
+ * Example, p = 4, blocks a b c d, by place (pof2.h: on one node ranks 0,
+ * 1, 2, 3 take places 0, 2, 1, 3, so the first halving pairs 0 with 1 and
+ * 2 with 3, ranks next to each other); "a01" sums places 0 and 1, "A" is
+ * done:
  *
- *   round        rank 0         rank 1         rank 2         rank 3
+ *   round        place 0        place 1        place 2        place 3
  *   halve d=2    a02 b02 .  .   a13 b13 .  .   .  .  c02 d02  .  .  c13 d13
  *   halve d=1    A   .   .  .   .   B   .  .   .  .  C   .    .  .  .   D
  *   double d=1   A   B   .  .   A   B   .  .   .  .  C   D    .  .  C   D

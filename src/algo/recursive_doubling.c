@@ -11,13 +11,13 @@
  * for small vectors; it moves the whole vector every round.
  * Restrictions: host memory; any p, any count.
  *
- * Example, p = 5 (pof2 = 4, rem = 1), ranks in blocks by node (else the
- * folded pair is one that shares a node: pof2.h): rank 0 folds into rank 1.
+ * Example, p = 5 on one node: rank 0 folds into rank 1, and ranks 1, 2,
+ * 3, 4 take places 0, 2, 1, 3 (bit-reversed, pof2.h).
  *
  *   step     rank 0    rank 1     rank 2     rank 3     rank 4
  *   fold     -> 1      x01        x2         x3         x4
- *   mask 1             x01+x2     x01+x2     x3+x4      x3+x4     (1<->2, 3<->4)
- *   mask 2             X          X          X          X         (1<->3, 2<->4)
+ *   mask 1             x01+x3     x2+x4      x01+x3     x2+x4     (1<->3, 2<->4)
+ *   mask 2             X          X          X          X         (1<->2, 3<->4)
  *   unfold   X         -> 0
  */
 #include "algo.h"

@@ -44,54 +44,39 @@ static int compare_pairs(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Pairs folded when `size` ranks shrink to the largest power of two. */
-static int fold_pairs(int size)
+/* The largest power of two <= size, and its log2. */
+static int pof2_below(int size, int *bits)
 {
     int pof2 = 1;
-    while (pof2 <= size / 2)
+    *bits = 0;
+    while (pof2 <= size / 2) {
         pof2 *= 2;
-    return size - pof2;
+        ++*bits;
+    }
+    return pof2;
 }
 
-/* fold_order, fold_position, ring_order and ring_position in one
- * allocation (see shape.h): pairs on one node where the nodes have them
- * keep the fold and the unfold, which move the whole vector, off the
- * network; a ring node by node crosses each node's link once each way. */
+/* ring_order, ring_position, fold_peer, newrank_of and participants in one
+ * allocation (see shape.h).  A ring node by node crosses each node's link
+ * once each way.  Pairs on one node where the nodes have them keep the
+ * fold and the unfold, which move the whole vector, off the network.  The
+ * participants, node by node, take the bit-reversed places: ranks next to
+ * each other in that order, most often on one node, become partners in
+ * the first steps, which for Rabenseifner are the largest. */
 static int *orders_of(const int *node_of, int size, int nodes)
 {
-    const int pairs = fold_pairs(size);
-    int *order = malloc(4 * (size_t)size * sizeof *order);
+    int bits;
+    const int pof2 = pof2_below(size, &bits), pairs = size - pof2;
+    int *ring = malloc(5 * (size_t)size * sizeof *ring);
     /* per node: a rank waiting for a pair, then where the node's ring starts */
     int *node = malloc((size_t)nodes * sizeof *node);
-    if (!order || !node) {
-        free(order);
+    if (!ring || !node) {
+        free(ring);
         free(node);
         return NULL;
     }
-    int *position = order + size, *ring = order + 2 * size, *ring_position = order + 3 * size;
-    for (int r = 0; r < size; r++)
-        position[r] = -1; /* not placed yet */
-    for (int n = 0; n < nodes; n++)
-        node[n] = -1;
-    int placed = 0;
-    for (int r = 0; r < size && placed < 2 * pairs; r++) {
-        int *waiting = &node[node_of[r]];
-        if (*waiting < 0) {
-            *waiting = r;
-            continue;
-        }
-        position[*waiting] = placed;
-        order[placed++] = *waiting;
-        position[r] = placed;
-        order[placed++] = r;
-        *waiting = -1;
-    }
-    /* Pairs across nodes where too few share one, then everyone else. */
-    for (int r = 0; r < size; r++)
-        if (position[r] < 0) {
-            position[r] = placed;
-            order[placed++] = r;
-        }
+    int *ring_position = ring + size, *peer = ring + 2 * size, *newrank = ring + 3 * size;
+    int *participants = ring + 4 * size;
     /* The ring: a counting sort by node (numbered by first rank). */
     for (int n = 0; n < nodes; n++)
         node[n] = 0;
@@ -106,8 +91,52 @@ static int *orders_of(const int *node_of, int size, int nodes)
         ring_position[r] = node[node_of[r]]++;
         ring[ring_position[r]] = r;
     }
+    /* The folded pairs: on one node first, in rank order; the lower rank
+     * sends and sits out (newrank -1). */
+    for (int r = 0; r < size; r++)
+        peer[r] = -1;
+    for (int n = 0; n < nodes; n++)
+        node[n] = -1;
+    int folded = 0;
+    for (int r = 0; r < size && folded < pairs; r++) {
+        int *waiting = &node[node_of[r]];
+        if (*waiting < 0) {
+            *waiting = r;
+            continue;
+        }
+        peer[*waiting] = r;
+        peer[r] = *waiting;
+        *waiting = -1;
+        folded++;
+    }
+    /* Where too few pairs share a node, the next unpaired ranks pair. */
+    for (int r = 0, waiting = -1; r < size && folded < pairs; r++) {
+        if (peer[r] >= 0)
+            continue;
+        if (waiting < 0) {
+            waiting = r;
+            continue;
+        }
+        peer[waiting] = r;
+        peer[r] = waiting;
+        waiting = -1;
+        folded++;
+    }
+    for (int i = 0, k = 0; i < size; i++) {
+        int r = ring[i];
+        if (peer[r] >= 0 && peer[r] > r) {
+            newrank[r] = -1;
+            continue;
+        }
+        int place = 0; /* k bit-reversed over `bits` bits */
+        for (int b = 0; b < bits; b++)
+            place |= ((k >> b) & 1) << (bits - 1 - b);
+        newrank[r] = place;
+        participants[place] = r;
+        k++;
+    }
     free(node);
-    return order;
+    return ring;
 }
 
 tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,
@@ -198,10 +227,11 @@ tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t 
         goto done;
     shape.node_of = node_of;
     shape.package_of = package_of;
-    shape.fold_order = orders;
-    shape.fold_position = orders + size;
-    shape.ring_order = orders + 2 * size;
-    shape.ring_position = orders + 3 * size;
+    shape.ring_order = orders;
+    shape.ring_position = orders + size;
+    shape.fold_peer = orders + 2 * size;
+    shape.newrank_of = orders + 3 * size;
+    shape.participants = orders + 4 * size;
     node_of = package_of = NULL;
     *out = shape;
     st = TALLY_SUCCESS;
@@ -252,9 +282,10 @@ void tally_shape_free(tally_shape_t *shape)
 {
     free(shape->node_of);
     free(shape->package_of);
-    free(shape->fold_order); /* and the other orders, in the same block */
+    free(shape->ring_order); /* and the other orders, in the same block */
     shape->node_of = shape->package_of = NULL;
-    shape->fold_order = shape->fold_position = shape->ring_order = shape->ring_position = NULL;
+    shape->ring_order = shape->ring_position = NULL;
+    shape->fold_peer = shape->newrank_of = shape->participants = NULL;
 }
 
 bool tally_shape_same_node(const tally_shape_t *shape, int a, int b)
@@ -293,20 +324,24 @@ static void write_per_node(const tally_shape_t *shape, FILE *stream)
     free(per_node);
 }
 
-/* "folded pairs (...): 2, both within a node: 0+3 1+4", the first few. */
+/* "... fold 2 pairs first, 2 within a node: 0+3 1+4", the first few. */
 static void write_fold_pairs(const tally_shape_t *shape, FILE *stream)
 {
-    const int pairs = fold_pairs(shape->size);
+    int pairs = 0, within = 0;
+    for (int r = 0; r < shape->size; r++)
+        if (shape->newrank_of[r] < 0) {
+            pairs++;
+            within += tally_shape_same_node(shape, r, shape->fold_peer[r]);
+        }
     if (pairs == 0)
         return;
-    int within = 0;
-    for (int k = 0; k < pairs; k++)
-        within += tally_shape_same_node(shape, shape->fold_order[2 * k],
-                                        shape->fold_order[2 * k + 1]);
     fprintf(stream, "recursive doubling and Rabenseifner fold %d pair%s first, %d within a node:",
             pairs, pairs == 1 ? "" : "s", within);
-    for (int k = 0; k < pairs && k < 4; k++)
-        fprintf(stream, " %d+%d", shape->fold_order[2 * k], shape->fold_order[2 * k + 1]);
+    for (int r = 0, shown = 0; r < shape->size && shown < 4; r++)
+        if (shape->newrank_of[r] < 0) {
+            fprintf(stream, " %d+%d", r, shape->fold_peer[r]);
+            shown++;
+        }
     fprintf(stream, "%s\n", pairs > 4 ? " ..." : "");
 }
 

@@ -37,12 +37,14 @@ typedef struct tally_shape {
     double oversubscription;   /* max over nodes of ranks / PUs, at least 1 */
     int *node_of;              /* [size]: node index, numbered by first rank */
     int *package_of;           /* [size]: package on its node, -1 unknown */
-    int *fold_order;           /* [size]: the order in which recursive doubling and
-                                  Rabenseifner see the ranks (see tally_shape_derive) */
-    int *fold_position;        /* [size]: a rank's index in fold_order */
     int *ring_order;           /* [size]: the ring's order: node by node (nodes by
                                   first rank), rank order within a node */
     int *ring_position;        /* [size]: a rank's index in ring_order */
+    /* Recursive doubling and Rabenseifner (see tally_shape_derive): */
+    int *fold_peer;            /* [size]: the other rank of its folded pair, or -1 */
+    int *newrank_of;           /* [size]: its place among the participants; -1
+                                  for the rank of a pair that sits out */
+    int *participants;         /* [2^floor(log2 size)]: the rank at each place */
     int node;                  /* this rank's node, its index and count there */
     int local_rank, local_size;
     bool nccl;                 /* every rank has a GPU of its own and NCCL (set by the
@@ -50,13 +52,15 @@ typedef struct tally_shape {
 } tally_shape_t;
 
 /* Derives the shape from every rank's entry (pure: unit-testable).
- * fold_order: a communicator of p ranks that is not a power of two folds
- * p - 2^floor(log2 p) pairs of ranks (consecutive in this order) before
- * recursive doubling or Rabenseifner; the order puts pairs of ranks that
- * share a node first, as many as the nodes allow and in rank order, then
- * the other ranks in rank order (the identity when ranks fill nodes in
- * blocks).  ring_order: the ring's order, which crosses each node's link
- * once each way whatever the placement.  Returns
+ * The orders: the ring runs node by node, so that it crosses each node's
+ * link once each way whatever the placement.  A communicator of p ranks
+ * that is not a power of two folds p - 2^floor(log2 p) pairs before
+ * recursive doubling or Rabenseifner: pairs of ranks that share a node
+ * first, as many as the nodes allow and in rank order, then pairs of the
+ * next unpaired ranks; the lower rank of a pair sends and sits out.  The
+ * other ranks, taken node by node, get bit-reversed places, so that ranks
+ * next to each other in that order (most often on one node) are partners
+ * in the first, largest, steps of Rabenseifner's halving.  Returns
  * TALLY_ERR_NO_MEMORY or TALLY_ERR_INVALID_ARGUMENT (inconsistent entries);
  * *out is set only on success.  Free with tally_shape_free. */
 tally_status_t tally_shape_derive(int size, int rank, const tally_shape_entry_t *entries,

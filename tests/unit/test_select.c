@@ -210,30 +210,40 @@ START_TEST(test_model_flows_per_direction)
     tally_cost_t c = tally_select_cost(&model, &s, (size_t)bytes);
     ck_assert_double_eq_tol(tally_cost_step(&c, fan_in, 0, bytes), flow + 2 * per_flow, 1e-12);
     tally_shape_free(&s);
-    /* 2 x 2 by slot, distance 2: two pairwise exchanges through the link. */
+    /* 2 x 2 by slot, places 0 2 1 3, distance 1: two pairwise exchanges
+     * through the link. */
     const int blocks[4] = {0, 0, 1, 1};
     s = shape_on(4, blocks, 0, 64);
     c = tally_select_cost(&model, &s, (size_t)bytes);
-    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 2, bytes),
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 1, bytes),
                             flow + 2 * per_flow, 1e-12);
     ck_assert_double_eq_tol(tally_cost_step(&c, fan_in, 0, bytes), flow + 2 * per_flow, 1e-12);
     /* Where both ways at once reach half the one-way rate, the pairwise
      * exchange takes twice as long and the one-way steps do not. */
     model.duplex = 0.5;
-    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 2, bytes),
+    ck_assert_double_eq_tol(tally_cost_step(&c, tally_pof2_partner, 1, bytes),
                             flow + 4 * per_flow, 1e-12);
     ck_assert_double_eq_tol(tally_cost_step(&c, fan_in, 0, bytes), flow + 2 * per_flow, 1e-12);
     tally_shape_free(&s);
 }
 END_TEST
 
-/* fold_order of `size` ranks on nodes node_of equals `want`. */
-static void check_fold_order(int size, const int *node_of, const int *want)
+/* The folded pairs (`peers`: each rank's other rank, or -1) and the
+ * participants' places of `size` ranks on nodes node_of. */
+static void check_pof2(int size, const int *node_of, const int *peers, const int *places)
 {
     tally_shape_t s = shape_of(size, node_of, 0);
-    for (int i = 0; i < size; i++) {
-        ck_assert_int_eq(s.fold_order[i], want[i]);
-        ck_assert_int_eq(s.fold_position[want[i]], i);
+    int pof2 = 1;
+    while (pof2 * 2 <= size)
+        pof2 *= 2;
+    for (int r = 0; r < size; r++) {
+        ck_assert_int_eq(s.fold_peer[r], peers[r]);
+        /* The lower rank of a pair sits out. */
+        ck_assert_int_eq(s.newrank_of[r] < 0, peers[r] > r);
+    }
+    for (int k = 0; k < pof2; k++) {
+        ck_assert_int_eq(s.participants[k], places[k]);
+        ck_assert_int_eq(s.newrank_of[places[k]], k);
     }
     tally_shape_free(&s);
 }
@@ -258,21 +268,28 @@ END_TEST
 
 START_TEST(test_fold_pairs_share_a_node)
 {
-    /* Blocks by node, one node, one rank per node: the identity. */
-    const int slot[6] = {0, 0, 1, 1, 2, 2}, one[7] = {0}, apart[3] = {0, 1, 2};
-    const int ident[7] = {0, 1, 2, 3, 4, 5, 6};
-    check_fold_order(6, slot, ident);
-    check_fold_order(7, one, ident);
-    check_fold_order(3, apart, ident);
-    /* 3 x 2 by node: the two folded pairs are (0, 3) and (1, 4). */
-    const int by_node[6] = {0, 1, 2, 0, 1, 2}, by_node_order[6] = {0, 3, 1, 4, 2, 5};
-    check_fold_order(6, by_node, by_node_order);
+    /* Blocks by node: pairs (0, 1) (2, 3); the others, node by node, take
+     * bit-reversed places. */
+    const int slot[6] = {0, 0, 1, 1, 2, 2}, slot_peers[6] = {1, 0, 3, 2, -1, -1};
+    const int slot_places[4] = {1, 4, 3, 5};
+    check_pof2(6, slot, slot_peers, slot_places);
+    const int one[7] = {0}, one_peers[7] = {1, 0, 3, 2, 5, 4, -1}, one_places[4] = {1, 5, 3, 6};
+    check_pof2(7, one, one_peers, one_places);
+    /* One rank per node: the first two pair across nodes. */
+    const int apart[3] = {0, 1, 2}, apart_peers[3] = {1, 0, -1}, apart_places[2] = {1, 2};
+    check_pof2(3, apart, apart_peers, apart_places);
+    /* 3 x 2 by node: the pairs are (0, 3) and (1, 4), on their nodes. */
+    const int by_node[6] = {0, 1, 2, 0, 1, 2}, by_node_peers[6] = {3, 4, -1, 0, 1, -1};
+    const int by_node_places[4] = {3, 2, 4, 5};
+    check_pof2(6, by_node, by_node_peers, by_node_places);
     /* 1, 2, 2 by slot: rank 0 is alone, (1, 2) folds. */
-    const int uneven[5] = {0, 1, 1, 2, 2}, uneven_order[5] = {1, 2, 0, 3, 4};
-    check_fold_order(5, uneven, uneven_order);
-    /* Too few pairs on a node: the rest pair across nodes in rank order. */
-    const int lonely[6] = {0, 1, 2, 3, 4, 0}, lonely_order[6] = {0, 5, 1, 2, 3, 4};
-    check_fold_order(6, lonely, lonely_order);
+    const int uneven[5] = {0, 1, 1, 2, 2}, uneven_peers[5] = {-1, 2, 1, -1, -1};
+    const int uneven_places[4] = {0, 3, 2, 4};
+    check_pof2(5, uneven, uneven_peers, uneven_places);
+    /* Too few pairs on a node: the next unpaired ranks pair across nodes. */
+    const int lonely[6] = {0, 1, 2, 3, 4, 0}, lonely_peers[6] = {5, 2, 1, -1, -1, 0};
+    const int lonely_places[4] = {5, 3, 2, 4};
+    check_pof2(6, lonely, lonely_peers, lonely_places);
 
     /* By node, the fold and the unfold stay on the node: cheaper than one
      * flow across nodes. */
@@ -287,10 +304,21 @@ START_TEST(test_fold_pairs_share_a_node)
     ck_assert_int_eq(tally_pof2_fold_partner(&s, 0, 0), 3);
     ck_assert_int_eq(tally_pof2_fold_partner(&s, 3, 0), -1);
     ck_assert_int_eq(tally_pof2_unfold_partner(&s, 4, 0), 1);
-    /* Participants 3, 4, 2, 5: at distance 1, 3 <-> 4 and 2 <-> 5. */
-    ck_assert_int_eq(tally_pof2_partner(&s, 3, 1), 4);
-    ck_assert_int_eq(tally_pof2_partner(&s, 2, 1), 5);
+    ck_assert_int_eq(tally_pof2_unfold_partner(&s, 1, 0), -1);
+    /* Places 3 2 4 5: at distance 1, 3 <-> 2 and 4 <-> 5; at 2, 3 <-> 4. */
+    ck_assert_int_eq(tally_pof2_partner(&s, 3, 1), 2);
+    ck_assert_int_eq(tally_pof2_partner(&s, 4, 1), 5);
+    ck_assert_int_eq(tally_pof2_partner(&s, 3, 2), 4);
     ck_assert_int_eq(tally_pof2_partner(&s, 0, 1), -1);
+    tally_shape_free(&s);
+
+    /* 2 x 2 by slot, places 0 2 1 3: Rabenseifner's first halving (distance
+     * 2, half the vector) stays on the nodes. */
+    const int blocks[4] = {0, 0, 1, 1};
+    s = shape_on(4, blocks, 0, 64);
+    c = tally_select_cost(&model, &s, (size_t)bytes);
+    ck_assert_int_eq(tally_pof2_partner(&s, 0, 2), 1);
+    ck_assert(tally_cost_step(&c, tally_pof2_partner, 2, bytes / 2) < bytes / 2 * net->beta);
     tally_shape_free(&s);
 }
 END_TEST
