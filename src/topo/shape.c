@@ -68,7 +68,7 @@ static int *orders_of(const int *node_of, int size, int nodes)
     int bits;
     const int pof2 = pof2_below(size, &bits), pairs = size - pof2;
     int *ring = malloc(5 * (size_t)size * sizeof *ring);
-    /* per node: a rank waiting for a pair, then where the node's ring starts */
+    /* per node: where its ring starts, then a rank waiting for a pair */
     int *node = malloc((size_t)nodes * sizeof *node);
     if (!ring || !node) {
         free(ring);
@@ -124,7 +124,7 @@ static int *orders_of(const int *node_of, int size, int nodes)
     }
     for (int i = 0, k = 0; i < size; i++) {
         int r = ring[i];
-        if (peer[r] >= 0 && peer[r] > r) {
+        if (peer[r] > r) { /* the lower rank of a pair */
             newrank[r] = -1;
             continue;
         }
