@@ -2,7 +2,6 @@
  * (call.h) builds the call object and runs it. */
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "../algo/algo.h"
 #include "../select/select.h"
@@ -59,8 +58,7 @@ static inline bool buffers_ok(const void *sendbuf, const void *recvbuf, size_t b
 {
     if (!recvbuf || recvbuf == TALLY_IN_PLACE || !sendbuf)
         return false;
-    uintptr_t s = (uintptr_t)sendbuf, r = (uintptr_t)recvbuf;
-    return sendbuf == TALLY_IN_PLACE || !(s < r + bytes && r < s + bytes);
+    return sendbuf == TALLY_IN_PLACE || tally_bytes_apart(sendbuf, recvbuf, bytes);
 }
 
 /* The fast path: comm->direct's PMPI_Allreduce on checked buffers,
@@ -101,15 +99,12 @@ tally_status_t tally_check_buffers(const char *fn, const void *sendbuf, const vo
                   sendbuf ? "recvbuf" : "sendbuf", count);
         return TALLY_ERR_NULL_BUFFER;
     }
-    if (sendbuf != TALLY_IN_PLACE) {
-        uintptr_t s = (uintptr_t)sendbuf, r = (uintptr_t)recvbuf, bytes = count * es;
-        if (s < r + bytes && r < s + bytes) {
-            TALLY_LOG(comm, TALLY_LOG_ERROR,
-                      "%s: sendbuf and recvbuf overlap%s; pass "
-                      "TALLY_IN_PLACE as sendbuf to reduce in place",
-                      fn, s == r ? " (they are the same buffer)" : "");
-            return TALLY_ERR_ALIASED_BUFFERS;
-        }
+    if (sendbuf != TALLY_IN_PLACE && !tally_bytes_apart(sendbuf, recvbuf, count * es)) {
+        TALLY_LOG(comm, TALLY_LOG_ERROR,
+                  "%s: sendbuf and recvbuf overlap%s; pass "
+                  "TALLY_IN_PLACE as sendbuf to reduce in place",
+                  fn, sendbuf == recvbuf ? " (they are the same buffer)" : "");
+        return TALLY_ERR_ALIASED_BUFFERS;
     }
     return TALLY_SUCCESS;
 }

@@ -121,6 +121,13 @@ tally_status_t tally_check_call(const char *fn, const void *sendbuf, const void 
                                 size_t count, tally_dtype_t dtype, tally_op_t op,
                                 const struct tally_comm *comm);
 
+/* Whether the `bytes` at a and the `bytes` at b share no byte. */
+static inline bool tally_bytes_apart(const void *a, const void *b, size_t bytes)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return !(x < y + bytes && y < x + bytes);
+}
+
 /* tally_check_call's part for one tensor's count and buffers, once comm,
  * dtype and op have passed tally_check_arguments (a fused call checks those
  * once for all its tensors). */

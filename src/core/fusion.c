@@ -7,7 +7,6 @@
  * type (every rank passes the same kinds, tally_allreduce(3)). */
 #include "fusion.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,15 +135,15 @@ static tally_status_t reduce(tally_comm_t *comm, const void *sendbuf, void *recv
  * and output apart, as one call needs (each tensor was checked alone). */
 static bool span_apart(const tally_span_t *span, size_t more, size_t es)
 {
-    uintptr_t s = (uintptr_t)span->sendbuf, r = (uintptr_t)span->recvbuf;
-    uintptr_t bytes = (span->count + more) * es;
-    return s == r || !(s < r + bytes && r < s + bytes);
+    return span->sendbuf == span->recvbuf ||
+           tally_bytes_apart(span->sendbuf, span->recvbuf, (span->count + more) * es);
 }
 
 /* A group of host tensors, exact, as one call: on the tensors where they
  * lie when they are one stretch of memory or the chosen algorithm can walk
- * them (no copy in or out), else packed into the fusion buffer.  *ran is false when the buffer could not grow on some
- * rank: then the caller runs the tensors one by one. */
+ * them (no copy in or out), else packed into the fusion buffer.  *ran is
+ * false when the buffer could not grow on some rank: then the caller runs
+ * the tensors one by one. */
 static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *bufs, size_t n,
                                      size_t used, tally_dtype_t dtype, tally_op_t op, bool *ran)
 {

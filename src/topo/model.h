@@ -7,9 +7,10 @@
  * above the eager limit), where level is the farthest pair: same package,
  * same node, or across nodes.  Across nodes, the flows of a step that leave
  * (or enter) one node share its link, each way: beta is multiplied by their
- * number, and divided by `duplex` where two ranks send each other at once.  Within a node, copies and reductions run on the CPUs: when ranks
- * outnumber PUs they are slowed by ranks / PUs, and while a call's working
- * set fits the private cache they are `cache_speedup` times faster. */
+ * number, and divided by `duplex` where two ranks send each other at once.
+ * Within a node, copies and reductions run on the CPUs: when ranks outnumber
+ * PUs they are slowed by ranks / PUs, and while a call's working set fits
+ * the private cache they are `cache_speedup` times faster. */
 #ifndef TALLY_MODEL_H
 #define TALLY_MODEL_H
 
