@@ -363,7 +363,7 @@ static tally_status_t stream_units(tally_call_t *call, tally_shm_t *shm,
     x.owned = l < y->shards ? (y->shards - l + L - 1) / L : 0;
     MPI_Request *reqs = NULL;
     TALLY_CHECK(stream_alloc(&x, &reqs));
-    const tally_progress_t progress = {call->mpi, x.owned ? advance_all : NULL, &x};
+    const tally_shm_progress_t progress = {call->mpi, x.owned ? advance_all : NULL, &x};
     tally_status_t st = TALLY_SUCCESS;
     for (size_t u = 0; u < x.units + STREAM_LAG && st == TALLY_SUCCESS; u++) {
         size_t r0, r1;

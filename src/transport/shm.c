@@ -45,7 +45,17 @@ static void cpu_relax(void)
 #endif
 }
 
-void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress, struct tally_watch *watch)
+void tally_shm_progress_run(const tally_shm_progress_t *progress)
+{
+    if (!progress)
+        return;
+    tally_p2p_poll(progress->mpi);
+    if (progress->advance)
+        progress->advance(progress->ctx);
+}
+
+void tally_shm_barrier(tally_shm_t *shm, const tally_shm_progress_t *progress,
+                       struct tally_watch *watch)
 {
     if (watch && watch->expired)
         return; /* the call is over: let it unwind */
@@ -57,7 +67,7 @@ void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress, struct tally_watch *
         while (__atomic_load_n(counter_of(shm, q), __ATOMIC_ACQUIRE) < k) {
             ++spins;
             if (spins % SPINS_PER_POLL == 0 || shm->yield)
-                tally_p2p_poll(progress);
+                tally_shm_progress_run(progress);
             if (spins > SPINS_BEFORE_SLEEP) {
                 if (watch && tally_trace_now() > watch->deadline) {
                     watch->expired = true;

@@ -42,17 +42,34 @@ static inline unsigned tally_shm_next_set(tally_shm_t *shm)
     return (unsigned)(shm->rounds++ & 1);
 }
 
+/* What a rank does for its messages to other nodes while it works or
+ * waits on the node: MPI is polled on `mpi` (MPI_COMM_NULL: never), so
+ * that its non-blocking messages move (a peer on another node may wait for
+ * them while a local rank waits for this one); and advance(ctx), if set,
+ * posts the next messages of a schedule whose earlier ones completed, so
+ * that the wire does not idle while the rank waits for a local one.
+ * advance must not block or fail the caller: it keeps its own status. */
+typedef struct tally_shm_progress {
+    MPI_Comm mpi;
+    void (*advance)(void *ctx);
+    void *ctx;
+} tally_shm_progress_t;
+
+/* Runs `progress` (NULL: nothing) once. */
+void tally_shm_progress_run(const tally_shm_progress_t *progress);
+
 /* Returns when every rank of the node has entered it as often as this one:
  * what a rank stored before entering is visible to every rank after.
- * `progress`: while waiting, poll MPI on this communicator (MPI_COMM_NULL:
- * never), so that this rank's nonblocking messages advance; without it, a
- * peer on another node could wait for a send that only moves when this
- * rank calls MPI, while this rank waits for a local rank that waits for
- * that peer.  `watch` (NULL: none): past its deadline the barrier gives up
- * (watch->expired) and every later one returns at once, so the call ends
- * and reports TALLY_ERR_TIMEOUT (its data then mean nothing). */
+ * While waiting it runs `progress` (NULL: nothing) now and then; without
+ * the poll, a peer on another node could wait for a send that only moves
+ * when this rank calls MPI, while this rank waits for a local rank that
+ * waits for that peer.  `watch` (NULL: none): past its deadline the
+ * barrier gives up (watch->expired) and every later one returns at once,
+ * so the call ends and reports TALLY_ERR_TIMEOUT (its data then mean
+ * nothing). */
 struct tally_watch;
-void tally_shm_barrier(tally_shm_t *shm, MPI_Comm progress, struct tally_watch *watch);
+void tally_shm_barrier(tally_shm_t *shm, const tally_shm_progress_t *progress,
+                       struct tally_watch *watch);
 
 
 #endif

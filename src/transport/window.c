@@ -83,19 +83,9 @@ static void collect(const tally_call_t *call, const tally_shm_t *shm, unsigned s
     }
 }
 
-/* Between rounds: one poll, then the caller's schedule. */
-static void between_rounds(const tally_progress_t *progress)
-{
-    if (!progress)
-        return;
-    tally_p2p_poll(progress->mpi);
-    if (progress->advance)
-        progress->advance(progress->ctx);
-}
-
 static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned set,
                          const tally_window_layout_t *y, size_t r, bool finish,
-                         MPI_Comm progress)
+                         const tally_shm_progress_t *progress)
 {
     const int L = shm->local_size, l = shm->local_rank;
     if (L > 1) {
@@ -130,25 +120,23 @@ static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned se
 
 void tally_window_reduce_scatter(const tally_call_t *call, tally_shm_t *shm,
                                  const tally_window_layout_t *y, size_t r0, size_t r1,
-                                 bool finish, const tally_progress_t *progress)
+                                 bool finish, const tally_shm_progress_t *progress)
 {
-    const MPI_Comm poll = progress ? progress->mpi : MPI_COMM_NULL;
     for (size_t r = r0; r < r1; r++) {
-        reduce_round(call, shm, tally_shm_next_set(shm), y, r, finish, poll);
-        between_rounds(progress);
+        reduce_round(call, shm, tally_shm_next_set(shm), y, r, finish, progress);
+        tally_shm_progress_run(progress);
     }
 }
 
 void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
                             const tally_window_layout_t *y, size_t r0, size_t r1,
-                            const tally_progress_t *progress)
+                            const tally_shm_progress_t *progress)
 {
-    const MPI_Comm poll = progress ? progress->mpi : MPI_COMM_NULL;
     for (size_t r = r0; shm->local_size > 1 && r < r1; r++) {
         unsigned set = tally_shm_next_set(shm);
         publish(call, shm, set, y, r, true, true);
-        tally_shm_barrier(shm, poll, call->watch);
+        tally_shm_barrier(shm, progress, call->watch);
         collect(call, shm, set, y, r);
-        between_rounds(progress);
+        tally_shm_progress_run(progress);
     }
 }

@@ -20,8 +20,9 @@
  * round in between, which no rank enters before it has finished reading
  * that set, so a set is never overwritten while being read.
  *
- * Data moves through the call's kernel table.  `progress` (NULL: none):
- * what a rank does for its messages to other nodes while it works here. */
+ * Data moves through the call's kernel table.  `progress` (NULL: none,
+ * shm.h): what a rank does for its messages to other nodes while it works
+ * here, after every round and while it waits in a barrier. */
 #ifndef TALLY_WINDOW_H
 #define TALLY_WINDOW_H
 
@@ -30,27 +31,15 @@
 #include "shm.h"
 #include "window_layout.h"
 
-/* While in the window: MPI is polled on `mpi` between rounds and while
- * waiting in a barrier, so that this rank's non-blocking messages move (a
- * peer on another node may wait for them while a local rank waits for
- * this one); and advance(ctx), if set, runs after every round to post the
- * next messages of a schedule whose earlier ones completed.  advance must
- * not block or fail the rounds: it keeps its own status for its caller. */
-typedef struct tally_progress {
-    MPI_Comm mpi;
-    void (*advance)(void *ctx);
-    void *ctx;
-} tally_progress_t;
-
 /* The reduce-scatter rounds [r0, r1); with `finish`, each also completes
  * (AVG) and allgathers its pieces: the whole of a one-node allreduce. */
 void tally_window_reduce_scatter(const tally_call_t *call, tally_shm_t *shm,
                                  const tally_window_layout_t *y, size_t r0, size_t r1,
-                                 bool finish, const tally_progress_t *progress);
+                                 bool finish, const tally_shm_progress_t *progress);
 
 /* The allgather rounds [r0, r1) of recvbuf's finished owned pieces. */
 void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
                             const tally_window_layout_t *y, size_t r0, size_t r1,
-                            const tally_progress_t *progress);
+                            const tally_shm_progress_t *progress);
 
 #endif
