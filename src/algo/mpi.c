@@ -10,7 +10,8 @@
  * (priced like tally's, without tally's per-call cost), a ring or
  * Rabenseifner without tally's pipelining beyond (priced as tally's ring
  * times mpi_factor, 1.3 by default; TALLY_CALIBRATE=1 fits the factor to
- * one PMPI_Allreduce timed on the communicator).
+ * PMPI_Allreduce timed on the communicator at two sizes, since the MPI's
+ * selection may change algorithm between them).
  * Restrictions: host memory; no float16/bfloat16 (no MPI datatype); no 8-
  * or 16-bit integers: Open MPI 4.1's AVX kernels (op/avx) saturate 8- and
  * 16-bit SUMs, open-mpi/ompi#8045, where tally wraps (checked on 4.1.4 with
@@ -23,6 +24,7 @@
 #include "algo.h"
 
 #include <limits.h>
+#include <math.h>
 
 #include "../core/log.h"
 #include "../transport/p2p.h"
@@ -115,11 +117,18 @@ static double mpi_predict(const tally_cost_t *c)
     if (c->bytes < (double)m->mpi_latency_bytes)
         return tally_algo_recursive_doubling.predict(c) - tally_cost_call(c);
     double factor = m->mpi_factor;
-    if (m->mpi_seconds > 0.0) {
-        /* Calibrated: the ratio of one measured call to tally's ring at
-         * that size, on this shape. */
-        tally_cost_t at = tally_cost_make(m, c->shape, m->mpi_bytes);
-        factor = m->mpi_seconds / tally_algo_ring.predict(&at);
+    if (m->mpi_seconds[0] > 0.0) {
+        /* Calibrated: the ratio of a measured call to tally's ring at each
+         * of two sizes, on this shape; between them interpolated on the
+         * log of the size, outside them the nearer one. */
+        double f[2], x[2];
+        for (int s = 0; s < 2; s++) {
+            tally_cost_t at = tally_cost_make(m, c->shape, m->mpi_bytes[s]);
+            f[s] = m->mpi_seconds[s] / tally_algo_ring.predict(&at);
+            x[s] = log((double)m->mpi_bytes[s]);
+        }
+        const double w = x[1] > x[0] ? (log(c->bytes) - x[0]) / (x[1] - x[0]) : 1.0;
+        factor = w <= 0.0 ? f[0] : w >= 1.0 ? f[1] : f[0] + w * (f[1] - f[0]);
     }
     return tally_algo_ring.predict(c) * factor - tally_cost_call(c);
 }

@@ -61,9 +61,12 @@ typedef struct tally_model {
                               when ranks outnumber PUs */
     size_t mpi_latency_bytes; /* below this the MPI's own allreduce is recursive doubling */
     double mpi_factor;     /* above it, the MPI's allreduce costs tally's ring times this */
-    size_t mpi_bytes;      /* TALLY_CALIBRATE: one PMPI_Allreduce of this many bytes */
-    double mpi_seconds;    /* ... took this long (0: not measured); the mpi
-                              algorithm then fits its factor to it */
+    size_t mpi_bytes[2];   /* TALLY_CALIBRATE: a PMPI_Allreduce of these many bytes
+                              (the smaller first) */
+    double mpi_seconds[2]; /* ... took this long (0: not measured); the mpi
+                              algorithm then fits its factor to each and
+                              interpolates between them (the MPI's own
+                              selection may change algorithm in between) */
     size_t shm_chunk;      /* TALLY_SHM_CHUNK: bytes per shared-memory pipeline chunk */
     double shm_sync;       /* one barrier on shared-memory counters, ranks on their own cores */
     bool calibrated;       /* TALLY_CALIBRATE=1 ran: gamma and copy were measured */
