@@ -12,8 +12,9 @@
  * (at most 32), and each owned shard's part of a unit crosses the nodes
  * as a job of non-blocking steps, streamed: unit u's steps run while the
  * node reduce-scatters units u + 1 .. u + STREAM_LAG (they advance between
- * window rounds and whenever a message of an awaited unit completes), and
- * unit u is finished and allgathered after that.
+ * window rounds, while a rank waits in the node's barrier for a local one,
+ * and whenever a message of an awaited unit completes), and unit u is
+ * finished and allgathered after that.
  *   two nodes (exchange): the part goes to its owner on the other node and
  *     is reduced in node order, so both ends get the same bits;
  *   three nodes or more (ring): the part is cut into N blocks passed round
