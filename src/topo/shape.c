@@ -56,6 +56,19 @@ static int pof2_below(int size, int *bits)
     return pof2;
 }
 
+/* Pairs r with the rank *waiting (1), or leaves r waiting (0). */
+static int pair_or_wait(int *peer, int *waiting, int r)
+{
+    if (*waiting < 0) {
+        *waiting = r;
+        return 0;
+    }
+    peer[*waiting] = r;
+    peer[r] = *waiting;
+    *waiting = -1;
+    return 1;
+}
+
 /* ring_order, ring_position, fold_peer, newrank_of and participants in one
  * allocation (see shape.h).  A ring node by node crosses each node's link
  * once each way.  Pairs on one node where the nodes have them keep the
@@ -98,30 +111,12 @@ static int *orders_of(const int *node_of, int size, int nodes)
     for (int n = 0; n < nodes; n++)
         node[n] = -1;
     int folded = 0;
-    for (int r = 0; r < size && folded < pairs; r++) {
-        int *waiting = &node[node_of[r]];
-        if (*waiting < 0) {
-            *waiting = r;
-            continue;
-        }
-        peer[*waiting] = r;
-        peer[r] = *waiting;
-        *waiting = -1;
-        folded++;
-    }
+    for (int r = 0; r < size && folded < pairs; r++)
+        folded += pair_or_wait(peer, &node[node_of[r]], r);
     /* Where too few pairs share a node, the next unpaired ranks pair. */
-    for (int r = 0, waiting = -1; r < size && folded < pairs; r++) {
-        if (peer[r] >= 0)
-            continue;
-        if (waiting < 0) {
-            waiting = r;
-            continue;
-        }
-        peer[waiting] = r;
-        peer[r] = waiting;
-        waiting = -1;
-        folded++;
-    }
+    for (int r = 0, waiting = -1; r < size && folded < pairs; r++)
+        if (peer[r] < 0)
+            folded += pair_or_wait(peer, &waiting, r);
     for (int i = 0, k = 0; i < size; i++) {
         int r = ring[i];
         if (peer[r] > r) { /* the lower rank of a pair */
