@@ -52,15 +52,6 @@ tally_status_t tally_check_arguments(const char *fn, const tally_comm_t *comm, s
     return count_fits(fn, comm, count, dtype);
 }
 
-/* The buffer checks of validate(), silent: whether the buffers of a call
- * of `bytes` (> 0) are usable. */
-static inline bool buffers_ok(const void *sendbuf, const void *recvbuf, size_t bytes)
-{
-    if (!recvbuf || recvbuf == TALLY_IN_PLACE || !sendbuf)
-        return false;
-    return sendbuf == TALLY_IN_PLACE || tally_bytes_apart(sendbuf, recvbuf, bytes);
-}
-
 /* The fast path: comm->direct's PMPI_Allreduce on checked buffers,
  * numbered like any other call. */
 static tally_status_t run_direct(tally_comm_t *comm, const void *sendbuf, void *recvbuf)
@@ -120,7 +111,7 @@ tally_status_t tally_allreduce(const void *sendbuf, void *recvbuf, size_t count,
         tally_comm_drain(comm);
     if (comm && comm->direct.valid && count == comm->direct.count &&
         dtype == comm->direct.dtype && op == comm->direct.op &&
-        buffers_ok(sendbuf, recvbuf, comm->direct.bytes))
+        tally_buffers_ok(sendbuf, recvbuf, comm->direct.bytes))
         return run_direct(comm, sendbuf, recvbuf);
     const tally_status_t st =
         tally_check_call("tally_allreduce", sendbuf, recvbuf, count, dtype, op, comm);

@@ -128,6 +128,16 @@ static inline bool tally_bytes_apart(const void *a, const void *b, size_t bytes)
     return !(x < y + bytes && y < x + bytes);
 }
 
+/* tally_check_buffers' verdict on the buffers of `bytes` (> 0), silent and
+ * inline: the fast paths test this and call the full check, which says
+ * what is wrong, only when it fails. */
+static inline bool tally_buffers_ok(const void *sendbuf, const void *recvbuf, size_t bytes)
+{
+    if (!recvbuf || recvbuf == TALLY_IN_PLACE || !sendbuf)
+        return false;
+    return sendbuf == TALLY_IN_PLACE || tally_bytes_apart(sendbuf, recvbuf, bytes);
+}
+
 /* tally_check_call's part for one tensor's count and buffers, once comm,
  * dtype and op have passed tally_check_arguments (a fused call checks those
  * once for all its tensors). */

@@ -16,9 +16,12 @@
 #include "entry.h"
 #include "log.h"
 
-/* What a tensor's buffers are, for grouping: host or device. */
-static tally_memtype_t tensor_memtype(const tally_comm_t *comm, const tally_buffer_t *b)
+/* What a tensor's buffers are, for grouping: host or device.  Host
+ * without a backend, asked without a call: a fused call asks per tensor. */
+static inline tally_memtype_t tensor_memtype(const tally_comm_t *comm, const tally_buffer_t *b)
 {
+    if (!comm->device.backend)
+        return TALLY_MEM_HOST;
     return tally_mem_reach(tally_mem_classify(&comm->device, b->recvbuf));
 }
 
@@ -30,12 +33,21 @@ tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, si
         TALLY_LOG(comm, TALLY_LOG_ERROR, "%s: bufs is NULL with n = %zu", fn, n);
         return TALLY_ERR_NULL_BUFFER;
     }
+    const size_t es = tally_dtype_size(dtype);
     for (size_t i = 0; i < n; i++) {
-        tally_status_t st = tally_check_buffers(fn, bufs[i].sendbuf, bufs[i].recvbuf,
-                                                bufs[i].count, dtype, comm);
+        const size_t count = bufs[i].count;
+        /* The common case inline; the full check, which says what is
+         * wrong, for the rest (a count this large may still fit a small
+         * dtype). */
+        const bool plainly_ok =
+            count == 0 || (count <= (size_t)PTRDIFF_MAX / 8 &&
+                           tally_buffers_ok(bufs[i].sendbuf, bufs[i].recvbuf, count * es));
+        tally_status_t st = TALLY_SUCCESS;
+        if (!plainly_ok)
+            st = tally_check_buffers(fn, bufs[i].sendbuf, bufs[i].recvbuf, count, dtype, comm);
         /* A tensor is grouped by its recvbuf's memory: one whose sendbuf is
          * of the other kind would be copied with the wrong means. */
-        if (st == TALLY_SUCCESS && comm->device.backend && bufs[i].count > 0 &&
+        if (st == TALLY_SUCCESS && comm->device.backend && count > 0 &&
             bufs[i].sendbuf != TALLY_IN_PLACE &&
             tally_mem_reach(tally_mem_classify(&comm->device, bufs[i].sendbuf)) !=
                 tensor_memtype(comm, &bufs[i])) {

@@ -20,7 +20,6 @@
 #include "../core/trace.h"
 #include "p2p.h"
 
-#define HEADER_BYTES 128 /* the barrier counter, alone on its cache line(s) */
 #define SPINS_BEFORE_YIELD 4000
 #define SPINS_PER_POLL 256
 #define SPINS_BEFORE_SLEEP (SPINS_BEFORE_YIELD + 20000)
@@ -29,11 +28,6 @@
 static volatile uint64_t *counter_of(const tally_shm_t *shm, int local)
 {
     return (volatile uint64_t *)shm->segment[local];
-}
-
-char *tally_shm_data(const tally_shm_t *shm, int local, unsigned set)
-{
-    return shm->segment[local] + HEADER_BYTES + (size_t)set * shm->chunk;
 }
 
 static void cpu_relax(void)
@@ -121,8 +115,8 @@ tally_status_t tally_shm_create(MPI_Comm comm, size_t chunk, bool yield, tally_s
     TALLY_MPI_CHECK_GOTO(NULL, PMPI_Info_create(&info), st, fail_segments);
     PMPI_Info_set(info, "alloc_shared_noncontig", "true");
     char *mine = NULL;
-    rc = PMPI_Win_allocate_shared((MPI_Aint)(HEADER_BYTES + 2 * chunk), 1, info, shm->node,
-                                      &mine, &shm->win);
+    rc = PMPI_Win_allocate_shared((MPI_Aint)(TALLY_SHM_HEADER_BYTES + 2 * chunk), 1, info,
+                                  shm->node, &mine, &shm->win);
     PMPI_Info_free(&info);
     if (rc != MPI_SUCCESS) {
         tally_log_mpi_error(NULL, rc, "PMPI_Win_allocate_shared", __FILE__, __LINE__);

@@ -31,8 +31,16 @@ typedef struct tally_shm {
 tally_status_t tally_shm_create(MPI_Comm comm, size_t chunk, bool yield, tally_shm_t **out);
 void tally_shm_destroy(tally_shm_t *shm);
 
-/* Data set `set` (0 or 1) of local rank `local`'s segment. */
-char *tally_shm_data(const tally_shm_t *shm, int local, unsigned set);
+/* Bytes before a segment's data sets: its barrier counter, alone on its
+ * cache line(s). */
+#define TALLY_SHM_HEADER_BYTES 128
+
+/* Data set `set` (0 or 1) of local rank `local`'s segment.  Inline: a fused
+ * call of many small tensors asks for it once per tensor and peer. */
+static inline char *tally_shm_data(const tally_shm_t *shm, int local, unsigned set)
+{
+    return shm->segment[local] + TALLY_SHM_HEADER_BYTES + (size_t)set * shm->chunk;
+}
 
 /* The data set for the next round: rounds alternate between the two sets
  * over all calls, not only within one, so a rank racing into the next call

@@ -338,6 +338,17 @@ START_TEST(test_bad_arguments)
                      TALLY_ERR_ALIASED_BUFFERS);
     ck_assert_int_eq(tally_allreduce_multi(NULL, 2, TALLY_FLOAT32, TALLY_SUM, comm),
                      TALLY_ERR_NULL_BUFFER);
+    /* A bad tensor after good ones, each kind of fault the full check names. */
+    const struct { tally_buffer_t tensor; tally_status_t st; } faults[] = {
+        {{TALLY_IN_PLACE, NULL, 4}, TALLY_ERR_NULL_BUFFER},
+        {{a, TALLY_IN_PLACE, 4}, TALLY_ERR_INVALID_ARGUMENT},
+        {{TALLY_IN_PLACE, b, SIZE_MAX / 2}, TALLY_ERR_COUNT_TOO_LARGE},
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        tally_buffer_t mixed[3] = {{a, b, 4}, {TALLY_IN_PLACE, b, 0}, faults[i].tensor};
+        ck_assert_int_eq(tally_allreduce_multi(mixed, 3, TALLY_FLOAT32, TALLY_SUM, comm),
+                         faults[i].st);
+    }
     ck_assert_int_eq(tally_allreduce_multi(NULL, 0, TALLY_FLOAT32, TALLY_SUM, comm),
                      TALLY_SUCCESS);
     ck_assert_int_eq(tally_waitall(0, NULL), TALLY_SUCCESS);
