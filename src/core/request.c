@@ -3,6 +3,7 @@
  * and its progress thread (request.h). */
 #include "request.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,15 +83,28 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
         pthread_cond_broadcast(&p->finished);
 }
 
+/* With the queue empty the thread gives its core away once before it
+ * sleeps: the caller starting calls usually shares that core (MPI binds a
+ * rank, and its threads, to a core), and was preempted when its last start
+ * woke the thread.  Sleeping at once would make every start of a stream of
+ * small calls a wake-up and two context switches; yielding lets the caller
+ * queue the next calls, which the thread then runs back to back. */
 static void *progress_main(void *arg)
 {
     tally_progress_t *p = arg;
     pthread_mutex_lock(&p->lock);
+    bool yielded = false;
     while (!p->stop) {
         struct tally_request *req = take(p);
-        if (req)
+        if (req) {
             run_taken(p, req);
-        else {
+            yielded = false;
+        } else if (!yielded) {
+            pthread_mutex_unlock(&p->lock);
+            sched_yield();
+            pthread_mutex_lock(&p->lock);
+            yielded = true;
+        } else {
             p->thread_idle = true;
             pthread_cond_wait(&p->wake, &p->lock); /* idle: no core spent */
             p->thread_idle = false;
