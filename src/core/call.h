@@ -9,8 +9,8 @@
  * group's communicator the same way, never through the public API.  The
  * object owns what must not be shared between two calls in flight on one
  * communicator: its MPI tag and its scratch space.  Slots for what later
- * layers add (codec and its state, request) are here so that they plug in
- * without touching the algorithms' signatures. */
+ * layers add (codec and its state, the progress thread's wait policy) are
+ * here so that they plug in without touching the algorithms' signatures. */
 #ifndef TALLY_CALL_H
 #define TALLY_CALL_H
 
@@ -93,8 +93,10 @@ typedef struct tally_call {
      * tensor (a step of hier on a group covers part of it).  NULL: exact. */
     struct tally_compressor *codec;
     size_t codec_offset;
-    /* The request of a non-blocking call (core/). */
-    void *request;
+    /* Runs in the background: on a progress thread, while the program
+     * computes (core/request.c), so its waits poll and sleep rather than
+     * spin (transport/backoff.h). */
+    bool background;
     /* TALLY_TIMEOUT: the waits' deadline; NULL when off (waits block). */
     tally_watch_t *watch;
 

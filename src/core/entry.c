@@ -166,6 +166,16 @@ static tally_status_t plan_call(tally_call_t *call)
     return TALLY_SUCCESS;
 }
 
+/* Whether this thread is a progress thread: per thread, set once by the
+ * thread itself, so the calls an algorithm makes on a group's communicator
+ * inherit it without being told. */
+static _Thread_local bool background_thread;
+
+void tally_call_mark_background_thread(void)
+{
+    background_thread = true;
+}
+
 tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const void *sendbuf,
                                void *recvbuf, size_t count, tally_dtype_t dtype,
                                tally_op_t op)
@@ -185,6 +195,7 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
         .size = comm->size,
         .shape = &comm->shape,
         .pipeline_depth = comm->config.pipeline_depth,
+        .background = background_thread,
         .seq = seq,
         .tag = TALLY_TAG_BASE + (int)(seq % TALLY_TAG_SPAN) * TALLY_TAG_LANES,
         .pool = &comm->scratch,

@@ -10,8 +10,12 @@
 struct tally_comm;
 struct tally_algo;
 
+/* Marks the calling thread as a progress thread (core/request.c): the
+ * calls it builds run in the background (call.h). */
+void tally_call_mark_background_thread(void);
+
 /* Builds the call: buffers, memory type, kernels, the algorithm (selection)
- * and a fresh tag.  The arguments must already be valid (the public entry
+ * and a fresh tag; in the background on a marked thread.  The arguments must already be valid (the public entry
  * checked them; an internal caller passes a sub-range of a checked call).
  * sendbuf may be TALLY_IN_PLACE.  Fails with TALLY_ERR_UNSUPPORTED when
  * the buffers are of different memory types or nothing can serve them. */

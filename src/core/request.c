@@ -92,6 +92,7 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
 static void *progress_main(void *arg)
 {
     tally_progress_t *p = arg;
+    tally_call_mark_background_thread();
     pthread_mutex_lock(&p->lock);
     bool yielded = false;
     while (!p->stop) {

@@ -15,8 +15,7 @@
 #include "../core/log.h"
 #include "../core/scratch.h"
 #include "../core/trace.h"
-
-#include <time.h>
+#include "backoff.h"
 
 /* A tag no message carries (calls' tags are TALLY_TAG_BASE and up, far
  * below): a poll only runs MPI's progress engine. */
@@ -29,9 +28,17 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Polls before the watched waits start to sleep, and their longest sleep. */
+/* Polls before a watched wait starts to sleep; how long a background
+ * call's wait polls before it does (backoff.h). */
 #define WATCH_SPINS 1000
-#define WATCH_MAX_SLEEP_NS 1000000L
+#define BACKGROUND_SPIN_S 50e-6
+
+/* Whether the call's waits poll (a deadline to watch, or a core to leave
+ * to the computation) rather than block inside the MPI. */
+static bool waits_poll(const tally_call_t *call)
+{
+    return call->watch || call->background;
+}
 
 tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Request *reqs,
                                       bool all, int *outcount, int *indices, const char *what,
@@ -39,7 +46,7 @@ tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Reque
 {
     tally_watch_t *w = call->watch;
     int rc;
-    if (!w) { /* no deadline: the MPI's own blocking wait */
+    if (!waits_poll(call)) { /* the MPI's own blocking wait */
         rc = all ? PMPI_Waitall(n, reqs, MPI_STATUSES_IGNORE)
                  : PMPI_Waitsome(n, reqs, outcount, indices, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) {
@@ -49,7 +56,8 @@ tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Reque
         }
         return TALLY_SUCCESS;
     }
-    long sleep_ns = 1000;
+    tally_backoff_t backoff = tally_backoff_start(call->background);
+    const double t0 = call->background ? tally_trace_now() : 0.0;
     for (unsigned polls = 0;; polls++) {
         int flag = 0;
         if (all) {
@@ -65,7 +73,7 @@ tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Reque
         }
         if (flag)
             return TALLY_SUCCESS;
-        if (w->expired || tally_trace_now() > w->deadline) {
+        if (w && (w->expired || tally_trace_now() > w->deadline)) {
             if (!w->expired) {
                 w->expired = true;
                 w->waiting = what;
@@ -73,11 +81,9 @@ tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Reque
             }
             return TALLY_ERR_TIMEOUT;
         }
-        if (polls >= WATCH_SPINS) { /* a stuck peer must not cost a core */
-            const struct timespec ts = {0, sleep_ns};
-            nanosleep(&ts, NULL);
-            sleep_ns = sleep_ns * 2 > WATCH_MAX_SLEEP_NS ? WATCH_MAX_SLEEP_NS : sleep_ns * 2;
-        }
+        if (call->background ? tally_trace_now() - t0 > BACKGROUND_SPIN_S
+                             : polls >= WATCH_SPINS)
+            tally_backoff_sleep(&backoff);
     }
 }
 
@@ -120,7 +126,7 @@ tally_status_t tally_p2p_waitall_bytes(const tally_call_t *call, MPI_Request *re
         tally_p2p_cancel(reqs, n);
         return TALLY_ERR_NO_MEMORY;
     }
-    if (call->watch && n) { /* the deadline first; then the statuses, all complete */
+    if (waits_poll(call) && n) { /* polled first; then the statuses, all complete */
         tally_status_t st = tally_p2p_wait_watched(call, (int)n, reqs, true, NULL, NULL,
                                                    "messages", -1);
         if (st != TALLY_SUCCESS) {
@@ -147,7 +153,7 @@ tally_status_t tally_p2p_waitany(const tally_call_t *call, MPI_Request *reqs, si
     int index;
     if (n == 0)
         return TALLY_SUCCESS;
-    if (call->watch) {
+    if (waits_poll(call)) {
         int done = 0, idx[64];
         int m = n < 64 ? (int)n : 64; /* some of the first 64 is as good as any */
         return tally_p2p_wait_watched(call, m, reqs, false, &done, idx, "messages", -1);

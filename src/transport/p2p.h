@@ -82,8 +82,9 @@ tally_status_t tally_p2p_exchange_reduce(tally_call_t *call,
 
 /* Waits for all of reqs (all) or some (else, as PMPI_Waitsome, with
  * *outcount and indices): blocking inside the MPI when the call has no
- * watch; else polling with growing sleeps until the watch's deadline, then
- * TALLY_ERR_TIMEOUT with `what` and `peer` (-1: unknown) in the watch. */
+ * watch and runs in the foreground; else polling with growing sleeps
+ * (backoff.h), and with a watch until its deadline, then TALLY_ERR_TIMEOUT
+ * with `what` and `peer` (-1: unknown) in the watch. */
 tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Request *reqs,
                                       bool all, int *outcount, int *indices, const char *what,
                                       int peer);

@@ -8,22 +8,22 @@
  * one waiting in barrier k.  Waiting spins briefly, then yields the CPU:
  * ranks may share cores (oversubscribed, or emulated hosts on one machine);
  * a wait that lasts (a stuck peer) sleeps, longer and longer, so that it
- * does not burn a core, and with TALLY_TIMEOUT gives up at the deadline. */
+ * does not burn a core, and with TALLY_TIMEOUT gives up at the deadline.
+ * A background call's wait sleeps right after the spinning (backoff.h). */
 #include "shm.h"
 
 #include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "../core/call.h"
 #include "../core/log.h"
 #include "../core/trace.h"
+#include "backoff.h"
 #include "p2p.h"
 
 #define SPINS_BEFORE_YIELD 4000
 #define SPINS_PER_POLL 256
 #define SPINS_BEFORE_SLEEP (SPINS_BEFORE_YIELD + 20000)
-#define MAX_SLEEP_NS 1000000L
 
 static volatile uint64_t *counter_of(const tally_shm_t *shm, int local)
 {
@@ -49,20 +49,23 @@ void tally_shm_progress_run(const tally_shm_progress_t *progress)
 }
 
 void tally_shm_barrier(tally_shm_t *shm, const tally_shm_progress_t *progress,
-                       struct tally_watch *watch)
+                       struct tally_watch *watch, bool background)
 {
     if (watch && watch->expired)
         return; /* the call is over: let it unwind */
     const uint64_t k = ++shm->epoch;
     __atomic_store_n(counter_of(shm, shm->local_rank), k, __ATOMIC_RELEASE);
+    const unsigned sleep_after = background ? SPINS_BEFORE_YIELD : SPINS_BEFORE_SLEEP;
     for (int q = 0; q < shm->local_size; q++) {
         unsigned spins = 0;
-        long sleep_ns = 1000;
+        tally_backoff_t backoff = tally_backoff_start(background);
         while (__atomic_load_n(counter_of(shm, q), __ATOMIC_ACQUIRE) < k) {
             ++spins;
-            if (spins % SPINS_PER_POLL == 0 || shm->yield)
+            /* Progress after every sleep too: a sleeping rank must not
+             * leave its messages to other nodes unposted. */
+            if (spins % SPINS_PER_POLL == 0 || shm->yield || spins > sleep_after)
                 tally_shm_progress_run(progress);
-            if (spins > SPINS_BEFORE_SLEEP) {
+            if (spins > sleep_after) {
                 if (watch && tally_trace_now() > watch->deadline) {
                     watch->expired = true;
                     watch->waiting = "the node's shared-memory barrier";
@@ -70,9 +73,7 @@ void tally_shm_barrier(tally_shm_t *shm, const tally_shm_progress_t *progress,
                     watch->local_peer = true;
                     return;
                 }
-                const struct timespec ts = {0, sleep_ns};
-                nanosleep(&ts, NULL);
-                sleep_ns = sleep_ns * 2 > MAX_SLEEP_NS ? MAX_SLEEP_NS : sleep_ns * 2;
+                tally_backoff_sleep(&backoff);
             } else if (shm->yield || spins > SPINS_BEFORE_YIELD) {
                 sched_yield();
             } else {

@@ -74,10 +74,11 @@ void tally_shm_progress_run(const tally_shm_progress_t *progress);
  * waits for that peer.  `watch` (NULL: none): past its deadline the
  * barrier gives up (watch->expired) and every later one returns at once,
  * so the call ends and reports TALLY_ERR_TIMEOUT (its data then mean
- * nothing). */
+ * nothing).  `background` (a call on the progress thread, call.h): the
+ * wait sleeps soon instead of yielding the core again and again. */
 struct tally_watch;
 void tally_shm_barrier(tally_shm_t *shm, const tally_shm_progress_t *progress,
-                       struct tally_watch *watch);
+                       struct tally_watch *watch, bool background);
 
 
 #endif
