@@ -7,11 +7,16 @@
  * the computation nothing and the computation the call nothing.  Every
  * repetition starts at a barrier and takes the slowest rank's time; each
  * figure is the median of REPS, and `paired` is the median of each
- * repetition's own hidden fraction (its three runs follow one another).
+ * repetition's own hidden fraction: its runs follow one another, the
+ * computation alone timed before and after the overlapped run and
+ * averaged, and a repetition whose two differ by more than 10% (the
+ * machine's speed changed under it: virtual machines' cores do) is left
+ * out, `kept` saying how many were not.
  * The call progresses on tally's progress thread, which needs
  * MPI_THREAD_MULTIPLE (the thread level is printed).
  * `make bench-overlap`; mpirun -np N build/bench/overlap [BYTES [REPS]]
  * (defaults 4M and 15). */
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +46,9 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-enum mode { COMM, COMPUTE, BOTH, MODES };
+/* The runs of a repetition, in order: COMPUTE_AFTER is the computation
+ * alone again. */
+enum mode { COMM, COMPUTE, BOTH, COMPUTE_AFTER, MODES };
 
 /* One repetition at a barrier: the slowest rank's seconds. */
 static double once(enum mode mode, float *data, size_t count, long passes, tally_comm_t *comm)
@@ -51,7 +58,7 @@ static double once(enum mode mode, float *data, size_t count, long passes, tally
     const double t0 = MPI_Wtime();
     if (mode == COMM) {
         st = tally_allreduce(TALLY_IN_PLACE, data, count, TALLY_FLOAT32, TALLY_SUM, comm);
-    } else if (mode == COMPUTE) {
+    } else if (mode == COMPUTE || mode == COMPUTE_AFTER) {
         compute(passes);
     } else {
         tally_request_t *req;
@@ -76,21 +83,25 @@ static double hidden(double t_comm, double t_compute, double t_both)
 
 /* The median of reps repetitions of each mode in `modes` (a bit mask),
  * interleaved so that a change in the machine's speed shows in all alike;
- * with all three modes, *paired is the median of each repetition's own
- * hidden fraction, which such changes disturb less than the fraction of
- * the medians. */
+ * with every mode, *paired is the median of the kept repetitions' own
+ * hidden fractions (*kept of them; see the top), which such changes
+ * disturb less than the fraction of the medians. */
 static void measure(unsigned modes, float *data, size_t count, long passes, tally_comm_t *comm,
-                    int reps, double med[MODES], double *paired)
+                    int reps, double med[MODES], double *paired, int *kept)
 {
     double *t = malloc((size_t)reps * (MODES + 1) * sizeof *t), *h = t + (size_t)reps * MODES;
     if (!t)
         MPI_Abort(MPI_COMM_WORLD, 1);
+    int n = 0;
     for (int r = 0; r < reps; r++) {
         for (int mode = 0; mode < MODES; mode++)
             if (modes >> mode & 1)
                 t[mode * reps + r] = once(mode, data, count, passes, comm);
-        if (paired)
-            h[r] = hidden(t[COMM * reps + r], t[COMPUTE * reps + r], t[BOTH * reps + r]);
+        if (!paired)
+            continue;
+        const double before = t[COMPUTE * reps + r], after = t[COMPUTE_AFTER * reps + r];
+        if (fabs(before - after) <= 0.1 * (before + after) / 2)
+            h[n++] = hidden(t[COMM * reps + r], (before + after) / 2, t[BOTH * reps + r]);
     }
     for (int mode = 0; mode < MODES; mode++)
         if (modes >> mode & 1) {
@@ -98,8 +109,9 @@ static void measure(unsigned modes, float *data, size_t count, long passes, tall
             med[mode] = t[mode * reps + reps / 2];
         }
     if (paired) {
-        qsort(h, reps, sizeof *h, cmp);
-        *paired = h[reps / 2];
+        qsort(h, (size_t)n, sizeof *h, cmp);
+        *paired = n ? h[n / 2] : NAN;
+        *kept = n;
     }
     free(t);
 }
@@ -107,7 +119,7 @@ static void measure(unsigned modes, float *data, size_t count, long passes, tall
 static double compute_time(long passes, int reps)
 {
     double med[MODES];
-    measure(1u << COMPUTE, NULL, 0, passes, NULL, reps, med, NULL);
+    measure(1u << COMPUTE, NULL, 0, passes, NULL, reps, med, NULL, NULL);
     return med[COMPUTE];
 }
 
@@ -158,9 +170,9 @@ int main(int argc, char **argv)
     /* Warm-up: connections, buffers and the progress thread exist before
      * anything is timed. */
     double med[MODES];
-    measure(1u << COMM | 1u << BOTH, data, count, 0, comm, 2, med, NULL);
+    measure(1u << COMM | 1u << BOTH, data, count, 0, comm, 2, med, NULL, NULL);
 
-    measure(1u << COMM, data, count, 0, comm, reps, med, NULL);
+    measure(1u << COMM, data, count, 0, comm, reps, med, NULL, NULL);
     const double t_comm_alone = med[COMM];
     const char *algo = "?";
     tally_comm_get_algorithm(comm, count, TALLY_FLOAT32, TALLY_SUM, &algo);
@@ -170,19 +182,19 @@ int main(int argc, char **argv)
                count * sizeof(float), size, algo, provided,
                provided == MPI_THREAD_MULTIPLE ? "" : " (no progress thread: nothing overlaps)",
                reps);
-        printf("%-8s %10s %12s %10s %8s %8s\n", "compute", "t_comm_ms", "t_compute_ms",
-               "t_both_ms", "hidden", "paired");
+        printf("%-8s %10s %12s %10s %8s %8s %6s\n", "compute", "t_comm_ms", "t_compute_ms",
+               "t_both_ms", "hidden", "paired", "kept");
     }
     for (int factor = 1; factor <= 2; factor++) {
         const long passes = calibrate(factor * t_comm_alone, reps < 5 ? reps : 5);
         double paired;
-        measure(1u << COMM | 1u << COMPUTE | 1u << BOTH, data, count, passes, comm, reps, med,
-                &paired);
+        int kept;
+        measure((1u << MODES) - 1, data, count, passes, comm, reps, med, &paired, &kept);
         const double t_comm = med[COMM], t_compute = med[COMPUTE], t_both = med[BOTH];
         if (rank == 0)
-            printf("%dx comm %10.3f %12.3f %10.3f %7.1f%% %7.1f%%\n", factor, t_comm * 1e3,
-                   t_compute * 1e3, t_both * 1e3, 100.0 * hidden(t_comm, t_compute, t_both),
-                   100.0 * paired);
+            printf("%dx comm %10.3f %12.3f %10.3f %7.1f%% %7.1f%% %3d/%d\n", factor,
+                   t_comm * 1e3, t_compute * 1e3, t_both * 1e3,
+                   100.0 * hidden(t_comm, t_compute, t_both), 100.0 * paired, kept, reps);
     }
     free(data);
     tally_comm_destroy(comm);
