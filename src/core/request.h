@@ -7,7 +7,9 @@
  * for a collective another rank has not reached), and calls on different
  * communicators must not wait for each other.  One thread per communicator
  * that has ever started a non-blocking call gives both with no scheduler
- * of our own; it sleeps on a condition variable when its queue is empty.
+ * of our own; it sleeps on a condition variable when its queue is empty,
+ * and the calls it runs are background calls (call.h), whose waits sleep
+ * rather than spin, since the program computes on the same cores.
  *
  * A blocking call on a communicator with calls in flight joins the queue
  * and waits, so that it keeps its place in the order; so do the calls that
