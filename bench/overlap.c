@@ -13,13 +13,16 @@
  * machine's speed changed under it: virtual machines' cores do) is left
  * out, `kept` saying how many were not.
  * The call progresses on tally's progress thread, which needs
- * MPI_THREAD_MULTIPLE (the thread level is printed).
+ * MPI_THREAD_MULTIPLE (the thread level is printed); last, what a call
+ * left to that thread costs in CPU time (background_cost).
  * `make bench-overlap`; mpirun -np N build/bench/overlap [BYTES [REPS]]
  * (defaults 4M and 15). */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "tally.h"
 
@@ -143,6 +146,51 @@ static long calibrate(double seconds, int reps)
     return passes;
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/* The call with nothing to overlap, left to the progress thread while the
+ * caller sleeps (tally_test every 200 us): the median over reps of its
+ * wall time (slowest rank) and of the process's CPU time (the busiest
+ * rank's), which is what the thread takes from a computation on the same
+ * cores.  Unlike the hidden fractions, a change of the cores' speed barely
+ * moves the wall time, which the wire sets. */
+static void background_cost(float *data, size_t count, tally_comm_t *comm, int reps,
+                            double *wall, double *cpu)
+{
+    double *t = malloc(2 * (size_t)reps * sizeof *t), *c = t + reps;
+    if (!t)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    for (int r = 0; r < reps; r++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        const double t0 = MPI_Wtime(), c0 = cpu_seconds();
+        tally_request_t *req;
+        tally_status_t st =
+            tally_iallreduce(TALLY_IN_PLACE, data, count, TALLY_FLOAT32, TALLY_SUM, comm, &req);
+        for (int done = 0; st == TALLY_SUCCESS && !done;) {
+            const struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            st = tally_test(&req, &done);
+        }
+        if (st != TALLY_SUCCESS) {
+            fprintf(stderr, "overlap: %s\n", tally_strerror(st));
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        double mine[2] = {MPI_Wtime() - t0, cpu_seconds() - c0};
+        MPI_Allreduce(MPI_IN_PLACE, mine, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        t[r] = mine[0], c[r] = mine[1];
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp);
+    qsort(c, (size_t)reps, sizeof *c, cmp);
+    *wall = t[reps / 2], *cpu = c[reps / 2];
+    free(t);
+}
+
 int main(int argc, char **argv)
 {
     int provided, rank, size;
@@ -195,6 +243,15 @@ int main(int argc, char **argv)
             printf("%dx comm %10.3f %12.3f %10.3f %7.1f%% %7.1f%% %3d/%d\n", factor,
                    t_comm * 1e3, t_compute * 1e3, t_both * 1e3,
                    100.0 * hidden(t_comm, t_compute, t_both), 100.0 * paired, kept, reps);
+    }
+    /* Last: this machine ran the overlapped rows slower after it, as if
+     * its host had moved our cores. */
+    if (provided == MPI_THREAD_MULTIPLE) {
+        double wall, cpu;
+        background_cost(data, count, comm, reps, &wall, &cpu);
+        if (rank == 0)
+            printf("# alone on the progress thread, the caller asleep: %.3f ms wall, %.3f ms "
+                   "CPU per call\n", wall * 1e3, cpu * 1e3);
     }
     free(data);
     tally_comm_destroy(comm);
