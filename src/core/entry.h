@@ -15,10 +15,11 @@ struct tally_algo;
 void tally_call_mark_background_thread(void);
 
 /* Builds the call: buffers, memory type, kernels, the algorithm (selection)
- * and a fresh tag; in the background on a marked thread.  The arguments must already be valid (the public entry
- * checked them; an internal caller passes a sub-range of a checked call).
- * sendbuf may be TALLY_IN_PLACE.  Fails with TALLY_ERR_UNSUPPORTED when
- * the buffers are of different memory types or nothing can serve them. */
+ * and a fresh tag; in the background on a marked thread.  The arguments
+ * must already be valid (the public entry checked them; an internal caller
+ * passes a sub-range of a checked call).  sendbuf may be TALLY_IN_PLACE.
+ * Fails with TALLY_ERR_UNSUPPORTED when the buffers are of different
+ * memory types or nothing can serve them. */
 tally_status_t tally_call_init(tally_call_t *call, struct tally_comm *comm,
                                const void *sendbuf, void *recvbuf, size_t count,
                                tally_dtype_t dtype, tally_op_t op);
