@@ -24,6 +24,7 @@
 #define SPINS_BEFORE_YIELD 4000
 #define SPINS_PER_POLL 256
 #define SPINS_BEFORE_SLEEP (SPINS_BEFORE_YIELD + 20000)
+#define BACKGROUND_SPINS 1000 /* a background call's, before it sleeps */
 
 static volatile uint64_t *counter_of(const tally_shm_t *shm, int local)
 {
@@ -55,7 +56,7 @@ void tally_shm_barrier(tally_shm_t *shm, const tally_shm_progress_t *progress,
         return; /* the call is over: let it unwind */
     const uint64_t k = ++shm->epoch;
     __atomic_store_n(counter_of(shm, shm->local_rank), k, __ATOMIC_RELEASE);
-    const unsigned sleep_after = background ? SPINS_BEFORE_YIELD : SPINS_BEFORE_SLEEP;
+    const unsigned sleep_after = background ? BACKGROUND_SPINS : SPINS_BEFORE_SLEEP;
     for (int q = 0; q < shm->local_size; q++) {
         unsigned spins = 0;
         tally_backoff_t backoff = tally_backoff_start(background);
