@@ -93,10 +93,11 @@ typedef struct tally_call {
      * tensor (a step of hier on a group covers part of it).  NULL: exact. */
     struct tally_compressor *codec;
     size_t codec_offset;
-    /* Runs in the background: on a progress thread, while the program
-     * computes (core/request.c), so its waits poll and sleep rather than
-     * spin (transport/backoff.h). */
-    bool background;
+    /* NULL, or the call runs on a progress thread (core/request.c) and
+     * this is its flag, true while no caller waits for the thread's calls:
+     * the program computes, so the waits poll and sleep rather than spin
+     * (transport/backoff.h).  tally_call_in_background reads it. */
+    const bool *background;
     /* TALLY_TIMEOUT: the waits' deadline; NULL when off (waits block). */
     tally_watch_t *watch;
 
@@ -105,6 +106,12 @@ typedef struct tally_call {
     const char *comm_label;      /* the communicator's label (comm.h) */
     double t_start;              /* seconds, when traced or counted */
 } tally_call_t;
+
+/* Whether the call's waits should leave the cores to the program now. */
+static inline bool tally_call_in_background(const tally_call_t *call)
+{
+    return call->background && __atomic_load_n(call->background, __ATOMIC_RELAXED);
+}
 
 /* Data movement through the call's kernel table. */
 static inline void tally_call_reduce(const tally_call_t *call, void *dst, const void *a,

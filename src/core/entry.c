@@ -166,14 +166,14 @@ static tally_status_t plan_call(tally_call_t *call)
     return TALLY_SUCCESS;
 }
 
-/* Whether this thread is a progress thread: per thread, set once by the
- * thread itself, so the calls an algorithm makes on a group's communicator
- * inherit it without being told. */
-static _Thread_local bool background_thread;
+/* A progress thread's flag (call.h), NULL on other threads: per thread,
+ * set once by the thread itself, so the calls an algorithm makes on a
+ * group's communicator inherit it without being told. */
+static _Thread_local const bool *background_flag;
 
-void tally_call_mark_background_thread(void)
+void tally_call_mark_background_thread(const bool *flag)
 {
-    background_thread = true;
+    background_flag = flag;
 }
 
 tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const void *sendbuf,
@@ -195,7 +195,7 @@ tally_status_t tally_call_init(tally_call_t *call, tally_comm_t *comm, const voi
         .size = comm->size,
         .shape = &comm->shape,
         .pipeline_depth = comm->config.pipeline_depth,
-        .background = background_thread,
+        .background = background_flag,
         .seq = seq,
         .tag = TALLY_TAG_BASE + (int)(seq % TALLY_TAG_SPAN) * TALLY_TAG_LANES,
         .pool = &comm->scratch,

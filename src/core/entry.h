@@ -10,9 +10,9 @@
 struct tally_comm;
 struct tally_algo;
 
-/* Marks the calling thread as a progress thread (core/request.c): the
- * calls it builds run in the background (call.h). */
-void tally_call_mark_background_thread(void);
+/* Marks the calling thread as a progress thread (core/request.c) whose
+ * calls run in the background while *flag is true (call.h). */
+void tally_call_mark_background_thread(const bool *flag);
 
 /* Builds the call: buffers, memory type, kernels, the algorithm (selection)
  * and a fresh tag; in the background on a marked thread.  The arguments

@@ -92,7 +92,7 @@ static void run_taken(tally_progress_t *p, struct tally_request *req)
 static void *progress_main(void *arg)
 {
     tally_progress_t *p = arg;
-    tally_call_mark_background_thread();
+    tally_call_mark_background_thread(&p->in_background);
     pthread_mutex_lock(&p->lock);
     bool yielded = false;
     while (!p->stop) {
@@ -123,6 +123,8 @@ static void *progress_main(void *arg)
 static void run_here(tally_progress_t *p, struct tally_request *until, bool one)
 {
     pthread_mutex_lock(&p->lock);
+    if (p->waiters++ == 0) /* the thread's call in flight may stop sleeping */
+        __atomic_store_n(&p->in_background, false, __ATOMIC_RELAXED);
     if (until)
         until->waited = true;
     else
@@ -139,6 +141,8 @@ static void run_here(tally_progress_t *p, struct tally_request *until, bool one)
     }
     if (!until)
         p->draining--;
+    if (--p->waiters == 0)
+        __atomic_store_n(&p->in_background, true, __ATOMIC_RELAXED);
     wake_thread(p); /* for the calls after `until` */
     pthread_mutex_unlock(&p->lock);
 }
@@ -148,6 +152,7 @@ static tally_status_t progress_make(tally_comm_t *comm)
     tally_progress_t *p = calloc(1, sizeof *p);
     if (!p)
         return TALLY_ERR_NO_MEMORY;
+    p->in_background = true;
     p->device = &comm->device;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);

@@ -9,7 +9,8 @@
  * that has ever started a non-blocking call gives both with no scheduler
  * of our own; it sleeps on a condition variable when its queue is empty,
  * and the calls it runs are background calls (call.h), whose waits sleep
- * rather than spin, since the program computes on the same cores.
+ * rather than spin, since the program computes on the same cores, except
+ * while a caller waits for them (then they spin, as its own would).
  *
  * A blocking call on a communicator with calls in flight joins the queue
  * and waits, so that it keeps its place in the order; so do the calls that
@@ -61,6 +62,9 @@ typedef struct tally_progress {
     struct tally_request *running;
     size_t outstanding;         /* started and not yet waited for */
     int draining;               /* callers waiting for the queue to empty */
+    int waiters;                /* callers in tally_wait or a drain */
+    bool in_background;         /* no waiters: the thread's calls leave the
+                                   cores to the program (call.h) */
     bool threaded;              /* a progress thread runs the queue */
     bool thread_idle;           /* it sleeps on `wake` */
     bool stop;

@@ -37,7 +37,7 @@ static size_t min_size(size_t a, size_t b)
  * to the computation) rather than block inside the MPI. */
 static bool waits_poll(const tally_call_t *call)
 {
-    return call->watch || call->background;
+    return call->watch || tally_call_in_background(call);
 }
 
 tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Request *reqs,
@@ -56,8 +56,8 @@ tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Reque
         }
         return TALLY_SUCCESS;
     }
-    tally_backoff_t backoff = tally_backoff_start(call->background);
-    const double t0 = call->background ? tally_trace_now() : 0.0;
+    tally_backoff_t backoff = tally_backoff_start(tally_call_in_background(call));
+    const double t0 = tally_trace_now();
     for (unsigned polls = 0;; polls++) {
         int flag = 0;
         if (all) {
@@ -81,8 +81,10 @@ tally_status_t tally_p2p_wait_watched(const tally_call_t *call, int n, MPI_Reque
             }
             return TALLY_ERR_TIMEOUT;
         }
-        if (call->background ? tally_trace_now() - t0 > BACKGROUND_SPIN_S
-                             : polls >= WATCH_SPINS)
+        /* A caller may start waiting for the thread's calls: from then on
+         * the wait spins, as the caller's own would. */
+        if (tally_call_in_background(call) ? tally_trace_now() - t0 > BACKGROUND_SPIN_S
+                                           : w && polls >= WATCH_SPINS)
             tally_backoff_sleep(&backoff);
     }
 }

@@ -90,7 +90,7 @@ static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned se
     const int L = shm->local_size, l = shm->local_rank;
     if (L > 1) {
         publish(call, shm, set, y, r, false, false);
-        tally_shm_barrier(shm, progress, call->watch, call->background);
+        tally_shm_barrier(shm, progress, call->watch, tally_call_in_background(call));
     }
     const size_t step = FUSE_BYTES / y->es ? FUSE_BYTES / y->es : 1;
     size_t span = 0;
@@ -113,7 +113,7 @@ static void reduce_round(const tally_call_t *call, tally_shm_t *shm, unsigned se
         }
     }
     if (finish && L > 1) {
-        tally_shm_barrier(shm, progress, call->watch, call->background);
+        tally_shm_barrier(shm, progress, call->watch, tally_call_in_background(call));
         collect(call, shm, set, y, r);
     }
 }
@@ -135,7 +135,7 @@ void tally_window_allgather(const tally_call_t *call, tally_shm_t *shm,
     for (size_t r = r0; shm->local_size > 1 && r < r1; r++) {
         unsigned set = tally_shm_next_set(shm);
         publish(call, shm, set, y, r, true, true);
-        tally_shm_barrier(shm, progress, call->watch, call->background);
+        tally_shm_barrier(shm, progress, call->watch, tally_call_in_background(call));
         collect(call, shm, set, y, r);
         tally_shm_progress_run(progress);
     }
