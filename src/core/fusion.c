@@ -64,32 +64,35 @@ tally_status_t tally_fusion_check(const char *fn, const tally_buffer_t *bufs, si
 }
 
 /* The fusion buffer of memory type `type` holds at least `bytes` on every
- * rank, or on none (then the tensors run one by one everywhere). */
+ * rank, or on none (then the tensors run one by one everywhere).  f->bytes
+ * is the size the ranks agreed on, the same everywhere, so that every rank
+ * takes the agreement's collective step in the same calls: a rank whose
+ * allocation succeeded while another's failed keeps the old size. */
 static bool grow(tally_comm_t *comm, tally_memtype_t type, size_t bytes)
 {
     tally_fusion_buffer_t *f = &comm->fusion[type == TALLY_MEM_DEVICE];
-    int ok = 1;
-    if (bytes > f->bytes) {
-        const tally_device_t *dev = &comm->device;
-        void *p = NULL;
-        if (type == TALLY_MEM_DEVICE) {
-            if (f->buf)
-                dev->backend->free(dev->ctx, f->buf);
-            *f = (tally_fusion_buffer_t){0};
-            if (dev->backend->alloc(dev->ctx, TALLY_MEM_DEVICE, bytes, &p) != NULL)
-                p = NULL;
-        } else {
-            p = realloc(f->buf, bytes);
-        }
-        ok = p != NULL;
-        if (p)
-            *f = (tally_fusion_buffer_t){p, bytes};
-        int all = 0;
-        if (PMPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm->mpi) != MPI_SUCCESS)
-            return false;
-        ok = all;
+    if (bytes <= f->bytes)
+        return true;
+    const tally_device_t *dev = &comm->device;
+    void *p = NULL;
+    if (type == TALLY_MEM_DEVICE) {
+        /* Freed first on every rank, so the agreed size is then 0. */
+        if (f->buf)
+            dev->backend->free(dev->ctx, f->buf);
+        *f = (tally_fusion_buffer_t){0};
+        if (dev->backend->alloc(dev->ctx, TALLY_MEM_DEVICE, bytes, &p) != NULL)
+            p = NULL;
+    } else {
+        p = realloc(f->buf, bytes);
     }
-    return ok;
+    if (p)
+        f->buf = p;
+    int ok = p != NULL, all = 0;
+    if (PMPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm->mpi) != MPI_SUCCESS)
+        return false;
+    if (all)
+        f->bytes = bytes;
+    return all;
 }
 
 /* Copies into or out of the fusion buffer, on the host or the device. */
@@ -153,9 +156,10 @@ static bool span_apart(const tally_span_t *span, size_t more, size_t es)
 
 /* A group of host tensors, exact, as one call: on the tensors where they
  * lie when they are one stretch of memory or the chosen algorithm can walk
- * them (no copy in or out), else packed into the fusion buffer.  *ran is
- * false when the buffer could not grow on some rank: then the caller runs
- * the tensors one by one. */
+ * them (no copy in or out), else packed into the fusion buffer.
+ * Every rank runs the same algorithm on the same vector, so ranks may
+ * differ in which of these they take.  *ran is false when the buffer could
+ * not grow on some rank: then the caller runs the tensors one by one. */
 static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *bufs, size_t n,
                                      size_t used, tally_dtype_t dtype, tally_op_t op, bool *ran)
 {
@@ -181,17 +185,22 @@ static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *b
     tally_call_t call;
     tally_status_t st = tally_call_init(&call, comm, spans[0].sendbuf, spans[0].recvbuf, used,
                                         dtype, op);
+    /* Decided on what every rank sees alike, never on where a rank's
+     * tensors lie: packing takes a collective step (grow). */
+    const bool walk = st == TALLY_SUCCESS && call.algo->spans && comm->groups.shm;
     *ran = true;
-    if (st == TALLY_SUCCESS && nspans == 1) {
+    if (st == TALLY_SUCCESS && !walk && !grow(comm, TALLY_MEM_HOST, used * es)) {
+        /* Grown even where this rank's tensors are one stretch: the
+         * others may need the buffer, and growing is collective. */
+        *ran = false;
+    } else if (st == TALLY_SUCCESS && nspans == 1) {
         /* One stretch of memory: a plain call on it, whatever the algorithm. */
         st = tally_call_execute(&call);
-    } else if (st == TALLY_SUCCESS && call.algo->spans && comm->groups.shm) {
+    } else if (st == TALLY_SUCCESS && walk) {
         call.sendbuf = call.recvbuf = NULL;
         call.spans = spans;
         call.nspans = nspans;
         st = tally_call_execute(&call);
-    } else if (st == TALLY_SUCCESS && !grow(comm, TALLY_MEM_HOST, used * es)) {
-        *ran = false;
     } else if (st == TALLY_SUCCESS) {
         char *packed = comm->fusion[0].buf;
         call.sendbuf = call.recvbuf = packed;
