@@ -154,9 +154,30 @@ static bool span_apart(const tally_span_t *span, size_t more, size_t es)
            tally_bytes_apart(span->sendbuf, span->recvbuf, (span->count + more) * es);
 }
 
+/* Tensors averaging fewer bytes than this are packed when the node's ranks
+ * have cores of their own: walked, they make the window's copies many
+ * short ones into and out of lines that another core reads, which cost far
+ * more than the same bytes moved in long runs through a private buffer.
+ * On ranks that outnumber the cores, walking stays the faster at every
+ * size (packing's two extra copies weigh more there).  The commit that set
+ * this has the measurement (bench/fusion on 1 x 2 and 1 x 4). */
+#define WALK_MIN_TENSOR_BYTES 3072
+
+/* Whether a group of `tensors` tensors (count > 0) of `bytes` in all is
+ * reduced where it lies rather than packed.  Decided on what every rank
+ * sees alike (counts, the algorithm, the node's shape), never on where a
+ * rank's tensors lie: packing takes a collective step (grow). */
+static bool walk_tensors(const tally_comm_t *comm, const tally_call_t *call, size_t tensors,
+                         size_t bytes)
+{
+    if (!call->algo->spans || !comm->groups.shm)
+        return false;
+    return comm->shape.oversubscription > 1.0 || bytes >= tensors * WALK_MIN_TENSOR_BYTES;
+}
+
 /* A group of host tensors, exact, as one call: on the tensors where they
- * lie when they are one stretch of memory or the chosen algorithm can walk
- * them (no copy in or out), else packed into the fusion buffer.
+ * lie when they are one stretch of memory or walking them pays
+ * (walk_tensors: no copy in or out), else packed into the fusion buffer.
  * Every rank runs the same algorithm on the same vector, so ranks may
  * differ in which of these they take.  *ran is false when the buffer could
  * not grow on some rank: then the caller runs the tensors one by one. */
@@ -167,10 +188,11 @@ static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *b
     tally_span_t *spans = malloc(n * sizeof *spans);
     if (!spans)
         return TALLY_ERR_NO_MEMORY;
-    size_t nspans = 0, at = 0;
+    size_t nspans = 0, tensors = 0, at = 0;
     for (size_t k = 0; k < n; at += bufs[k++].count) {
         if (bufs[k].count == 0)
             continue;
+        tensors++;
         const char *send = bufs[k].sendbuf == TALLY_IN_PLACE ? bufs[k].recvbuf : bufs[k].sendbuf;
         tally_span_t *last = nspans ? &spans[nspans - 1] : NULL;
         /* Views of one flat buffer, one after the other, make one span,
@@ -185,9 +207,7 @@ static tally_status_t run_host_group(tally_comm_t *comm, const tally_buffer_t *b
     tally_call_t call;
     tally_status_t st = tally_call_init(&call, comm, spans[0].sendbuf, spans[0].recvbuf, used,
                                         dtype, op);
-    /* Decided on what every rank sees alike, never on where a rank's
-     * tensors lie: packing takes a collective step (grow). */
-    const bool walk = st == TALLY_SUCCESS && call.algo->spans && comm->groups.shm;
+    const bool walk = st == TALLY_SUCCESS && walk_tensors(comm, &call, tensors, used * es);
     *ran = true;
     if (st == TALLY_SUCCESS && !walk && !grow(comm, TALLY_MEM_HOST, used * es)) {
         /* Grown even where this rank's tensors are one stretch: the

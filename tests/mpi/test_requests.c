@@ -241,7 +241,8 @@ START_TEST(test_multi_where_they_lie)
     ck_assert_int_eq(tally_comm_create(MPI_COMM_WORLD, &comm), TALLY_SUCCESS);
     unsetenv("TALLY_SHM_CHUNK");
     unsetenv("TALLY_FALLBACK");
-    multi_where_they_lie(comm, 1);
+    multi_where_they_lie(comm, 1);  /* 420 B per tensor on average */
+    multi_where_they_lie(comm, 16); /* 6.6 KiB: all in one group still */
     ck_assert_int_eq(tally_comm_destroy(comm), TALLY_SUCCESS);
 }
 END_TEST
