@@ -3,6 +3,9 @@
  * tally_allreduce, t_compute a floating-point loop over a private,
  * cache-resident array (no memory traffic, no sleeping) calibrated to about
  * 1x and 2x t_comm, and t_both is tally_iallreduce, that loop, tally_wait;
+ * the `idle` rows compute by sleeping instead, 1x and 2x t_comm, as a host
+ * does while its GPU runs the backward pass: they show what the call hides
+ * when it does not compete with the computation for cores;
  * hidden = (t_comm + t_compute - t_both) / t_comm, 100% when the call cost
  * the computation nothing and the computation the call nothing.  Every
  * repetition starts at a barrier and takes the slowest rank's time; each
@@ -33,14 +36,28 @@
 static float work[WORK_FLOATS];
 static volatile float sink;
 
-/* `passes` passes of a multiply-add over the array; a pass depends on the
- * one before, so the compiler can neither drop nor merge them. */
-static void compute(long passes)
+/* The computation: `passes` passes of a multiply-add over the array (a
+ * pass depends on the one before, so the compiler can neither drop nor
+ * merge them), or, with `idle` seconds, a sleep that leaves the cores free. */
+typedef struct {
+    long passes;
+    double idle;
+} work_t;
+
+static void compute(const work_t *w)
 {
-    for (long p = 0; p < passes; p++)
+    if (w->idle > 0) {
+        const double end = MPI_Wtime() + w->idle;
+        for (double left = w->idle; left > 0; left = end - MPI_Wtime()) {
+            const struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        return;
+    }
+    for (long p = 0; p < w->passes; p++)
         for (int i = 0; i < WORK_FLOATS; i++)
             work[i] = work[i] * 0.999f + 0.001f;
-    sink = work[passes % WORK_FLOATS];
+    sink = work[w->passes % WORK_FLOATS];
 }
 
 static int cmp(const void *a, const void *b)
@@ -54,7 +71,8 @@ static int cmp(const void *a, const void *b)
 enum mode { COMM, COMPUTE, BOTH, COMPUTE_AFTER, MODES };
 
 /* One repetition at a barrier: the slowest rank's seconds. */
-static double once(enum mode mode, float *data, size_t count, long passes, tally_comm_t *comm)
+static double once(enum mode mode, float *data, size_t count, const work_t *w,
+                   tally_comm_t *comm)
 {
     tally_status_t st = TALLY_SUCCESS;
     MPI_Barrier(MPI_COMM_WORLD);
@@ -62,11 +80,11 @@ static double once(enum mode mode, float *data, size_t count, long passes, tally
     if (mode == COMM) {
         st = tally_allreduce(TALLY_IN_PLACE, data, count, TALLY_FLOAT32, TALLY_SUM, comm);
     } else if (mode == COMPUTE || mode == COMPUTE_AFTER) {
-        compute(passes);
+        compute(w);
     } else {
         tally_request_t *req;
         st = tally_iallreduce(TALLY_IN_PLACE, data, count, TALLY_FLOAT32, TALLY_SUM, comm, &req);
-        compute(passes);
+        compute(w);
         if (st == TALLY_SUCCESS)
             st = tally_wait(&req);
     }
@@ -89,8 +107,8 @@ static double hidden(double t_comm, double t_compute, double t_both)
  * with every mode, *paired is the median of the kept repetitions' own
  * hidden fractions (*kept of them; see the top), which such changes
  * disturb less than the fraction of the medians. */
-static void measure(unsigned modes, float *data, size_t count, long passes, tally_comm_t *comm,
-                    int reps, double med[MODES], double *paired, int *kept)
+static void measure(unsigned modes, float *data, size_t count, const work_t *w,
+                    tally_comm_t *comm, int reps, double med[MODES], double *paired, int *kept)
 {
     double *t = malloc((size_t)reps * (MODES + 1) * sizeof *t), *h = t + (size_t)reps * MODES;
     if (!t)
@@ -99,7 +117,7 @@ static void measure(unsigned modes, float *data, size_t count, long passes, tall
     for (int r = 0; r < reps; r++) {
         for (int mode = 0; mode < MODES; mode++)
             if (modes >> mode & 1)
-                t[mode * reps + r] = once(mode, data, count, passes, comm);
+                t[mode * reps + r] = once(mode, data, count, w, comm);
         if (!paired)
             continue;
         const double before = t[COMPUTE * reps + r], after = t[COMPUTE_AFTER * reps + r];
@@ -122,7 +140,8 @@ static void measure(unsigned modes, float *data, size_t count, long passes, tall
 static double compute_time(long passes, int reps)
 {
     double med[MODES];
-    measure(1u << COMPUTE, NULL, 0, passes, NULL, reps, med, NULL, NULL);
+    const work_t w = {passes, 0};
+    measure(1u << COMPUTE, NULL, 0, &w, NULL, reps, med, NULL, NULL);
     return med[COMPUTE];
 }
 
@@ -218,9 +237,10 @@ int main(int argc, char **argv)
     /* Warm-up: connections, buffers and the progress thread exist before
      * anything is timed. */
     double med[MODES];
-    measure(1u << COMM | 1u << BOTH, data, count, 0, comm, 2, med, NULL, NULL);
+    const work_t none = {0, 0};
+    measure(1u << COMM | 1u << BOTH, data, count, &none, comm, 2, med, NULL, NULL);
 
-    measure(1u << COMM, data, count, 0, comm, reps, med, NULL, NULL);
+    measure(1u << COMM, data, count, &none, comm, reps, med, NULL, NULL);
     const double t_comm_alone = med[COMM];
     const char *algo = "?";
     tally_comm_get_algorithm(comm, count, TALLY_FLOAT32, TALLY_SUM, &algo);
@@ -233,15 +253,17 @@ int main(int argc, char **argv)
         printf("%-8s %10s %12s %10s %8s %8s %6s\n", "compute", "t_comm_ms", "t_compute_ms",
                "t_both_ms", "hidden", "paired", "kept");
     }
-    for (int factor = 1; factor <= 2; factor++) {
-        const long passes = calibrate(factor * t_comm_alone, reps < 5 ? reps : 5);
+    for (int row = 0; row < 4; row++) {
+        const int factor = 1 + row % 2, idle = row >= 2;
+        const work_t w = {idle ? 0 : calibrate(factor * t_comm_alone, reps < 5 ? reps : 5),
+                          idle ? factor * t_comm_alone : 0};
         double paired;
         int kept;
-        measure((1u << MODES) - 1, data, count, passes, comm, reps, med, &paired, &kept);
+        measure((1u << MODES) - 1, data, count, &w, comm, reps, med, &paired, &kept);
         const double t_comm = med[COMM], t_compute = med[COMPUTE], t_both = med[BOTH];
         if (rank == 0)
-            printf("%dx comm %10.3f %12.3f %10.3f %7.1f%% %7.1f%% %3d/%d\n", factor,
-                   t_comm * 1e3, t_compute * 1e3, t_both * 1e3,
+            printf("%dx %-5s %10.3f %12.3f %10.3f %7.1f%% %7.1f%% %3d/%d\n", factor,
+                   idle ? "idle" : "comm", t_comm * 1e3, t_compute * 1e3, t_both * 1e3,
                    100.0 * hidden(t_comm, t_compute, t_both), 100.0 * paired, kept, reps);
     }
     /* Last: this machine ran the overlapped rows slower after it, as if
