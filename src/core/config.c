@@ -101,7 +101,7 @@ static const config_field_t config_table[] = {
      "grown on demand): consecutive tensors that fit together are packed into it "
      "and reduced in one call; a tensor as large goes alone. Larger buffers mean "
      "fewer calls, smaller ones keep the packing in cache (make bench-fusion). "
-     "Suffixes K, M, G.",
+     "Suffixes K, M, G; the same on every rank.",
      parse_size_field, FIELD(fusion_bytes), NULL, 1, (size_t)1 << 40},
     {"TALLY_PROGRESS_THREAD", "1",
      "1: where the MPI grants MPI_THREAD_MULTIPLE, a thread per communicator runs "
@@ -116,7 +116,8 @@ static const config_field_t config_table[] = {
      "never loads it (every buffer is host memory); emulated is for tests: a "
      "device made of host memory, its copies run by worker threads "
      "(tally_mem_alloc gives its memory), so that the device paths run without a "
-     "GPU. tally-info shows what was loaded or why not.",
+     "GPU. tally-info shows what was loaded or why not. The same on every rank "
+     "(auto may load on some nodes and not on others).",
      parse_enum, FIELD(device), device_names, 0, 0},
     {"TALLY_STAGE_CHUNK", "4M",
      "Bytes per chunk of the staged algorithm (device buffers through host "
@@ -139,7 +140,7 @@ static const config_field_t config_table[] = {
      "breaks the communicator; waits poll with growing sleeps instead of blocking "
      "inside the MPI. Covers tally's own waits (point-to-point algorithms, "
      "shared-memory barriers, the mpi algorithm as a non-blocking call), not the "
-     "small agreements of set-up.",
+     "small agreements of set-up. The same on every rank.",
      parse_seconds, FIELD(timeout), NULL, 0, 0},
     {"TALLY_STATS", "0",
      "1 prints, at tally_comm_destroy (rank 0 of each communicator) and "
@@ -534,6 +535,14 @@ uint64_t tally_config_hash(const tally_config_t *cfg)
     h = tally_hash_fnv1a(h, cfg->compress, strlen(cfg->compress));
     uint64_t min_bytes = cfg->compress_min_bytes;
     h = tally_hash_fnv1a(h, &min_bytes, sizeof min_bytes);
+    /* Fused calls group tensors by the fusion buffer's size, the mpi
+     * algorithm starts its call non-blocking under a timeout, and the
+     * device backend decides which calls the fast path may serve: ranks
+     * that differed there would run different collectives. */
+    uint64_t fusion = cfg->fusion_bytes;
+    h = tally_hash_fnv1a(h, &fusion, sizeof fusion);
+    h = tally_hash_fnv1a(h, &cfg->timeout, sizeof cfg->timeout);
+    h = tally_hash_fnv1a(h, &cfg->device, sizeof cfg->device);
     return h;
 }
 

@@ -240,8 +240,8 @@ tally_status_t tally_call_execute(tally_call_t *call)
     const bool observed = call->trace || comm->stats;
     if (observed)
         call->t_start = tally_trace_now();
-    else if (call->algo == &tally_algo_mpi && !comm->config.check)
-        remember_direct(comm, call); /* the fast path would skip TALLY_CHECK */
+    else if (call->algo == &tally_algo_mpi && !comm->config.check && comm->config.timeout == 0)
+        remember_direct(comm, call); /* the fast path would skip TALLY_CHECK and the timeout */
     /* TALLY_TIMEOUT: the waits give up at the deadline (call.h). */
     tally_watch_t watch = {.peer = -1};
     if (comm->config.timeout > 0) {

@@ -521,6 +521,15 @@ START_TEST(test_bad_config)
     if (world_size > 1) {
         st = create_with("TALLY_ALGO", "rabenseifner", world_size - 1);
         ck_assert_int_eq(st, TALLY_ERR_CONFIG_MISMATCH);
+        /* Ranks that differed here would run different collectives: the
+         * mpi algorithm non-blocking under a timeout and blocking without,
+         * fused tensors in other groups. */
+        ck_assert_int_eq(create_with("TALLY_TIMEOUT", "5", world_size - 1),
+                         TALLY_ERR_CONFIG_MISMATCH);
+        ck_assert_int_eq(create_with("TALLY_FUSION_BYTES", "1K", world_size - 1),
+                         TALLY_ERR_CONFIG_MISMATCH);
+        ck_assert_int_eq(create_with("TALLY_DEVICE", "none", world_size - 1),
+                         TALLY_ERR_CONFIG_MISMATCH);
     }
 }
 END_TEST
