@@ -71,7 +71,7 @@ PRELOAD   := $(BUILD)/lib/libtally-preload.so
 PRELOAD_SRCS := $(wildcard src/preload/*.c)
 MPIFC     ?= mpif90
 # Ordinary MPI programs (they know nothing of tally) for the drop-in tests.
-PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress)
+PRELOAD_TESTS := $(addprefix $(BUILD)/tests/preload/,preload_c loop8 preload_fh preload_usempi preload_compress preload_threads)
 LIBTALLY_A := $(BUILD)/lib/libtally_internal.a
 
 .PHONY: uninstall check-asan check-valgrind mismatch-matrix

@@ -142,6 +142,10 @@ for np in 1 3 4; do
     run "preload C np=$np" "$pre" compare "$np" "$BUILD/tests/preload/preload_c"
 done
 run "preload C TALLY_PRELOAD=off np=2" "$pre" off 2 "$BUILD/tests/preload/preload_c"
+# Communicators made by threads at once, retired at MPI_Finalize.
+for np in 2 3; do
+    run "preload threads np=$np" "$pre" compare "$np" "$BUILD/tests/preload/preload_threads"
+done
 for prog in preload_fh preload_usempi; do
     for np in 2 3; do
         run "preload Fortran $prog np=$np" "$pre" compare "$np" "$BUILD/tests/preload/$prog"

@@ -446,12 +446,44 @@ static int comm_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
     return MPI_SUCCESS;
 }
 
-/* Runs at the start of MPI_Finalize. */
-static int self_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
+static void *retire_on_thread(void *s)
 {
-    (void)comm, (void)keyval, (void)attr, (void)extra;
-    __atomic_store_n(&g_state, DOWN, __ATOMIC_RELEASE);
-    /* In creation order, which is the same on every rank of a communicator. */
+    retire(s);
+    return NULL;
+}
+
+/* Retires every state left; retiring one is collective over its
+ * communicator.  Where threads may have made the states of different
+ * communicators at once (MPI_THREAD_MULTIPLE), the list's order may differ
+ * between ranks, and one rank retiring A then B while another retires B
+ * then A would wait for ever: each state then retires on a thread of its
+ * own.  What is left (no threads, or one could not start) goes in creation
+ * order, the same on every rank of a communicator when one thread made
+ * them. */
+static void retire_all(void)
+{
+    int level = MPI_THREAD_SINGLE;
+    PMPI_Query_thread(&level);
+    pthread_mutex_lock(&g_lock);
+    size_t n = 0, started = 0;
+    for (const comm_state_t *p = g_head; p; p = p->next)
+        n++;
+    const int threaded = level == MPI_THREAD_MULTIPLE && n > 1;
+    comm_state_t **states = threaded ? malloc(n * sizeof *states) : NULL;
+    pthread_t *threads = threaded ? malloc(n * sizeof *threads) : NULL;
+    if (states && threads) {
+        n = 0;
+        for (comm_state_t *p = g_head; p; p = p->next)
+            states[n++] = p;
+    }
+    pthread_mutex_unlock(&g_lock);
+    while (states && threads && started < n &&
+           pthread_create(&threads[started], NULL, retire_on_thread, states[started]) == 0)
+        started++;
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    free(states);
     for (;;) {
         pthread_mutex_lock(&g_lock);
         comm_state_t *s = g_head;
@@ -460,6 +492,14 @@ static int self_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
             break;
         retire(s); /* freed by comm_delete, if the MPI ever calls it */
     }
+}
+
+/* Runs at the start of MPI_Finalize. */
+static int self_delete(MPI_Comm comm, int keyval, void *attr, void *extra)
+{
+    (void)comm, (void)keyval, (void)attr, (void)extra;
+    __atomic_store_n(&g_state, DOWN, __ATOMIC_RELEASE);
+    retire_all();
     if (g_stats)
         print_stats();
     PMPI_Comm_free_keyval(&g_keyval);

@@ -28,10 +28,11 @@ fail() {
     exit 1
 }
 
-# Calls that ring, recursive_doubling or rabenseifner served, from the table.
+# Calls that tally's own algorithms (any but mpi, the MPI's allreduce)
+# served, from the table's rows of ranks, algorithm and calls.
 served() {
-    awk '$1 == "tally-preload:" && ($3 == "ring" || $3 == "recursive_doubling" ||
-         $3 == "rabenseifner") { n += $4 } END { print n + 0 }' "$1"
+    awk '$1 == "tally-preload:" && $2 ~ /^[0-9]+$/ && $3 != "mpi" { n += $4 }
+         END { print n + 0 }' "$1"
 }
 
 if [ "$mode" != served ]; then
