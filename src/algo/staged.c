@@ -85,7 +85,7 @@ static tally_status_t staged_run(tally_call_t *call)
         chunk = call->count;
     const size_t n = (call->count + chunk - 1) / chunk;
     const char *why = NULL;
-    tally_stage_t *s = tally_stage_get(dev, chunk * es, &why);
+    tally_stage_t *s = tally_stage_get(dev, call->mpi, chunk * es, &why);
     if (!s) {
         TALLY_LOG(call->comm, TALLY_LOG_ERROR, "staged: no pinned bounce buffers of %zu bytes: %s",
                   chunk * es, why);

@@ -299,7 +299,7 @@ static tally_status_t coded_through_host(const tally_call_t *call,
     tally_device_t *dev = &comm->device;
     const size_t bytes = call->count * call->elem_size;
     const char *why = NULL;
-    void *host = tally_stage_whole(dev, bytes, &why);
+    void *host = tally_stage_whole(dev, call->mpi, bytes, &why);
     if (!host) {
         TALLY_LOG(comm, TALLY_LOG_ERROR, "compressed call on device buffers: no pinned buffer "
                   "of %zu bytes: %s", bytes, why);

@@ -71,11 +71,13 @@ static inline tally_memtype_t tally_mem_reach(tally_memtype_t type)
 const char *tally_memtype_name(tally_memtype_t type);
 
 /* dev's staging buffers with at least `bytes` each, made or grown on first
- * use; NULL with the reason in *why when the backend refuses. */
-tally_stage_t *tally_stage_get(tally_device_t *dev, size_t bytes, const char **why);
+ * use; NULL with the reason in *why when the backend refuses.  Collective
+ * over `mpi` when it makes or grows them: every rank gets them or none. */
+tally_stage_t *tally_stage_get(tally_device_t *dev, MPI_Comm mpi, size_t bytes,
+                               const char **why);
 /* A pinned buffer of at least `bytes` for a whole tensor, kept with the
- * staging buffers; NULL with the reason in *why. */
-void *tally_stage_whole(tally_device_t *dev, size_t bytes, const char **why);
+ * staging buffers; NULL with the reason in *why.  Collective as above. */
+void *tally_stage_whole(tally_device_t *dev, MPI_Comm mpi, size_t bytes, const char **why);
 
 /* Frees them (tally_device_close). */
 void tally_stage_free(tally_device_t *dev);

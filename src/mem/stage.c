@@ -1,7 +1,7 @@
 /* stage.c - a communicator's pinned bounce buffers and copy streams, kept
  * between calls of the staged algorithm (algo/staged.c): pinning memory
  * costs milliseconds, so it is done once and grown only when a call needs
- * larger chunks. */
+ * larger chunks, and agreed by every rank when it is. */
 #include "mem.h"
 
 #include <stdlib.h>
@@ -65,44 +65,70 @@ static tally_stage_t *stage_made(tally_device_t *dev, const char **why)
     return dev->stage;
 }
 
-tally_stage_t *tally_stage_get(tally_device_t *dev, size_t bytes, const char **why)
+/* After a rank made or grew its stage, which every rank of `mpi` does on
+ * the same calls (the sizes follow the call's count and TALLY_STAGE_CHUNK,
+ * the same everywhere), the ranks agree that all of them have it: a rank
+ * that failed alone would leave the others waiting in the call.  Where one
+ * failed, every rank drops its stage, so that all try again together. */
+static bool agreed(tally_device_t *dev, MPI_Comm mpi, bool ok, const char **why)
 {
-    const tally_device_backend_t *b = dev->backend;
-    tally_stage_t *s = stage_made(dev, why);
-    if (!s || s->bytes >= bytes)
-        return s;
-    /* Grow: the old buffers are idle (every call waits for its copies). */
-    for (int i = 0; i < 2; i++) {
-        if (s->host[i])
-            b->free(dev->ctx, s->host[i]);
-        s->host[i] = NULL;
-    }
-    s->bytes = 0;
-    for (int i = 0; i < 2; i++) {
-        const char *err = b->alloc(dev->ctx, TALLY_MEM_PINNED, bytes, &s->host[i]);
-        if (err) {
-            *why = err;
-            return NULL;
-        }
-    }
-    s->bytes = bytes;
-    return s;
+    int mine = ok, all = 0;
+    if (PMPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, mpi) != MPI_SUCCESS && ok)
+        *why = "the ranks could not agree on their pinned buffers";
+    else if (!all && ok)
+        *why = "another rank could not make its pinned buffers";
+    if (!all)
+        tally_stage_free(dev);
+    return all;
 }
 
-void *tally_stage_whole(tally_device_t *dev, size_t bytes, const char **why)
+tally_stage_t *tally_stage_get(tally_device_t *dev, MPI_Comm mpi, size_t bytes,
+                               const char **why)
 {
+    if (dev->stage && dev->stage->bytes >= bytes)
+        return dev->stage;
+    const tally_device_backend_t *b = dev->backend;
     tally_stage_t *s = stage_made(dev, why);
-    if (!s || s->whole_bytes >= bytes)
-        return s ? s->whole : NULL;
-    if (s->whole)
-        dev->backend->free(dev->ctx, s->whole);
-    s->whole = NULL;
-    s->whole_bytes = 0;
-    const char *err = dev->backend->alloc(dev->ctx, TALLY_MEM_PINNED, bytes, &s->whole);
-    if (err) {
-        *why = err;
-        return NULL;
+    bool ok = s != NULL;
+    if (s) {
+        /* Grow: the old buffers are idle (every call waits for its copies). */
+        for (int i = 0; i < 2; i++) {
+            if (s->host[i])
+                b->free(dev->ctx, s->host[i]);
+            s->host[i] = NULL;
+        }
+        s->bytes = 0;
+        for (int i = 0; i < 2 && ok; i++) {
+            const char *err = b->alloc(dev->ctx, TALLY_MEM_PINNED, bytes, &s->host[i]);
+            if (err) {
+                *why = err;
+                ok = false;
+            }
+        }
+        if (ok)
+            s->bytes = bytes;
     }
-    s->whole_bytes = bytes;
-    return s->whole;
+    return agreed(dev, mpi, ok, why) ? dev->stage : NULL;
+}
+
+void *tally_stage_whole(tally_device_t *dev, MPI_Comm mpi, size_t bytes, const char **why)
+{
+    if (dev->stage && dev->stage->whole_bytes >= bytes)
+        return dev->stage->whole;
+    tally_stage_t *s = stage_made(dev, why);
+    bool ok = s != NULL;
+    if (s) {
+        if (s->whole)
+            dev->backend->free(dev->ctx, s->whole);
+        s->whole = NULL;
+        s->whole_bytes = 0;
+        const char *err = dev->backend->alloc(dev->ctx, TALLY_MEM_PINNED, bytes, &s->whole);
+        if (err) {
+            *why = err;
+            ok = false;
+        } else {
+            s->whole_bytes = bytes;
+        }
+    }
+    return agreed(dev, mpi, ok, why) ? dev->stage->whole : NULL;
 }
